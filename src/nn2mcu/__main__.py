@@ -1,0 +1,3 @@
+from nn2mcu.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Front ends: network definitions and weights from other frameworks into the IR."""

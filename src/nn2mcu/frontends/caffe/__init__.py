@@ -1,0 +1,25 @@
+"""Caffe front end: prototxt, solver, binaryproto, .caffemodel and .caffemodel.h5."""
+
+from nn2mcu.frontends.caffe.loader import (
+    InputShapeSources,
+    attach_weights,
+    build_graph,
+    load_definition,
+    load_net,
+    solver_net,
+    supported_types,
+)
+from nn2mcu.frontends.caffe.weights import read_weights, write_caffemodel, write_caffemodel_h5
+
+__all__ = [
+    "InputShapeSources",
+    "attach_weights",
+    "build_graph",
+    "load_definition",
+    "load_net",
+    "read_weights",
+    "solver_net",
+    "supported_types",
+    "write_caffemodel",
+    "write_caffemodel_h5",
+]

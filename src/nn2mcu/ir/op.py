@@ -1,0 +1,53 @@
+"""The operator interface every IR node attribute class implements.
+
+Each operator lives in its own module under ``nn2mcu.ops`` as a frozen dataclass that
+subclasses :class:`Op`; the module holds the operator's whole vertical slice
+(attributes, shape rule, counts; later references and emitters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from nn2mcu.ir.shape import Shape
+
+
+class ShapeError(ValueError):
+    """An operator cannot be applied to the given input shapes (message without layer name)."""
+
+
+class Op:
+    """Base class of operator attribute dataclasses.
+
+    Subclasses are frozen dataclasses and set ``kind`` (the registry key) and
+    ``type_name`` (what tables show).
+    """
+
+    kind: ClassVar[str] = ""
+    type_name: ClassVar[str] = ""
+    arity: ClassVar[int] = 1
+    # True when the output may share the input's buffer (element-wise, or a
+    # reshape of HWC data): such a layer adds no activation memory.
+    in_place: ClassVar[bool] = False
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        """Shape rule: the output shape for these input shapes, or ShapeError."""
+        raise NotImplementedError
+
+    def weight_shapes(self, inputs: Sequence[Shape]) -> dict[str, tuple[int, ...]]:
+        """Names and IR layouts of the parameter arrays this operator needs."""
+        return {}
+
+    def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
+        """Multiply-accumulates per inference (convolutions and inner products only)."""
+        return 0
+
+    def geometry(self) -> str:
+        """Kernel/stride/pad as text for tables, or '' when not applicable."""
+        return ""
+
+
+def check_arity(op: Op, inputs: Sequence[Shape]) -> None:
+    if len(inputs) != op.arity:
+        raise ShapeError(f"{op.type_name} takes {op.arity} input(s), got {len(inputs)}")

@@ -1,0 +1,36 @@
+"""Operators: one module per operator, registered in ``OPS`` by kind.
+
+Every operator module is imported here explicitly (never discovered by scanning),
+so a broken module fails at import.
+"""
+
+from nn2mcu.ops.batch_norm import BatchNorm
+from nn2mcu.ops.conv2d import Conv2D
+from nn2mcu.ops.depthwise_conv2d import DepthwiseConv2D
+from nn2mcu.ops.dropout import Dropout
+from nn2mcu.ops.flatten import Flatten
+from nn2mcu.ops.fully_connected import FullyConnected
+from nn2mcu.ops.input import Input, Preprocessing
+from nn2mcu.ops.pool2d import Pool2D, PoolMethod
+from nn2mcu.ops.registry import OPS, lookup
+from nn2mcu.ops.relu import ReLU
+from nn2mcu.ops.scale import Scale
+from nn2mcu.ops.softmax import Softmax
+
+__all__ = [
+    "OPS",
+    "BatchNorm",
+    "Conv2D",
+    "DepthwiseConv2D",
+    "Dropout",
+    "Flatten",
+    "FullyConnected",
+    "Input",
+    "Pool2D",
+    "PoolMethod",
+    "Preprocessing",
+    "ReLU",
+    "Scale",
+    "Softmax",
+    "lookup",
+]

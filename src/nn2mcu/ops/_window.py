@@ -1,0 +1,23 @@
+"""Helpers shared by windowed operators (convolution, pooling): 2-D attribute pairs."""
+
+from __future__ import annotations
+
+Pair = tuple[int, int]
+
+
+def check_pair(name: str, value: Pair, minimum: int) -> None:
+    if (
+        len(value) != 2
+        or any(not isinstance(v, int) or isinstance(v, bool) for v in value)
+        or min(value) < minimum
+    ):
+        raise ValueError(f"{name} must be two integers >= {minimum}, got {value!r}")
+
+
+def geometry_text(kernel: Pair, stride: Pair, pad: Pair) -> str:
+    """'5x5/1/2' style text; pairs that differ in y and x print as 'y,x'."""
+
+    def one(pair: Pair) -> str:
+        return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]},{pair[1]}"
+
+    return f"{kernel[0]}x{kernel[1]}/{one(stride)}/{one(pad)}"

@@ -1,0 +1,66 @@
+"""Convolution (2-D, dense): attributes, shape rule, counts.
+
+Weights are OHWI: ``weight[o, ky, kx, i]``; bias has one value per output channel.
+Output size per axis: floor((in + 2 * pad - kernel) / stride) + 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nn2mcu.ir.op import Op, ShapeError, check_arity
+from nn2mcu.ir.shape import Shape
+from nn2mcu.ops._window import Pair, check_pair, geometry_text
+from nn2mcu.ops.registry import register
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    """Convolution output length along one axis (floor rounding)."""
+    span = size + 2 * pad - kernel
+    if span < 0:
+        raise ShapeError(f"kernel {kernel} is larger than the padded input {size + 2 * pad}")
+    return span // stride + 1
+
+
+@register
+@dataclass(frozen=True)
+class Conv2D(Op):
+    kind = "conv2d"
+    type_name = "Convolution"
+
+    out_channels: int
+    kernel: Pair
+    stride: Pair = (1, 1)
+    pad: Pair = (0, 0)
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        if self.out_channels < 1:
+            raise ValueError(f"out_channels must be >= 1, got {self.out_channels}")
+        check_pair("kernel", self.kernel, 1)
+        check_pair("stride", self.stride, 1)
+        check_pair("pad", self.pad, 0)
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        check_arity(self, inputs)
+        (x,) = inputs
+        return Shape(
+            conv_output_size(x.h, self.kernel[0], self.stride[0], self.pad[0]),
+            conv_output_size(x.w, self.kernel[1], self.stride[1], self.pad[1]),
+            self.out_channels,
+        )
+
+    def weight_shapes(self, inputs: Sequence[Shape]) -> dict[str, tuple[int, ...]]:
+        shapes: dict[str, tuple[int, ...]] = {
+            "weight": (self.out_channels, self.kernel[0], self.kernel[1], inputs[0].c)
+        }
+        if self.bias:
+            shapes["bias"] = (self.out_channels,)
+        return shapes
+
+    def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
+        return output.size * self.kernel[0] * self.kernel[1] * inputs[0].c
+
+    def geometry(self) -> str:
+        return geometry_text(self.kernel, self.stride, self.pad)
