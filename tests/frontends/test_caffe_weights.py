@@ -152,11 +152,7 @@ def test_round_trip_through_our_writers(tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"out{suffix}"
     (write_caffemodel_h5 if suffix.endswith(".h5") else write_caffemodel)(first, out)
     second = load_net(net, weights=out)
-    for a, b in zip(first.layers, second.layers, strict=True):
-        assert a.name == b.name and a.op == b.op
-        assert sorted(a.weights) == sorted(b.weights)
-        for key in a.weights:
-            np.testing.assert_array_equal(a.weights[key], b.weights[key])
+    assert second == first
     raw = read_weights(out)
     np.testing.assert_array_equal(raw["conv"][0], CONV_W)  # written in Caffe's layout
     np.testing.assert_array_equal(raw["ip"][0], IP_W)

@@ -68,3 +68,12 @@ def test_structural_errors() -> None:
         )
     with pytest.raises(InputError, match="graph output 'nope' is not a layer"):
         Graph("g", (Layer("a", Input(shape=Shape(1, 1, 1))),), outputs=("nope",))
+
+
+def test_layer_equality_compares_weight_values() -> None:
+    weights = {"weight": np.ones((3, 3, 3, 2)), "bias": np.zeros(3)}
+    assert small_graph(**weights) == small_graph(**weights)
+    other = {"weight": np.ones((3, 3, 3, 2)), "bias": np.ones(3)}
+    assert small_graph(**weights) != small_graph(**other)
+    assert small_graph(**weights) != small_graph()
+    assert hash(small_graph(**weights).layer("conv")) == hash(small_graph(**other).layer("conv"))

@@ -46,6 +46,18 @@ class Layer:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "weights", _frozen_weights(self.weights))
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Layer):
+            return NotImplemented
+        return (
+            (self.name, self.op, self.inputs) == (other.name, other.op, other.inputs)
+            and self.weights.keys() == other.weights.keys()
+            and all(np.array_equal(self.weights[k], other.weights[k]) for k in self.weights)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.op, self.inputs))
+
 
 @dataclass(frozen=True)
 class Graph:

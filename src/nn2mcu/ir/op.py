@@ -51,3 +51,13 @@ class Op:
 def check_arity(op: Op, inputs: Sequence[Shape]) -> None:
     if len(inputs) != op.arity:
         raise ShapeError(f"{op.type_name} takes {op.arity} input(s), got {len(inputs)}")
+
+
+class ElementwiseOp(Op):
+    """An operator whose output has its input's shape and may overwrite it."""
+
+    in_place = True
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        check_arity(self, inputs)
+        return inputs[0]

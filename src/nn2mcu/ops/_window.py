@@ -14,6 +14,12 @@ def check_pair(name: str, value: Pair, minimum: int) -> None:
         raise ValueError(f"{name} must be two integers >= {minimum}, got {value!r}")
 
 
+def check_window(kernel: Pair, stride: Pair, pad: Pair) -> None:
+    check_pair("kernel", kernel, 1)
+    check_pair("stride", stride, 1)
+    check_pair("pad", pad, 0)
+
+
 def geometry_text(kernel: Pair, stride: Pair, pad: Pair) -> str:
     """'5x5/1/2' style text; pairs that differ in y and x print as 'y,x'."""
 

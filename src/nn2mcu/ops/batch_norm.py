@@ -10,27 +10,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nn2mcu.ir.op import Op, check_arity
+from nn2mcu.ir.op import ElementwiseOp
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
 
 
 @register
 @dataclass(frozen=True)
-class BatchNorm(Op):
+class BatchNorm(ElementwiseOp):
     kind = "batch_norm"
     type_name = "BatchNorm"
-    in_place = True
 
     eps: float = 1e-5
 
     def __post_init__(self) -> None:
         if not self.eps > 0:
             raise ValueError(f"eps must be positive, got {self.eps}")
-
-    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
-        check_arity(self, inputs)
-        return inputs[0]
 
     def weight_shapes(self, inputs: Sequence[Shape]) -> dict[str, tuple[int, ...]]:
         channels = inputs[0].c

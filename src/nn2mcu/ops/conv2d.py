@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from nn2mcu.ir.op import Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops._window import Pair, check_pair, geometry_text
+from nn2mcu.ops._window import Pair, check_window, geometry_text
 from nn2mcu.ops.registry import register
 
 
@@ -21,6 +21,14 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
     if span < 0:
         raise ShapeError(f"kernel {kernel} is larger than the padded input {size + 2 * pad}")
     return span // stride + 1
+
+
+def conv_output_hw(x: Shape, kernel: Pair, stride: Pair, pad: Pair) -> tuple[int, int]:
+    """Convolution output height and width for input ``x``."""
+    return (
+        conv_output_size(x.h, kernel[0], stride[0], pad[0]),
+        conv_output_size(x.w, kernel[1], stride[1], pad[1]),
+    )
 
 
 @register
@@ -38,18 +46,12 @@ class Conv2D(Op):
     def __post_init__(self) -> None:
         if self.out_channels < 1:
             raise ValueError(f"out_channels must be >= 1, got {self.out_channels}")
-        check_pair("kernel", self.kernel, 1)
-        check_pair("stride", self.stride, 1)
-        check_pair("pad", self.pad, 0)
+        check_window(self.kernel, self.stride, self.pad)
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         check_arity(self, inputs)
-        (x,) = inputs
-        return Shape(
-            conv_output_size(x.h, self.kernel[0], self.stride[0], self.pad[0]),
-            conv_output_size(x.w, self.kernel[1], self.stride[1], self.pad[1]),
-            self.out_channels,
-        )
+        h, w = conv_output_hw(inputs[0], self.kernel, self.stride, self.pad)
+        return Shape(h, w, self.out_channels)
 
     def weight_shapes(self, inputs: Sequence[Shape]) -> dict[str, tuple[int, ...]]:
         shapes: dict[str, tuple[int, ...]] = {

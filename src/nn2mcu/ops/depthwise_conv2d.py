@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from nn2mcu.ir.op import Op, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops._window import Pair, check_pair, geometry_text
-from nn2mcu.ops.conv2d import conv_output_size
+from nn2mcu.ops._window import Pair, check_window, geometry_text
+from nn2mcu.ops.conv2d import conv_output_hw
 from nn2mcu.ops.registry import register
 
 
@@ -28,18 +28,12 @@ class DepthwiseConv2D(Op):
     bias: bool = True
 
     def __post_init__(self) -> None:
-        check_pair("kernel", self.kernel, 1)
-        check_pair("stride", self.stride, 1)
-        check_pair("pad", self.pad, 0)
+        check_window(self.kernel, self.stride, self.pad)
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         check_arity(self, inputs)
-        (x,) = inputs
-        return Shape(
-            conv_output_size(x.h, self.kernel[0], self.stride[0], self.pad[0]),
-            conv_output_size(x.w, self.kernel[1], self.stride[1], self.pad[1]),
-            x.c,
-        )
+        h, w = conv_output_hw(inputs[0], self.kernel, self.stride, self.pad)
+        return Shape(h, w, inputs[0].c)
 
     def weight_shapes(self, inputs: Sequence[Shape]) -> dict[str, tuple[int, ...]]:
         channels = inputs[0].c

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from nn2mcu.ir.op import Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops._window import Pair, check_pair, geometry_text
+from nn2mcu.ops._window import Pair, check_window, geometry_text
 from nn2mcu.ops.registry import register
 
 
@@ -52,9 +52,7 @@ class Pool2D(Op):
     def __post_init__(self) -> None:
         if not isinstance(self.method, PoolMethod):
             raise ValueError(f"method must be a PoolMethod, got {self.method!r}")
-        check_pair("kernel", self.kernel, 1)
-        check_pair("stride", self.stride, 1)
-        check_pair("pad", self.pad, 0)
+        check_window(self.kernel, self.stride, self.pad)
         for axis in (0, 1):
             if self.pad[axis] >= self.kernel[axis]:
                 raise ValueError(

@@ -9,23 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nn2mcu.ir.op import Op, check_arity
+from nn2mcu.ir.op import ElementwiseOp
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
 
 
 @register
 @dataclass(frozen=True)
-class Scale(Op):
+class Scale(ElementwiseOp):
     kind = "scale"
     type_name = "Scale"
-    in_place = True
 
     bias: bool = False
-
-    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
-        check_arity(self, inputs)
-        return inputs[0]
 
     def weight_shapes(self, inputs: Sequence[Shape]) -> dict[str, tuple[int, ...]]:
         channels = inputs[0].c
