@@ -146,8 +146,10 @@ BAD_INPUTS = {
         r"net 'gone\.prototxt' not found; looked in ",
     ),
     "no input shape": (
-        lambda d: [EXAMPLE_NET],
-        r"layer 'data' \(Data\) carries no input shape: give --input-shape C,H,W",
+        lambda d: [write(d / "net.prototxt", EXAMPLE_NET.read_text())],
+        r"layer 'data' \(Data\) carries no input shape and reads 'cifar10_test_lmdb', a "
+        r"database nn2mcu does not read \(LMDB/LevelDB\): name the data set with --data SPEC, "
+        r"give --input-shape C,H,W, or a mean_file that exists",
     ),
     "missing net": (lambda d: [d / "nothing.prototxt"], r"nothing\.prototxt: no such file"),
     "binary as net": (lambda d: [_binary(d / "bin.prototxt")], r"bin\.prototxt: not a text file"),

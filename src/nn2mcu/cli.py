@@ -108,6 +108,140 @@ def _run_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "train",
+        parents=[_common()],
+        help="train a Caffe-defined network with PyTorch, with Caffe's solver semantics",
+        description=(
+            "Train with one or more Caffe solver files, one after the other: each continues "
+            "from the previous one's weights, momentum history and iteration counter, as "
+            "'caffe train --snapshot' does (so the seed's two solvers run 4000 + 1000 "
+            "iterations). Snapshots are written as Caffe writes them (<snapshot_prefix>_iter_N"
+            ".caffemodel[.h5] and .solverstate[.h5], plus a .json with the data cursor and "
+            "random state). Ctrl-C writes a snapshot and stops; --resume continues from it."
+        ),
+    )
+    parser.add_argument("solvers", metavar="SOLVER", nargs="+", type=Path, help="solver .prototxt")
+    parser.add_argument(
+        "--data",
+        metavar="SPEC",
+        help="the data set for every Data layer (TRAIN layers read its training split, TEST "
+        "layers its test split): fashion-mnist, mnist, cifar10, digits, a directory or an "
+        ".npz; default: each Data layer's source, when that names a data set",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="SOLVERSTATE",
+        help="continue the first solver from a .solverstate or .solverstate.h5",
+    )
+    parser.add_argument(
+        "--shuffle",
+        type=int,
+        metavar="SEED",
+        help="read the training split in a new random order each epoch (default: file order)",
+    )
+    parser.add_argument(
+        "--snapshot-prefix",
+        metavar="PREFIX",
+        help="write snapshots to PREFIX_iter_N.* instead of the solvers' snapshot_prefix",
+    )
+    parser.add_argument("--threads", type=int, metavar="N", help="PyTorch threads (default: all)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from nn2mcu.train.session import TrainOptions, train_solvers
+    from nn2mcu.train.trainer import TrainingDiverged, TrainingInterrupted
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    options = TrainOptions(
+        data=args.data,
+        resume=args.resume,
+        shuffle=args.shuffle,
+        snapshot_prefix=args.snapshot_prefix,
+        progress=not args.no_progress,
+    )
+    try:
+        result = train_solvers(args.solvers, options, log=lambda line: print(line, flush=True))
+    except TrainingDiverged as error:
+        raise InputError(
+            f"training stopped: {error}; no snapshot was written for it (the last good one, if "
+            "any, is kept); lower base_lr"
+        ) from None
+    except TrainingInterrupted as error:
+        where = f"; resume with --resume {error.snapshot[1]}" if error.snapshot else ""
+        print(f"nn2mcu: interrupted at iteration {error.iteration}{where}", file=sys.stderr)
+        return 130
+    rate = result.images / result.seconds if result.seconds else 0.0
+    print(
+        f"trained to iteration {result.iteration} in {result.seconds:.1f} s ({rate:.0f} images/s)"
+    )
+    if result.final_test:
+        shown = ", ".join(f"{name} {value:.4f}" for name, value in result.final_test.items())
+        print(f"final test: {shown}")
+    if result.snapshots:
+        print(f"weights: {result.snapshots[0]}")
+    return EXIT_OK
+
+
+def _add_mean(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "mean",
+        parents=[_common()],
+        help="compute a data set's mean image as mean.binaryproto",
+        description=(
+            "Compute the per-pixel mean of a data set's training images and write it as a "
+            "Caffe BlobProto (1 x C x H x W), as Caffe's compute_image_mean does."
+        ),
+    )
+    parser.add_argument("--data", metavar="SPEC", required=True, help="the data set")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    parser.set_defaults(handler=_run_mean)
+
+
+def _run_mean(args: argparse.Namespace) -> int:
+    from nn2mcu.datasets import load_dataset
+    from nn2mcu.mean import image_mean, write_mean_file
+
+    dataset = load_dataset(args.data)
+    mean = image_mean(dataset)
+    write_mean_file(mean, args.output)
+    c, h, w = mean.shape
+    print(f"{args.output}: mean of {len(dataset.train)} training images, {c}x{h}x{w}")
+    return EXIT_OK
+
+
+def _add_download(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from nn2mcu.datasets import SOURCES
+
+    parser = commands.add_parser(
+        "download",
+        parents=[_common()],
+        help="download a public data set into the cache (needs internet)",
+        description=(
+            "Download a data set from its official address, check its published MD5 sums and "
+            "store it under $NN2MCU_CACHE or ~/.cache/nn2mcu, where --data NAME finds it."
+        ),
+    )
+    parser.add_argument("name", choices=sorted(SOURCES), help="the data set")
+    parser.set_defaults(handler=_run_download)
+
+
+def _run_download(args: argparse.Namespace) -> int:
+    from nn2mcu.datasets import download
+
+    print(f"{args.name}: {download(args.name)}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nn2mcu",
@@ -122,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_inspect(commands)
+    _add_train(commands)
+    _add_mean(commands)
+    _add_download(commands)
     return parser
 
 

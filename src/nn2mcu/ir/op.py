@@ -1,16 +1,25 @@
 """The operator interface every IR node attribute class implements.
 
 Each operator lives in its own module under ``nn2mcu.ops`` as a frozen dataclass that
-subclasses :class:`Op`; the module holds the operator's whole vertical slice
-(attributes, shape rule, counts; later references and emitters).
+subclasses :class:`Op`; the module holds the operator's whole vertical slice:
+attributes, shape rule, counts, the float reference (numpy, NHWC), the layouts of
+its weights in NCHW frameworks (Caffe, ONNX, PyTorch) and its PyTorch module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import numpy.typing as npt
 
 from nn2mcu.ir.shape import Shape
+
+if TYPE_CHECKING:
+    import torch
+
+Array = npt.NDArray[np.floating]
 
 
 class ShapeError(ValueError):
@@ -46,6 +55,26 @@ class Op:
     def geometry(self) -> str:
         """Kernel/stride/pad as text for tables, or '' when not applicable."""
         return ""
+
+    def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
+        """The operator on a batch of NHWC float inputs, computed in float64 with numpy."""
+        raise NotImplementedError(f"{self.type_name} has no float reference")
+
+    def nchw_weights(self, weights: Mapping[str, Array], source: Shape) -> dict[str, Array]:
+        """IR weights in the layouts NCHW frameworks use (Caffe, ONNX, PyTorch).
+
+        ``source`` is the spatial shape the operator's input was flattened from
+        (``Graph.flatten_source``), which inner products need.
+        """
+        return dict(weights)
+
+    def ir_weights(self, weights: Mapping[str, Array], source: Shape) -> dict[str, Array]:
+        """The inverse of :meth:`nchw_weights`."""
+        return dict(weights)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
+        """A PyTorch module computing the operator on NCHW tensors."""
+        raise NotImplementedError(f"{self.type_name} has no PyTorch module")
 
 
 def check_arity(op: Op, inputs: Sequence[Shape]) -> None:

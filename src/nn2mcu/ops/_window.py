@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
+
 Pair = tuple[int, int]
 
 
@@ -27,3 +30,20 @@ def geometry_text(kernel: Pair, stride: Pair, pad: Pair) -> str:
         return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]},{pair[1]}"
 
     return f"{kernel[0]}x{kernel[1]}/{one(stride)}/{one(pad)}"
+
+
+def patches(
+    x: npt.NDArray[np.floating], kernel: Pair, stride: Pair, pad: Pair, fill: float
+) -> npt.NDArray[np.float64]:
+    """Sliding windows of a padded NHWC batch: (N, OH, OW, C, KH, KW), float64.
+
+    Output positions follow the convolution rule (windows entirely inside the padded
+    input); ``fill`` is the value of the padding.
+    """
+    padded = np.pad(
+        x.astype(np.float64),
+        ((0, 0), (pad[0], pad[0]), (pad[1], pad[1]), (0, 0)),
+        constant_values=fill,
+    )
+    windows = np.lib.stride_tricks.sliding_window_view(padded, kernel, axis=(1, 2))
+    return windows[:, :: stride[0], :: stride[1]]

@@ -2,17 +2,24 @@
 
 Weights "mean" and "variance" hold one value per channel (Caffe's moving-average
 factor already divided out). Folded into a preceding convolution or inner product
-by ``nn2mcu.passes.fold_batchnorm``; no kernel runs it on its own.
+by ``nn2mcu.passes.fold_batchnorm``; no kernel runs it on its own, and nn2mcu does
+not train it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nn2mcu.ir.op import ElementwiseOp
+import numpy as np
+
+from nn2mcu.ir.op import Array, ElementwiseOp
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
+
+if TYPE_CHECKING:
+    import torch
 
 
 @register
@@ -30,3 +37,13 @@ class BatchNorm(ElementwiseOp):
     def weight_shapes(self, inputs: Sequence[Shape]) -> dict[str, tuple[int, ...]]:
         channels = inputs[0].c
         return {"mean": (channels,), "variance": (channels,)}
+
+    def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
+        mean = weights["mean"].astype(np.float64)
+        variance = weights["variance"].astype(np.float64)
+        return (inputs[0].astype(np.float64) - mean) / np.sqrt(variance + self.eps)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
+        from nn2mcu.ops._torch_modules import ChannelAffine
+
+        return ChannelAffine(inputs[0].c, "batch_norm", eps=self.eps)

@@ -1,18 +1,25 @@
-"""Convolution (2-D, dense): attributes, shape rule, counts.
+"""Convolution (2-D, dense): attributes, shape rule, counts, float reference.
 
-Weights are OHWI: ``weight[o, ky, kx, i]``; bias has one value per output channel.
-Output size per axis: floor((in + 2 * pad - kernel) / stride) + 1.
+Weights are OHWI: ``weight[o, ky, kx, i]`` (NCHW frameworks: OIHW); bias has one
+value per output channel. Output size per axis: floor((in + 2 * pad - kernel) /
+stride) + 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nn2mcu.ir.op import Op, ShapeError, check_arity
+import numpy as np
+
+from nn2mcu.ir.op import Array, Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops._window import Pair, check_window, geometry_text
+from nn2mcu.ops._window import Pair, check_window, geometry_text, patches
 from nn2mcu.ops.registry import register
+
+if TYPE_CHECKING:
+    import torch
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -66,3 +73,29 @@ class Conv2D(Op):
 
     def geometry(self) -> str:
         return geometry_text(self.kernel, self.stride, self.pad)
+
+    def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
+        windows = patches(inputs[0], self.kernel, self.stride, self.pad, 0.0)
+        # windows: N, OH, OW, C, KH, KW; weight: O, KH, KW, C
+        out: Array = np.einsum("nhwcyx,oyxc->nhwo", windows, weights["weight"].astype(np.float64))
+        if self.bias:
+            out = out + weights["bias"].astype(np.float64)
+        return out
+
+    def nchw_weights(self, weights: Mapping[str, Array], source: Shape) -> dict[str, Array]:
+        return {**weights, "weight": weights["weight"].transpose(0, 3, 1, 2)}
+
+    def ir_weights(self, weights: Mapping[str, Array], source: Shape) -> dict[str, Array]:
+        return {**weights, "weight": weights["weight"].transpose(0, 2, 3, 1)}
+
+    def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.Conv2d(
+            inputs[0].c,
+            self.out_channels,
+            kernel_size=self.kernel,
+            stride=self.stride,
+            padding=self.pad,
+            bias=self.bias,
+        )

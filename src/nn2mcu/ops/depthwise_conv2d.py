@@ -1,19 +1,25 @@
 """Depthwise convolution (one filter per channel, depth multiplier 1).
 
-Weights are (1, KH, KW, C): ``weight[0, ky, kx, c]``; bias has one value per channel.
-The output size rule is the convolution's.
+Weights are (1, KH, KW, C): ``weight[0, ky, kx, c]`` (NCHW frameworks: (C, 1, KH,
+KW)); bias has one value per channel. The output size rule is the convolution's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nn2mcu.ir.op import Op, check_arity
+import numpy as np
+
+from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops._window import Pair, check_window, geometry_text
+from nn2mcu.ops._window import Pair, check_window, geometry_text, patches
 from nn2mcu.ops.conv2d import conv_output_hw
 from nn2mcu.ops.registry import register
+
+if TYPE_CHECKING:
+    import torch
 
 
 @register
@@ -49,3 +55,30 @@ class DepthwiseConv2D(Op):
 
     def geometry(self) -> str:
         return geometry_text(self.kernel, self.stride, self.pad)
+
+    def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
+        windows = patches(inputs[0], self.kernel, self.stride, self.pad, 0.0)
+        out: Array = np.einsum("nhwcyx,yxc->nhwc", windows, weights["weight"][0].astype(np.float64))
+        if self.bias:
+            out = out + weights["bias"].astype(np.float64)
+        return out
+
+    def nchw_weights(self, weights: Mapping[str, Array], source: Shape) -> dict[str, Array]:
+        return {**weights, "weight": weights["weight"].transpose(3, 0, 1, 2)}
+
+    def ir_weights(self, weights: Mapping[str, Array], source: Shape) -> dict[str, Array]:
+        return {**weights, "weight": weights["weight"].transpose(1, 2, 3, 0)}
+
+    def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
+        import torch
+
+        channels = inputs[0].c
+        return torch.nn.Conv2d(
+            channels,
+            channels,
+            kernel_size=self.kernel,
+            stride=self.stride,
+            padding=self.pad,
+            groups=channels,
+            bias=self.bias,
+        )

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nn2mcu.ir.op import ElementwiseOp
+import numpy as np
+
+from nn2mcu.ir.op import Array, ElementwiseOp
+from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
+
+if TYPE_CHECKING:
+    import torch
 
 
 @register
@@ -19,3 +27,12 @@ class Dropout(ElementwiseOp):
     def __post_init__(self) -> None:
         if not 0.0 <= self.ratio < 1.0:
             raise ValueError(f"dropout ratio must be in [0, 1), got {self.ratio}")
+
+    def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
+        return inputs[0].astype(np.float64)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
+        import torch
+
+        # Caffe's dropout also scales the kept values by 1 / (1 - ratio) when training.
+        return torch.nn.Dropout(p=self.ratio)

@@ -7,12 +7,18 @@ the vector instead (see ``Graph.flatten_source``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nn2mcu.ir.op import Op, check_arity
+import numpy as np
+
+from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
+
+if TYPE_CHECKING:
+    import torch
 
 
 @register
@@ -25,3 +31,12 @@ class Flatten(Op):
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         check_arity(self, inputs)
         return Shape.vector(inputs[0].size)
+
+    def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
+        x = inputs[0].astype(np.float64)
+        return x.reshape(x.shape[0], 1, 1, -1)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
+        from nn2mcu.ops._torch_modules import FlattenToVector
+
+        return FlattenToVector()

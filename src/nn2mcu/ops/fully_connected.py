@@ -1,18 +1,44 @@
 """Inner product (fully connected): out[n] = sum_k weight[n, k] * x[k] + bias[n].
 
 The input is read as a vector in HWC order, whatever its shape; weight is (N, K)
-with K = H*W*C of the input. Front ends that flatten in CHW order permute the
-weight columns on import.
+with K = H*W*C of the input. NCHW frameworks flatten in CHW order, so their weight
+columns are permuted on the way in and out (``nchw_weights``/``ir_weights``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nn2mcu.ir.op import Op, check_arity
+import numpy as np
+
+from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
+
+if TYPE_CHECKING:
+    import torch
+
+
+def chw_to_hwc_columns(weight: Array, source: Shape) -> Array:
+    """Reorder the columns of an (N, C*H*W) matrix to HWC order."""
+    n = weight.shape[0]
+    return (
+        weight.reshape(n, source.c, source.h, source.w)
+        .transpose(0, 2, 3, 1)
+        .reshape(n, source.size)
+    )
+
+
+def hwc_to_chw_columns(weight: Array, source: Shape) -> Array:
+    """Reorder the columns of an (N, H*W*C) matrix to CHW order."""
+    n = weight.shape[0]
+    return (
+        weight.reshape(n, source.h, source.w, source.c)
+        .transpose(0, 3, 1, 2)
+        .reshape(n, source.size)
+    )
 
 
 @register
@@ -40,3 +66,21 @@ class FullyConnected(Op):
 
     def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
         return self.out_features * inputs[0].size
+
+    def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
+        x = inputs[0].astype(np.float64)
+        out = x.reshape(x.shape[0], -1) @ weights["weight"].astype(np.float64).T
+        if self.bias:
+            out = out + weights["bias"].astype(np.float64)
+        return out.reshape(x.shape[0], 1, 1, -1)
+
+    def nchw_weights(self, weights: Mapping[str, Array], source: Shape) -> dict[str, Array]:
+        return {**weights, "weight": hwc_to_chw_columns(weights["weight"], source)}
+
+    def ir_weights(self, weights: Mapping[str, Array], source: Shape) -> dict[str, Array]:
+        return {**weights, "weight": chw_to_hwc_columns(weights["weight"], source)}
+
+    def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
+        from nn2mcu.ops._torch_modules import InnerProduct
+
+        return InnerProduct(inputs[0].size, self.out_features, bias=self.bias)

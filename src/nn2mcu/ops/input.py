@@ -7,12 +7,18 @@ from per-channel mean values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nn2mcu.ir.op import Op, check_arity
+import numpy as np
+
+from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -39,3 +45,12 @@ class Input(Op):
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         check_arity(self, inputs)
         return self.shape
+
+    def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
+        """The network input as given (already preprocessed), NHWC."""
+        return inputs[0].astype(np.float64)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.Identity()

@@ -14,13 +14,19 @@ references in later issues model the kernels' own rules.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nn2mcu.ir.op import Op, ShapeError, check_arity
+import numpy as np
+
+from nn2mcu.ir.op import Array, Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops._window import Pair, check_window, geometry_text
 from nn2mcu.ops.registry import register
+
+if TYPE_CHECKING:
+    import torch
 
 
 class PoolMethod(enum.Enum):
@@ -62,16 +68,47 @@ class Pool2D(Op):
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         check_arity(self, inputs)
         (x,) = inputs
-        padded = self.pad != (0, 0)
-        sizes = []
-        for size, kernel, stride, pad in zip(
-            (x.h, x.w), self.kernel, self.stride, self.pad, strict=True
-        ):
-            out = pool_output_size(size, kernel, stride, pad, ceil_mode=self.ceil_mode)
-            if padded and (out - 1) * stride >= size + pad:
-                out -= 1
-            sizes.append(out)
-        return Shape(sizes[0], sizes[1], x.c)
+        h, w = (self._pooled(axis, size) for axis, size in enumerate((x.h, x.w)))
+        return Shape(h, w, x.c)
+
+    def _pooled(self, axis: int, size: int) -> int:
+        kernel, stride, pad = self.kernel[axis], self.stride[axis], self.pad[axis]
+        out = pool_output_size(size, kernel, stride, pad, ceil_mode=self.ceil_mode)
+        if self.pad != (0, 0) and (out - 1) * stride >= size + pad:
+            out -= 1
+        return out
+
+    def windows(self, axis: int, size: int) -> list[tuple[int, int, int]]:
+        """Per output index along ``axis``: (start, end, divisor span) as Caffe computes them.
+
+        start/end bound the in-bounds elements; the AVE divisor counts the window's
+        positions inside the padded extent [-pad, size + pad).
+        """
+        kernel, stride, pad = self.kernel[axis], self.stride[axis], self.pad[axis]
+        spans = []
+        for index in range(self._pooled(axis, size)):
+            start = index * stride - pad
+            end = min(start + kernel, size + pad)
+            spans.append((max(start, 0), min(end, size), end - start))
+        return spans
+
+    def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
+        x = inputs[0].astype(np.float64)
+        rows, columns = self.windows(0, x.shape[1]), self.windows(1, x.shape[2])
+        out = np.empty((x.shape[0], len(rows), len(columns), x.shape[3]))
+        for i, (y0, y1, divisor_y) in enumerate(rows):
+            for j, (x0, x1, divisor_x) in enumerate(columns):
+                window = x[:, y0:y1, x0:x1, :]
+                if self.method is PoolMethod.MAX:
+                    out[:, i, j, :] = window.max(axis=(1, 2))
+                else:
+                    out[:, i, j, :] = window.sum(axis=(1, 2)) / (divisor_y * divisor_x)
+        return out
+
+    def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
+        from nn2mcu.ops._torch_pool import caffe_pool_module
+
+        return caffe_pool_module(self, inputs[0])
 
     def geometry(self) -> str:
         return f"{self.method.value} " + geometry_text(self.kernel, self.stride, self.pad)

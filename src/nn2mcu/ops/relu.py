@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nn2mcu.ir.op import ElementwiseOp
+import numpy as np
+
+from nn2mcu.ir.op import Array, ElementwiseOp
+from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
+
+if TYPE_CHECKING:
+    import torch
 
 
 @register
@@ -13,3 +21,11 @@ from nn2mcu.ops.registry import register
 class ReLU(ElementwiseOp):
     kind = "relu"
     type_name = "ReLU"
+
+    def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
+        return np.maximum(inputs[0].astype(np.float64), 0.0)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.ReLU()

@@ -6,12 +6,18 @@ BatchNorm) by ``nn2mcu.passes.fold_batchnorm``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nn2mcu.ir.op import ElementwiseOp
+import numpy as np
+
+from nn2mcu.ir.op import Array, ElementwiseOp
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
+
+if TYPE_CHECKING:
+    import torch
 
 
 @register
@@ -28,3 +34,14 @@ class Scale(ElementwiseOp):
         if self.bias:
             shapes["bias"] = (channels,)
         return shapes
+
+    def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
+        out = inputs[0].astype(np.float64) * weights["scale"].astype(np.float64)
+        if self.bias:
+            out = out + weights["bias"].astype(np.float64)
+        return out
+
+    def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
+        from nn2mcu.ops._torch_modules import ChannelAffine
+
+        return ChannelAffine(inputs[0].c, "scale", bias=self.bias)

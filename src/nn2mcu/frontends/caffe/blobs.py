@@ -1,9 +1,9 @@
 """Caffe parameter blobs <-> IR weights, per operator.
 
-Caffe layouts: convolution weight (O, I, KH, KW), depthwise (C, 1, KH, KW), inner
-product (N, K) with K in C, H, W order of the flattened input ((K, N) when
-``transpose``), BatchNorm (mean * f, variance * f, f) with f the moving-average
-factor, Scale (gamma[, beta]). IR layouts: see the operator modules.
+Caffe keeps weights in NCHW-framework layouts (``Op.nchw_weights``): convolution
+(O, I, KH, KW), depthwise (C, 1, KH, KW), inner product (N, K) with K in C, H, W
+order ((K, N) when ``transpose``). Blob order is weight then bias. BatchNorm holds
+(mean * f, variance * f, f) with f the moving-average factor; Scale (gamma[, beta]).
 """
 
 from __future__ import annotations
@@ -12,49 +12,35 @@ import numpy as np
 import numpy.typing as npt
 
 from nn2mcu.errors import InputError
-from nn2mcu.ir import FloatArray, Graph, Layer, Shape
+from nn2mcu.ir import FloatArray, Graph, Layer
 from nn2mcu.ops import BatchNorm, Conv2D, DepthwiseConv2D, FullyConnected, Scale
 
 Blobs = list[npt.NDArray[np.float32]]
+
+_WEIGHTED = (Conv2D, DepthwiseConv2D, FullyConnected)
 
 
 def caffe_shapes(graph: Graph, layer: Layer, *, transpose: bool = False) -> list[tuple[int, ...]]:
     """The blob shapes Caffe holds for ``layer``, in blob order."""
     op = layer.op
-    x = graph.input_shapes(layer)[0] if layer.inputs else None
-    if isinstance(op, Conv2D) and x is not None:
+    if not layer.inputs:
+        return []
+    x = graph.input_shapes(layer)[0]
+    if isinstance(op, Conv2D):
         shapes: list[tuple[int, ...]] = [(op.out_channels, x.c, *op.kernel)]
         return shapes + ([(op.out_channels,)] if op.bias else [])
-    if isinstance(op, DepthwiseConv2D) and x is not None:
+    if isinstance(op, DepthwiseConv2D):
         shapes = [(x.c, 1, *op.kernel)]
         return shapes + ([(x.c,)] if op.bias else [])
-    if isinstance(op, FullyConnected) and x is not None:
+    if isinstance(op, FullyConnected):
         n, k = op.out_features, x.size
         shapes = [(k, n) if transpose else (n, k)]
         return shapes + ([(n,)] if op.bias else [])
-    if isinstance(op, BatchNorm) and x is not None:
+    if isinstance(op, BatchNorm):
         return [(x.c,), (x.c,), (1,)]
-    if isinstance(op, Scale) and x is not None:
+    if isinstance(op, Scale):
         return [(x.c,), (x.c,)] if op.bias else [(x.c,)]
     return []
-
-
-def _chw_to_hwc_columns(weight: FloatArray, source: Shape) -> FloatArray:
-    n = weight.shape[0]
-    return (
-        weight.reshape(n, source.c, source.h, source.w)
-        .transpose(0, 2, 3, 1)
-        .reshape(n, source.size)
-    )
-
-
-def _hwc_to_chw_columns(weight: FloatArray, source: Shape) -> FloatArray:
-    n = weight.shape[0]
-    return (
-        weight.reshape(n, source.h, source.w, source.c)
-        .transpose(0, 3, 1, 2)
-        .reshape(n, source.size)
-    )
 
 
 def to_ir(
@@ -62,25 +48,18 @@ def to_ir(
 ) -> dict[str, FloatArray]:
     """IR weights of ``layer`` from Caffe blobs already checked against ``caffe_shapes``."""
     op = layer.op
-    if isinstance(op, Conv2D):
-        weights = {"weight": blobs[0].transpose(0, 2, 3, 1)}
-    elif isinstance(op, DepthwiseConv2D):
-        weights = {"weight": blobs[0].transpose(1, 2, 3, 0)}
-    elif isinstance(op, FullyConnected):
-        matrix = blobs[0].T if transpose else blobs[0]
+    if isinstance(op, _WEIGHTED):
+        weight = blobs[0].T if transpose else blobs[0]
+        nchw = {"weight": weight, **({"bias": blobs[1]} if len(blobs) > 1 else {})}
         source = graph.flatten_source(layer.inputs[0])
-        weights = {"weight": _chw_to_hwc_columns(matrix, source)}
-    elif isinstance(op, BatchNorm):
+        return {name: np.asarray(a, np.float32) for name, a in op.ir_weights(nchw, source).items()}
+    if isinstance(op, BatchNorm):
         factor = float(blobs[2][0])
         scale = 0.0 if factor == 0 else 1.0 / factor
         return {"mean": blobs[0] * scale, "variance": blobs[1] * scale}
-    elif isinstance(op, Scale):
-        weights = {"scale": blobs[0]}
-    else:
-        return {}
-    if len(blobs) > 1:
-        weights["bias"] = blobs[1]
-    return weights
+    if isinstance(op, Scale):
+        return {"scale": blobs[0], **({"bias": blobs[1]} if len(blobs) > 1 else {})}
+    return {}
 
 
 def to_caffe(graph: Graph, layer: Layer) -> Blobs:
@@ -88,21 +67,15 @@ def to_caffe(graph: Graph, layer: Layer) -> Blobs:
     op, weights = layer.op, layer.weights
     if not weights:
         return []
-    if isinstance(op, Conv2D):
-        blobs = [weights["weight"].transpose(0, 3, 1, 2)]
-    elif isinstance(op, DepthwiseConv2D):
-        blobs = [weights["weight"].transpose(3, 0, 1, 2)]
-    elif isinstance(op, FullyConnected):
-        source = graph.flatten_source(layer.inputs[0])
-        blobs = [_hwc_to_chw_columns(weights["weight"], source)]
+    if isinstance(op, _WEIGHTED):
+        nchw = op.nchw_weights(weights, graph.flatten_source(layer.inputs[0]))
+        blobs = [nchw["weight"]] + ([nchw["bias"]] if "bias" in nchw else [])
     elif isinstance(op, BatchNorm):
-        return [weights["mean"], weights["variance"], np.ones(1, dtype=np.float32)]
+        blobs = [weights["mean"], weights["variance"], np.ones(1, dtype=np.float32)]
     elif isinstance(op, Scale):
-        blobs = [weights["scale"]]
+        blobs = [weights["scale"]] + ([weights["bias"]] if "bias" in weights else [])
     else:
         return []
-    if "bias" in weights:
-        blobs.append(weights["bias"])
     return [np.ascontiguousarray(blob, dtype=np.float32) for blob in blobs]
 
 

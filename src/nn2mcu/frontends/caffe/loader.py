@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from nn2mcu.datasets import image_shape, is_spec
 from nn2mcu.errors import InputError
 from nn2mcu.frontends.caffe import caffe_pb2
 from nn2mcu.frontends.caffe.blobs import caffe_shapes, fit_blobs, to_ir
@@ -12,10 +13,12 @@ from nn2mcu.frontends.caffe.converters import CONVERTERS, LayerContext
 from nn2mcu.frontends.caffe.files import read_mean_file, read_net_or_solver
 from nn2mcu.frontends.caffe.netstate import NetState, filter_layers
 from nn2mcu.frontends.caffe.paths import describe_tried, resolve
+from nn2mcu.frontends.caffe.solver import param_specs
 from nn2mcu.frontends.caffe.weights import read_weights
 from nn2mcu.ir import Graph, Layer, Op, Shape, ShapeError
 from nn2mcu.ops import BatchNorm, Input, Preprocessing, Scale
 from nn2mcu.passes import fold_batchnorm
+from nn2mcu.train.spec import DataLayer, Head, ParamSpec, Transform
 
 DATA_TYPES = ("Data", "HDF5Data", "Input", "MemoryData")
 HEAD_TYPES = ("SoftmaxWithLoss", "Accuracy")
@@ -38,6 +41,20 @@ class InputShapeSources:
 _LABEL = "\0label"  # marks blobs that carry labels, not activations
 
 
+@dataclasses.dataclass(frozen=True)
+class CaffeNet:
+    """A Caffe net of one phase: its graph and what training needs besides."""
+
+    graph: Graph
+    path: Path
+    phase: str
+    transposed: dict[str, bool]
+    heads: tuple[Head, ...]
+    data_layers: tuple[DataLayer, ...]
+    param_specs: dict[str, tuple[ParamSpec, ...]]
+    missing_means: dict[str, str]  # data layer -> mean_file as written, when not found
+
+
 def _chw_to_shape(dims: tuple[int, ...], where: str) -> Shape:
     if any(d < 1 for d in dims):
         raise InputError(f"{where}: input dimensions {list(dims)} must be positive")
@@ -49,9 +66,14 @@ def _chw_to_shape(dims: tuple[int, ...], where: str) -> Shape:
 
 
 class _Builder:
-    def __init__(self, path: Path, sources: InputShapeSources) -> None:
+    def __init__(self, path: Path, sources: InputShapeSources, phase: str) -> None:
         self.path = path
         self.sources = sources
+        self.phase = phase
+        self.heads: list[Head] = []
+        self.data_layers: list[DataLayer] = []
+        self.param_specs: dict[str, tuple[ParamSpec, ...]] = {}
+        self.missing_means: dict[str, str] = {}
         self.layers: list[Layer] = []
         self.shapes: dict[str, Shape] = {}
         self.blobs: dict[str, str] = {}
@@ -135,6 +157,25 @@ class _Builder:
             mean_values=mean_values,
             scale=scale,
         )
+        if mean_name and mean_path is None:
+            self.missing_means[layer.name] = mean_name
+        if layer.type in ("Data", "HDF5Data"):
+            param = layer.data_param if layer.type == "Data" else layer.hdf5_data_param
+            self.data_layers.append(
+                DataLayer(
+                    name=layer.name,
+                    phase=self.phase,
+                    source=param.source,
+                    batch_size=int(param.batch_size),
+                    transform=Transform(
+                        mean_file=str(mean_path.resolve()) if mean_path else None,
+                        mean_values=mean_values,
+                        scale=scale,
+                        crop=crop,
+                        mirror=bool(transform.mirror or data_param.mirror),
+                    ),
+                )
+            )
         self.add(layer.name, Input(shape=shape, preprocessing=preprocessing), (), [layer.top[0]])
         for top in layer.top[1:]:
             self.blobs[top] = _LABEL
@@ -173,8 +214,12 @@ class _Builder:
             return shape
         if mean_shape is not None:
             return mean_shape
-        if self.sources.data_shape is not None:
-            c, h, w = self.sources.data_shape
+        data_shape = self.sources.data_shape
+        source = layer.data_param.source if layer.type == "Data" else ""
+        if data_shape is None and source and is_spec(source):
+            data_shape = image_shape(source)
+        if data_shape is not None:
+            c, h, w = data_shape
             return Shape(crop, crop, c) if crop else Shape(h, w, c)
         mean_note = (
             f"a mean_file that exists (its mean_file '{mean_name}' was not found in "
@@ -182,6 +227,12 @@ class _Builder:
             if mean_name
             else "a mean_file in its transform_param"
         )
+        if source:
+            raise InputError(
+                f"{where} carries no input shape and reads '{source}', a database nn2mcu does "
+                f"not read (LMDB/LevelDB): name the data set with --data SPEC, give "
+                f"--input-shape C,H,W, or {mean_note}"
+            )
         raise InputError(
             f"{where} carries no input shape: give --input-shape C,H,W, {mean_note}, "
             "or a data set with --data"
@@ -201,7 +252,23 @@ class _Builder:
         elif kind in HEAD_TYPES:
             if not len(layer.bottom) or layer.bottom[0] not in self.blobs:
                 raise self.error(layer, "its first bottom is not produced by an earlier layer")
-            self.outputs.append(self.blobs[layer.bottom[0]])
+            source = self.blobs[layer.bottom[0]]
+            self.outputs.append(source)
+            ignore = (
+                layer.loss_param.ignore_label if layer.loss_param.HasField("ignore_label") else None
+            )
+            if kind == "Accuracy" and layer.accuracy_param.HasField("ignore_label"):
+                ignore = layer.accuracy_param.ignore_label
+            self.heads.append(
+                Head(
+                    kind="loss" if kind == "SoftmaxWithLoss" else "accuracy",
+                    name=layer.name,
+                    input=source,
+                    top_k=int(layer.accuracy_param.top_k),
+                    loss_weight=float(layer.loss_weight[0]) if len(layer.loss_weight) else 1.0,
+                    ignore_label=ignore,
+                )
+            )
         elif kind in CONVERTERS:
             inputs = self.bottoms(layer)
             if len(layer.top) != 1:
@@ -214,6 +281,9 @@ class _Builder:
                 raise self.error(layer, f"has {len(inputs)} bottoms; {op.arity} is supported")
             if kind == "InnerProduct":
                 self.transposed[layer.name] = bool(layer.inner_product_param.transpose)
+            specs = param_specs(layer, self.path)
+            if specs:
+                self.param_specs[layer.name] = tuple(specs)
             self.add(layer.name, op, inputs, [layer.top[0]])
         else:
             raise InputError(
@@ -222,15 +292,15 @@ class _Builder:
             )
 
 
-def build_graph(
+def build_net(
     net: caffe_pb2.NetParameter,
     path: Path,
     *,
     phase: str = "TEST",
     sources: InputShapeSources = InputShapeSources(),
-) -> tuple[Graph, dict[str, bool]]:
-    """The graph of ``net`` in ``phase`` (no weights), and which inner products are transposed."""
-    builder = _Builder(path, sources)
+) -> CaffeNet:
+    """The graph of ``net`` in ``phase`` (no weights), with its training information."""
+    builder = _Builder(path, sources, phase)
     builder.net_inputs(net)
     for layer in filter_layers(net, NetState(phase=phase), path):
         builder.layer(layer)
@@ -238,7 +308,16 @@ def build_graph(
         raise InputError(f"{path}: the net has no layers in phase {phase}")
     outputs = tuple(dict.fromkeys(builder.outputs))
     graph = Graph(name=net.name or path.stem, layers=tuple(builder.layers), outputs=outputs)
-    return graph, builder.transposed
+    return CaffeNet(
+        graph=graph,
+        path=path,
+        phase=phase,
+        transposed=builder.transposed,
+        heads=tuple(builder.heads),
+        data_layers=tuple(builder.data_layers),
+        param_specs=builder.param_specs,
+        missing_means=builder.missing_means,
+    )
 
 
 def attach_weights(
@@ -316,7 +395,7 @@ def load_net(
 ) -> Graph:
     """Load a Caffe net (or a solver's net) into the IR, with weights if given."""
     net, net_path = load_definition(path, phase)
-    graph, transposed = build_graph(net, net_path, phase=phase, sources=sources)
+    caffe_net = build_net(net, net_path, phase=phase, sources=sources)
     if weights is not None:
-        graph = attach_weights(graph, weights, transposed)
-    return graph
+        return attach_weights(caffe_net.graph, weights, caffe_net.transposed)
+    return caffe_net.graph
