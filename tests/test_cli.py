@@ -181,3 +181,49 @@ def test_bad_input_shape_is_a_usage_error() -> None:
     result = run("inspect", EXAMPLE_NET, "--input-shape", "3,32")
     assert result.returncode == 2
     assert "'3,32' is not C,H,W" in result.stderr
+
+
+def test_mean_and_train_from_the_command_line(tmp_path: Path) -> None:
+    from tests.train.conftest import Files
+
+    files = Files(tmp_path)
+    net = files.root / "net.prototxt"
+    net.write_text(net.read_text().replace("mean_value: 128", 'mean_file: "mean.binaryproto"'))
+    mean = run("mean", "--data", "digits", "-o", tmp_path / "mean.binaryproto", cwd=tmp_path)
+    assert mean.returncode == 0, mean.stderr
+    assert mean.stdout.strip().endswith("mean of 1437 training images, 1x8x8")
+    solver = files.solver("s.prototxt", max_iter=20, snapshot=0, extra="snapshot_format: HDF5")
+    result = run("train", solver, "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("iteration 0: test accuracy ")
+    assert any(line.startswith("trained to iteration 20 in ") for line in lines)
+    assert lines[-1] == f"weights: {tmp_path / 'snap' / 'tiny_iter_20.caffemodel.h5'}"
+    assert "train: 100%" in result.stderr  # the progress bar
+
+
+def test_train_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    from tests.train.conftest import Files
+
+    files = Files(tmp_path)
+    net = files.root / "net.prototxt"
+    net.write_text(net.read_text().replace("mean_value: 128", 'mean_file: "absent.binaryproto"'))
+    result = run("train", files.solver("s.prototxt"), "--no-progress", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"nn2mcu: error: {net}: layer 'data': mean_file 'absent.binaryproto' does not exist; "
+        "compute it with: nn2mcu mean --data digits -o absent.binaryproto"
+    ]
+    diverging = files.solver(
+        "d.prototxt", base_lr=1e12, lr_policy="fixed", snapshot=0, prefix="d/x"
+    )
+    net.write_text(net.read_text().replace('mean_file: "absent.binaryproto"', "mean_value: 128"))
+    result = run("train", diverging, "--no-progress", cwd=tmp_path)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert re.fullmatch(
+        r"nn2mcu: error: training stopped: the loss became (nan|inf) at iteration \d+ \(lr 1e\+12\); "
+        r"no snapshot was written for it \(the last good one, if any, is kept\); lower base_lr",
+        line,
+    ), line
+    assert not (tmp_path / "d").exists()

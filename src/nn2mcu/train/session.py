@@ -13,7 +13,7 @@ import torch
 
 from nn2mcu.datasets import Dataset, is_spec, load_dataset
 from nn2mcu.errors import InputError
-from nn2mcu.frontends.caffe import CaffeNet, InputShapeSources, attach_weights, build_net
+from nn2mcu.frontends.caffe import CaffeNet, InputShapeSources, attach_weights, build_net, caffe_pb2
 from nn2mcu.frontends.caffe.files import read_mean_file
 from nn2mcu.frontends.caffe.loader import solver_net
 from nn2mcu.frontends.caffe.paths import candidates
@@ -23,7 +23,7 @@ from nn2mcu.ir import Graph
 from nn2mcu.ops import BatchNorm, Input, Scale
 from nn2mcu.torch_net import TorchNet
 from nn2mcu.train.feeder import Feeder
-from nn2mcu.train.spec import DataLayer, ParamSpec, SolverConfig
+from nn2mcu.train.spec import DataLayer, ParamSpec
 from nn2mcu.train.trainer import TestResult, Trainer, share_parameters
 
 DEFAULT_SEED = 0  # used when a solver sets no random_seed, so runs repeat
@@ -146,22 +146,20 @@ def _specs(net: TorchNet, caffe_net: CaffeNet) -> list[ParamSpec]:
 
 def output_prefix(name: str, solver_path: Path) -> Path:
     """Where snapshots go: the prefix as given (from the working directory) when its folder
-    exists, else relative to the solver file's folder or one of its parents; when no such
-    folder exists, the one the prefix names from the working directory is made."""
+    exists, else relative to the solver file's folder or one of its parents; failing all,
+    as given (its folder is made at the first snapshot)."""
     found = candidates(name, solver_path)
     for candidate in found:
         if candidate.parent.is_dir():
             return candidate
-    found[0].parent.mkdir(parents=True, exist_ok=True)
     return found[0]
 
 
 def _build(
-    solver_path: Path, phase: str, sources: InputShapeSources
-) -> tuple[CaffeNet, SolverConfig]:
-    param, config = read_solver(solver_path)
+    param: caffe_pb2.SolverParameter, solver_path: Path, phase: str, sources: InputShapeSources
+) -> CaffeNet:
     net_param, net_path = solver_net(param, solver_path, phase)
-    return build_net(net_param, net_path, phase=phase, sources=sources), config
+    return build_net(net_param, net_path, phase=phase, sources=sources)
 
 
 def _train_one(
@@ -172,13 +170,12 @@ def _train_one(
     resume: Path | None,
     log: Callable[[str], None],
 ) -> tuple[_Carry, TrainResult]:
-    _, config = read_solver(solver_path)
-    spec_for_shape = options.data
+    param, config = read_solver(solver_path)
     sources = InputShapeSources(
-        data_shape=datasets.get(spec_for_shape).image_shape if spec_for_shape else None,
-        data_spec=spec_for_shape,
+        data_shape=datasets.get(options.data).image_shape if options.data else None,
+        data_spec=options.data,
     )
-    train_net, _ = _build(solver_path, "TRAIN", sources)
+    train_net = _build(param, solver_path, "TRAIN", sources)
     _check_trainable(train_net)
     train_layer = _only_data_layer(train_net)
     train_spec = _data_spec(train_layer, train_net, options)
@@ -191,7 +188,7 @@ def _train_one(
 
     test_net = test_torch = test_feed = None
     if config.test_interval > 0 and config.test_iter > 0:
-        test_net, _ = _build(solver_path, "TEST", sources)
+        test_net = _build(param, solver_path, "TEST", sources)
         test_layer = _only_data_layer(test_net)
         test_spec = _data_spec(test_layer, test_net, options)
         test_feed = _feeder(test_net, test_layer, datasets.get(test_spec), test_spec, seed, None)

@@ -250,7 +250,7 @@ class Trainer:
                     and self.iteration % config.test_interval == 0
                     and (self.iteration > 0 or config.test_initialization)
                 ):
-                    with _tqdm_safe(bar):
+                    with _PausedBar(bar):
                         self.test()
                 self.step()
                 bar.update(1)
@@ -274,14 +274,14 @@ class Trainer:
             ):
                 self._snapshot()
             if testing and self.iteration % config.test_interval == 0:
-                with _tqdm_safe(bar):
+                with _PausedBar(bar):
                     self.test()
         finally:
             bar.close()
             signal.signal(signal.SIGINT, previous)
 
 
-class _tqdm_safe:
+class _PausedBar:
     """Print test lines without breaking the progress bar."""
 
     def __init__(self, bar: tqdm[Any]) -> None:
