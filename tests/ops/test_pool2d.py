@@ -57,3 +57,9 @@ def test_errors() -> None:
         pool(3, 1, 3)
     with pytest.raises(ShapeError, match="larger than the padded input"):
         pool(5, 1).output_shape([Shape(3, 3, 1)])
+
+
+def test_windows_past_the_input_are_refused() -> None:
+    # ceil((5 - 1) / 3) + 1 = 3 windows starting at 0, 3, 6: the last one is empty
+    with pytest.raises(ShapeError, match="the last window starts at 6, past the input of size 5"):
+        pool(1, 3).output_shape([Shape(5, 5, 1)])

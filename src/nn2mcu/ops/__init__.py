@@ -11,14 +11,15 @@ from nn2mcu.ops.dropout import Dropout
 from nn2mcu.ops.flatten import Flatten
 from nn2mcu.ops.fully_connected import FullyConnected
 from nn2mcu.ops.input import Input, Preprocessing
-from nn2mcu.ops.pool2d import Pool2D, PoolMethod
+from nn2mcu.ops.pool2d import AverageVariant, Pool2D, PoolMethod
 from nn2mcu.ops.registry import OPS, lookup
 from nn2mcu.ops.relu import ReLU
 from nn2mcu.ops.scale import Scale
-from nn2mcu.ops.softmax import Softmax
+from nn2mcu.ops.softmax import Softmax, SoftmaxVersion
 
 __all__ = [
     "OPS",
+    "AverageVariant",
     "BatchNorm",
     "Conv2D",
     "DepthwiseConv2D",
@@ -32,5 +33,6 @@ __all__ = [
     "ReLU",
     "Scale",
     "Softmax",
+    "SoftmaxVersion",
     "lookup",
 ]

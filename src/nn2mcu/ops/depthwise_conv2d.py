@@ -17,6 +17,8 @@ from nn2mcu.ir.shape import Shape
 from nn2mcu.ops._window import Pair, check_window, geometry_text, patches
 from nn2mcu.ops.conv2d import conv_output_hw
 from nn2mcu.ops.registry import register
+from nn2mcu.q7.arithmetic import IntArray, q7_output
+from nn2mcu.q7.matmul import conv_sums
 
 if TYPE_CHECKING:
     import torch
@@ -82,3 +84,11 @@ class DepthwiseConv2D(Op):
             groups=channels,
             bias=self.bias,
         )
+
+    def q7_reference(
+        self, x: IntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int
+    ) -> IntArray:
+        """arm_depthwise_separable_conv_HWC_q7 (and _nonsquare): the convolution's
+        arithmetic, one filter per channel."""
+        sums = conv_sums(x, weight, self.stride, self.pad, depthwise=True)
+        return q7_output(sums, bias if self.bias else None, bias_shift, out_shift)

@@ -16,6 +16,8 @@ import numpy as np
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
+from nn2mcu.q7.arithmetic import IntArray, q7_output
+from nn2mcu.q7.matmul import matrix_sums
 
 if TYPE_CHECKING:
     import torch
@@ -84,3 +86,35 @@ class FullyConnected(Op):
         from nn2mcu.ops._torch_modules import InnerProduct
 
         return InnerProduct(inputs[0].size, self.out_features, bias=self.bias)
+
+    def q7_reference(
+        self, x: IntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int
+    ) -> IntArray:
+        """arm_fully_connected_q7 and _q7_opt (same results; _opt reads the weights in the
+        x4 interleave, see ``x4_interleave``): the convolution's arithmetic on the input
+        read as a vector in HWC order. Returns (N, 1, 1, out_features)."""
+        sums = matrix_sums(x.reshape(x.shape[0], -1), weight)
+        out = q7_output(sums, bias if self.bias else None, bias_shift, out_shift)
+        return out.reshape(x.shape[0], 1, 1, -1)
+
+
+def x4_interleave(weight: IntArray) -> IntArray:
+    """The weight order arm_fully_connected_q7_opt reads (CMSIS-NN's doc comment).
+
+    Per block of 4 rows r0..r3, per group of 4 columns c..c+3, the 16 values
+    r0c0 r1c0 r0c2 r1c2 r2c0 r3c0 r2c2 r3c2 r0c1 r1c1 r0c3 r1c3 r2c1 r3c1 r2c3 r3c3,
+    then per leftover column j: r0j r1j r2j r3j; leftover rows follow row-major.
+    """
+    rows, columns = weight.shape
+    order = (
+        (0, 0), (1, 0), (0, 2), (1, 2), (2, 0), (3, 0), (2, 2), (3, 2),
+        (0, 1), (1, 1), (0, 3), (1, 3), (2, 1), (3, 1), (2, 3), (3, 3),
+    )  # fmt: skip
+    out: list[int] = []
+    for r in range(0, rows - rows % 4, 4):
+        for c in range(0, columns - columns % 4, 4):
+            out.extend(int(weight[r + dr, c + dc]) for dr, dc in order)
+        for j in range(columns - columns % 4, columns):
+            out.extend(int(weight[r + dr, j]) for dr in range(4))
+    out.extend(int(v) for v in weight[rows - rows % 4 :].ravel())
+    return np.asarray(out, dtype=np.int64)

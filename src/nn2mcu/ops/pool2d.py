@@ -24,9 +24,18 @@ from nn2mcu.ir.op import Array, Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops._window import Pair, check_window, geometry_text
 from nn2mcu.ops.registry import register
+from nn2mcu.q7.arithmetic import IntArray, c_divide
 
 if TYPE_CHECKING:
     import torch
+
+
+class AverageVariant(enum.Enum):
+    """How arm_avepool_q7_HWC averages: the Cortex-M DSP build's two truncating passes
+    (x, then y) or the plain-C build's single 2-D division (CMSIS-NN built for a host)."""
+
+    DSP = "dsp"
+    TWO_D = "2d"
 
 
 class PoolMethod(enum.Enum):
@@ -76,6 +85,11 @@ class Pool2D(Op):
         out = pool_output_size(size, kernel, stride, pad, ceil_mode=self.ceil_mode)
         if self.pad != (0, 0) and (out - 1) * stride >= size + pad:
             out -= 1
+        if (out - 1) * stride - pad >= size:
+            raise ShapeError(
+                f"the last window starts at {(out - 1) * stride - pad}, past the input of size "
+                f"{size} (kernel {kernel} is smaller than stride {stride})"
+            )
         return out
 
     def windows(self, axis: int, size: int) -> list[tuple[int, int, int]]:
@@ -112,3 +126,33 @@ class Pool2D(Op):
 
     def geometry(self) -> str:
         return f"{self.method.value} " + geometry_text(self.kernel, self.stride, self.pad)
+
+    def q7_reference(self, x: IntArray, variant: AverageVariant = AverageVariant.DSP) -> IntArray:
+        """arm_maxpool_q7_HWC / arm_avepool_q7_HWC on int8 values (padding 0 only: with
+        padding the legacy kernels do not compute Caffe's windows).
+
+        MAX: the largest value of each clipped window. AVE, DSP build: for every input row
+        and output column, trunc(sum / count) over the columns; then for every output row,
+        trunc(sum / count) over the rows of those; C truncation toward zero. AVE, 2-D
+        variant: trunc(window sum / count)."""
+        if self.pad != (0, 0):
+            raise ValueError("the q7 pooling kernels are modelled for pad 0 only")
+        rows, columns = self.windows(0, x.shape[1]), self.windows(1, x.shape[2])
+        out = np.empty((x.shape[0], len(rows), len(columns), x.shape[3]), dtype=np.int64)
+        if self.method is PoolMethod.MAX:
+            for i, (y0, y1, _) in enumerate(rows):
+                for j, (x0, x1, _) in enumerate(columns):
+                    out[:, i, j, :] = x[:, y0:y1, x0:x1, :].max(axis=(1, 2))
+            return out
+        if variant is AverageVariant.TWO_D:
+            for i, (y0, y1, _) in enumerate(rows):
+                for j, (x0, x1, _) in enumerate(columns):
+                    total = x[:, y0:y1, x0:x1, :].sum(axis=(1, 2))
+                    out[:, i, j, :] = c_divide(total, (y1 - y0) * (x1 - x0))
+            return out
+        across = np.empty((x.shape[0], x.shape[1], len(columns), x.shape[3]), dtype=np.int64)
+        for j, (x0, x1, _) in enumerate(columns):
+            across[:, :, j, :] = c_divide(x[:, :, x0:x1, :].sum(axis=2), x1 - x0)
+        for i, (y0, y1, _) in enumerate(rows):
+            out[:, i, :, :] = c_divide(across[:, y0:y1, :, :].sum(axis=1), y1 - y0)
+        return out

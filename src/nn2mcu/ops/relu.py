@@ -11,6 +11,7 @@ import numpy as np
 from nn2mcu.ir.op import Array, ElementwiseOp
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
+from nn2mcu.q7.arithmetic import IntArray
 
 if TYPE_CHECKING:
     import torch
@@ -29,3 +30,7 @@ class ReLU(ElementwiseOp):
         import torch
 
         return torch.nn.ReLU()
+
+    def q7_reference(self, x: IntArray) -> IntArray:
+        """arm_relu_q7: max(x, 0), in place."""
+        return np.maximum(x, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -11,9 +12,18 @@ import numpy as np
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
+from nn2mcu.q7.arithmetic import IntArray, ssat8
 
 if TYPE_CHECKING:
     import torch
+
+
+class SoftmaxVersion(enum.Enum):
+    """arm_softmax_q7's three historical formulas (CMSIS-NN Source/SoftmaxFunctions)."""
+
+    V2019 = "2019"  # 2019-08 onwards; the one in CMSIS 5.9.0, the last legacy release
+    V2018 = "2018"  # 2018-02 to 2019-08 (the era of the ML-examples workflow)
+    V2017 = "2017"  # the first release
 
 
 @register
@@ -36,3 +46,32 @@ class Softmax(Op):
         import torch
 
         return torch.nn.Softmax(dim=1)
+
+    def q7_reference(self, x: IntArray, version: SoftmaxVersion = SoftmaxVersion.V2019) -> IntArray:
+        """arm_softmax_q7 over the channels (last axis): a base-2 softmax with Q0.7 output.
+
+        V2019: m = max, e_i = clamp(x_i - m + 8, 0, 7), ob = 2**20 // sum(2**e_i),
+        out_i = SSAT8(ob >> min(5 + m - x_i, 31)).
+        V2018: base = m - 8; over x_i > base: ob = 2**20 // sum(2**(x_i - base)),
+        out_i = SSAT8(ob >> (13 + base - x_i)); 0 for x_i <= base.
+        V2017: low = max(min, m - 8); out_i = SSAT8((2**(x_i - low + 20) // sum(2**(x_j - low)))
+        >> 13); elements below ``low`` (a negative shift in C, undefined) count as 0."""
+        values = np.asarray(x, dtype=np.int64)
+        m = values.max(axis=-1, keepdims=True)
+        if version is SoftmaxVersion.V2019:
+            exponents = np.clip(values - m + 8, 0, 7)
+            ob = (1 << 20) // (np.int64(1) << exponents).sum(axis=-1, keepdims=True)
+            return ssat8(ob >> np.minimum(5 + m - values, 31))
+        if version is SoftmaxVersion.V2018:
+            base = m - 8
+            above = values > base
+            powers = np.where(above, np.int64(1) << np.where(above, values - base, 0), 0)
+            ob = (1 << 20) // powers.sum(axis=-1, keepdims=True)
+            shifts = np.where(above, 13 + base - values, 0)
+            return np.where(above, ssat8(ob >> shifts), 0)
+        low = np.maximum(values.min(axis=-1, keepdims=True), m - 8)
+        counted = values >= low
+        offsets = np.where(counted, values - low, 0)
+        total = np.where(counted, np.int64(1) << offsets, 0).sum(axis=-1, keepdims=True)
+        quotient = (np.int64(1) << (offsets + 20)) // total
+        return np.where(counted, ssat8(quotient >> 13), 0)

@@ -111,6 +111,8 @@ class Trainer:
         if not any(head.kind == "loss" for head in train_heads):
             raise InputError("the training net has no loss layer (SoftmaxWithLoss)")
         self.config = config
+        # channels-last parameters to match the feeder's batches (same tensors, new strides)
+        net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net = net
         self.test_net = test_net
         self.train_heads = list(train_heads)
