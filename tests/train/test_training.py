@@ -78,7 +78,7 @@ def test_resumed_run_equals_an_uninterrupted_one(files: Files) -> None:
     a, b = _weights(full.graph), _weights(resumed.graph)
     assert a.keys() == b.keys()
     for key in a:
-        assert torch.equal(torch.from_numpy(a[key]), torch.from_numpy(b[key])), key
+        assert torch.equal(torch.tensor(a[key]), torch.tensor(b[key])), key
     assert [t.values for t in full.tests if t.iteration == 40] == [
         t.values for t in resumed.tests if t.iteration == 40
     ]
@@ -134,7 +134,7 @@ def test_interrupt_writes_a_snapshot_and_resume_continues_exactly(files: Files) 
                             log=lambda _: None)  # fmt: skip
     a, b = _weights(full.graph), _weights(resumed.graph)
     for key in a:
-        assert torch.equal(torch.from_numpy(a[key]), torch.from_numpy(b[key])), key
+        assert torch.equal(torch.tensor(a[key]), torch.tensor(b[key])), key
 
 
 def _running(process: subprocess.Popen[str]) -> bool:
