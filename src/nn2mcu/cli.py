@@ -192,6 +192,99 @@ def _run_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_quantize(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "quantize",
+        parents=[_common()],
+        help="quantize a trained network to 8-bit Qm.n for the legacy CMSIS-NN q7 kernels",
+        description=(
+            "Choose a power-of-two format (Qm.n) for the input, and per convolution and "
+            "inner product for its weights, bias and output, by the accuracy a bit-exact "
+            "model of the CMSIS-NN q7 kernels gives on a calibration split of the training "
+            "set (the first N training images after a permutation with seed 0; the test set "
+            "is never used to choose). Writes model.json and model.npz and prints float and "
+            "q7 test accuracy with per-layer formats, shifts, saturation and SQNR."
+        ),
+    )
+    parser.add_argument("net", metavar="NET|SOLVER", type=Path, help="a net or solver .prototxt")
+    parser.add_argument("--weights", type=Path, required=True, metavar="W", help="trained weights")
+    parser.add_argument("--data", metavar="SPEC", required=True, help="the data set")
+    parser.add_argument("--scheme", choices=("q7",), default="q7", help="quantization scheme")
+    parser.add_argument(
+        "--method",
+        choices=("search",),
+        default="search",
+        help="how formats are chosen: search (the simulator's accuracy, every tensor)",
+    )
+    parser.add_argument(
+        "--calibration", type=int, default=2000, metavar="N", help="calibration images (2000)"
+    )
+    parser.add_argument(
+        "--mean",
+        type=Path,
+        metavar="FILE",
+        help="a mean.binaryproto to use instead of the net's mean_file (which may name a "
+        "path from another machine)",
+    )
+    parser.add_argument("--input-shape", type=_input_shape, metavar="C,H,W")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL.json")
+    parser.set_defaults(handler=_run_quantize)
+
+
+def _run_quantize(args: argparse.Namespace) -> int:
+    import dataclasses
+    import time
+
+    from nn2mcu.datasets import load_dataset
+    from nn2mcu.frontends.caffe import InputShapeSources, load_net
+    from nn2mcu.ops import Input
+    from nn2mcu.q7.modelfile import write_model
+    from nn2mcu.q7.quantize import QuantizeOptions, format_report, quantize_q7
+
+    if args.output.suffix != ".json":
+        raise InputError(f"-o {args.output}: the model file must end in .json")
+    started = time.perf_counter()
+    dataset = load_dataset(args.data)
+    sources = InputShapeSources(
+        explicit=args.input_shape, data_shape=dataset.image_shape, data_spec=args.data
+    )
+    graph = load_net(args.net, weights=args.weights, phase="TEST", sources=sources)
+    if args.mean is not None:
+        if not args.mean.is_file():
+            raise InputError(f"--mean {args.mean}: no such file")
+        layers = []
+        for layer in graph.layers:
+            if isinstance(layer.op, Input):
+                prep = dataclasses.replace(
+                    layer.op.preprocessing, mean_file=str(args.mean.resolve()), mean_values=()
+                )
+                layer = dataclasses.replace(
+                    layer, op=dataclasses.replace(layer.op, preprocessing=prep)
+                )
+            layers.append(layer)
+        graph = type(graph)(graph.name, tuple(layers), graph.outputs)
+    options = QuantizeOptions(method=args.method, calibration=args.calibration)
+    result = quantize_q7(graph, dataset, options, progress=lambda line: print(line, flush=True))
+    result.report["seconds"] = round(time.perf_counter() - started, 1)
+    write_model(
+        result.model,
+        args.output,
+        calibration={
+            "images": len(result.calibration.labels),
+            "seed": 0,
+            "sha256": result.calibration.sha256,
+            "data": args.data,
+        },
+        weights_file=args.weights,
+        report=result.report,
+    )
+    print(format_report(result.report))
+    print(
+        f"wrote {args.output} and {args.output.with_suffix('.npz')} in {result.report['seconds']} s"
+    )
+    return EXIT_OK
+
+
 def _add_mean(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "mean",
@@ -257,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_inspect(commands)
     _add_train(commands)
+    _add_quantize(commands)
     _add_mean(commands)
     _add_download(commands)
     return parser

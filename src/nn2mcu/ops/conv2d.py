@@ -17,8 +17,8 @@ from nn2mcu.ir.op import Array, Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops._window import Pair, check_window, geometry_text, patches
 from nn2mcu.ops.registry import register
-from nn2mcu.q7.arithmetic import IntArray, q7_output
-from nn2mcu.q7.matmul import conv_sums
+from nn2mcu.q7.arithmetic import AnyIntArray, Int8Array, IntArray
+from nn2mcu.q7.matmul import conv_q7
 
 if TYPE_CHECKING:
     import torch
@@ -103,11 +103,18 @@ class Conv2D(Op):
         )
 
     def q7_reference(
-        self, x: IntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int
-    ) -> IntArray:
+        self, x: AnyIntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int
+    ) -> Int8Array:
         """arm_convolve_HWC_q7_basic/_fast/_RGB, their _nonsquare forms and
         arm_convolve_1x1_HWC_q7_fast_nonsquare (one arithmetic): per output,
         SSAT8(wrap32((bias << bias_shift) + NN_ROUND(out_shift) + sum x*w) >> out_shift);
         padding reads 0. ``x`` is an NHWC batch of int8 values."""
-        sums = conv_sums(x, weight, self.stride, self.pad)
-        return q7_output(sums, bias if self.bias else None, bias_shift, out_shift)
+        return conv_q7(
+            x,
+            weight,
+            bias if self.bias else None,
+            stride=self.stride,
+            pad=self.pad,
+            bias_shift=bias_shift,
+            out_shift=out_shift,
+        )

@@ -17,8 +17,8 @@ from nn2mcu.ir.shape import Shape
 from nn2mcu.ops._window import Pair, check_window, geometry_text, patches
 from nn2mcu.ops.conv2d import conv_output_hw
 from nn2mcu.ops.registry import register
-from nn2mcu.q7.arithmetic import IntArray, q7_output
-from nn2mcu.q7.matmul import conv_sums
+from nn2mcu.q7.arithmetic import AnyIntArray, Int8Array, IntArray
+from nn2mcu.q7.matmul import conv_q7
 
 if TYPE_CHECKING:
     import torch
@@ -86,9 +86,17 @@ class DepthwiseConv2D(Op):
         )
 
     def q7_reference(
-        self, x: IntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int
-    ) -> IntArray:
+        self, x: AnyIntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int
+    ) -> Int8Array:
         """arm_depthwise_separable_conv_HWC_q7 (and _nonsquare): the convolution's
         arithmetic, one filter per channel."""
-        sums = conv_sums(x, weight, self.stride, self.pad, depthwise=True)
-        return q7_output(sums, bias if self.bias else None, bias_shift, out_shift)
+        return conv_q7(
+            x,
+            weight,
+            bias if self.bias else None,
+            stride=self.stride,
+            pad=self.pad,
+            bias_shift=bias_shift,
+            out_shift=out_shift,
+            depthwise=True,
+        )

@@ -16,8 +16,8 @@ import numpy as np
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
-from nn2mcu.q7.arithmetic import IntArray, q7_output
-from nn2mcu.q7.matmul import matrix_sums
+from nn2mcu.q7.arithmetic import AnyIntArray, Int8Array, IntArray
+from nn2mcu.q7.matmul import fully_connected_q7
 
 if TYPE_CHECKING:
     import torch
@@ -88,13 +88,18 @@ class FullyConnected(Op):
         return InnerProduct(inputs[0].size, self.out_features, bias=self.bias)
 
     def q7_reference(
-        self, x: IntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int
-    ) -> IntArray:
+        self, x: AnyIntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int
+    ) -> Int8Array:
         """arm_fully_connected_q7 and _q7_opt (same results; _opt reads the weights in the
         x4 interleave, see ``x4_interleave``): the convolution's arithmetic on the input
         read as a vector in HWC order. Returns (N, 1, 1, out_features)."""
-        sums = matrix_sums(x.reshape(x.shape[0], -1), weight)
-        out = q7_output(sums, bias if self.bias else None, bias_shift, out_shift)
+        out = fully_connected_q7(
+            x.reshape(x.shape[0], -1),
+            weight,
+            bias if self.bias else None,
+            bias_shift=bias_shift,
+            out_shift=out_shift,
+        )
         return out.reshape(x.shape[0], 1, 1, -1)
 
 

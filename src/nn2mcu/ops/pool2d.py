@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from nn2mcu.ir.op import Array, Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops._window import Pair, check_window, geometry_text
 from nn2mcu.ops.registry import register
-from nn2mcu.q7.arithmetic import IntArray, c_divide
+from nn2mcu.q7.arithmetic import Int8Array
 
 if TYPE_CHECKING:
     import torch
@@ -127,32 +128,29 @@ class Pool2D(Op):
     def geometry(self) -> str:
         return f"{self.method.value} " + geometry_text(self.kernel, self.stride, self.pad)
 
-    def q7_reference(self, x: IntArray, variant: AverageVariant = AverageVariant.DSP) -> IntArray:
+    def q7_reference(
+        self, x: npt.NDArray[np.integer], variant: AverageVariant = AverageVariant.DSP
+    ) -> Int8Array:
         """arm_maxpool_q7_HWC / arm_avepool_q7_HWC on int8 values (padding 0 only: with
         padding the legacy kernels do not compute Caffe's windows).
 
         MAX: the largest value of each clipped window. AVE, DSP build: for every input row
         and output column, trunc(sum / count) over the columns; then for every output row,
         trunc(sum / count) over the rows of those; C truncation toward zero. AVE, 2-D
-        variant: trunc(window sum / count)."""
+        variant: trunc(window sum / count). Computed with PyTorch's pooling on exact
+        small integers (float32 window sums) and integer division."""
         if self.pad != (0, 0):
             raise ValueError("the q7 pooling kernels are modelled for pad 0 only")
-        rows, columns = self.windows(0, x.shape[1]), self.windows(1, x.shape[2])
-        out = np.empty((x.shape[0], len(rows), len(columns), x.shape[3]), dtype=np.int64)
+        from nn2mcu.q7.pooling import average_q7, max_q7
+
         if self.method is PoolMethod.MAX:
-            for i, (y0, y1, _) in enumerate(rows):
-                for j, (x0, x1, _) in enumerate(columns):
-                    out[:, i, j, :] = x[:, y0:y1, x0:x1, :].max(axis=(1, 2))
-            return out
-        if variant is AverageVariant.TWO_D:
-            for i, (y0, y1, _) in enumerate(rows):
-                for j, (x0, x1, _) in enumerate(columns):
-                    total = x[:, y0:y1, x0:x1, :].sum(axis=(1, 2))
-                    out[:, i, j, :] = c_divide(total, (y1 - y0) * (x1 - x0))
-            return out
-        across = np.empty((x.shape[0], x.shape[1], len(columns), x.shape[3]), dtype=np.int64)
-        for j, (x0, x1, _) in enumerate(columns):
-            across[:, :, j, :] = c_divide(x[:, :, x0:x1, :].sum(axis=2), x1 - x0)
-        for i, (y0, y1, _) in enumerate(rows):
-            out[:, i, :, :] = c_divide(across[:, y0:y1, :, :].sum(axis=1), y1 - y0)
-        return out
+            return max_q7(x, self.kernel, self.stride)
+        rows, columns = self.windows(0, x.shape[1]), self.windows(1, x.shape[2])
+        return average_q7(
+            x,
+            self.kernel,
+            self.stride,
+            [e - s for s, e, _ in rows],
+            [e - s for s, e, _ in columns],
+            two_passes=variant is AverageVariant.DSP,
+        )

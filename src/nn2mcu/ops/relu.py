@@ -11,7 +11,7 @@ import numpy as np
 from nn2mcu.ir.op import Array, ElementwiseOp
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
-from nn2mcu.q7.arithmetic import IntArray
+from nn2mcu.q7.arithmetic import AnyIntArray
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +31,6 @@ class ReLU(ElementwiseOp):
 
         return torch.nn.ReLU()
 
-    def q7_reference(self, x: IntArray) -> IntArray:
+    def q7_reference(self, x: AnyIntArray) -> AnyIntArray:
         """arm_relu_q7: max(x, 0), in place."""
         return np.maximum(x, 0)

@@ -12,7 +12,7 @@ import numpy as np
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
-from nn2mcu.q7.arithmetic import IntArray, ssat8
+from nn2mcu.q7.arithmetic import AnyIntArray, IntArray, ssat8
 
 if TYPE_CHECKING:
     import torch
@@ -47,7 +47,9 @@ class Softmax(Op):
 
         return torch.nn.Softmax(dim=1)
 
-    def q7_reference(self, x: IntArray, version: SoftmaxVersion = SoftmaxVersion.V2019) -> IntArray:
+    def q7_reference(
+        self, x: AnyIntArray, version: SoftmaxVersion = SoftmaxVersion.V2019
+    ) -> IntArray:
         """arm_softmax_q7 over the channels (last axis): a base-2 softmax with Q0.7 output.
 
         V2019: m = max, e_i = clamp(x_i - m + 8, 0, 7), ob = 2**20 // sum(2**e_i),

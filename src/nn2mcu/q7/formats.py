@@ -13,6 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def q_format(frac: int) -> str:
+    """Qm.n text of a format with ``frac`` fractional bits (m + n = 7)."""
+    return f"Q{7 - frac}.{frac}"
+
+
 class FormatError(ValueError):
     """Formats that the q7 kernels cannot run (a shift out of range)."""
 

@@ -1,0 +1,169 @@
+"""``nn2mcu quantize --scheme q7``: formats, integer weights and the accuracy report."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nn2mcu.datasets import Dataset, Split
+from nn2mcu.errors import InputError
+from nn2mcu.ir import Graph
+from nn2mcu.ops import AverageVariant, SoftmaxVersion
+from nn2mcu.q7.arithmetic import INT8_MAX, INT8_MIN
+from nn2mcu.q7.calibrate import Calibration, FloatView, calibration_split, float_outputs, float_view
+from nn2mcu.q7.formats import q_format
+from nn2mcu.q7.model import WEIGHTED, Q7Model, check_q7_graph, logits_layer
+from nn2mcu.q7.preprocess import integer_mean
+from nn2mcu.q7.search import search_formats
+from nn2mcu.q7.simulate import classify, simulate
+
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    method: str = "search"
+    calibration: int = 2000
+    pool_variant: AverageVariant = AverageVariant.DSP
+    softmax_version: SoftmaxVersion = SoftmaxVersion.V2019
+
+
+@dataclass
+class Quantized:
+    model: Q7Model
+    calibration: Calibration
+    view: FloatView
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def _run_batched(
+    model: Q7Model, pixels: npt.NDArray[np.uint8], names: list[str]
+) -> dict[str, np.ndarray]:
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for start in range(0, len(pixels), BATCH):
+        values = simulate(model, pixels[start : start + BATCH])
+        for name in names:
+            parts[name].append(values[name])
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+def quantize_q7(
+    graph: Graph,
+    dataset: Dataset,
+    options: QuantizeOptions = QuantizeOptions(),
+    progress: Callable[[str], None] = lambda _: None,
+) -> Quantized:
+    check_q7_graph(graph)
+    view = float_view(graph)
+    calibration = calibration_split(dataset.train, options.calibration)
+    mean = integer_mean(view.mean)
+    weighted = [layer for layer in view.graph.layers if isinstance(layer.op, WEIGHTED)]
+    names = [layer.name for layer in weighted]
+    floats = float_outputs(view, calibration.pixels, names)
+    ranges = {name: float(np.abs(floats[name]).max()) for name in names}
+    ranges["input"] = float(np.abs(view.inputs(calibration.pixels)).max())
+    weight_ranges = {
+        layer.name: (
+            float(np.abs(layer.weights["weight"]).max()),
+            float(np.abs(layer.weights["bias"]).max()) if "bias" in layer.weights else 0.0,
+        )
+        for layer in weighted
+    }
+    if options.method != "search":
+        raise InputError(f"--method {options.method} is not available yet (search is)")
+    model = search_formats(
+        view.graph,
+        calibration=calibration,
+        pixel_offset=view.scale_log2,
+        mean=mean,
+        ranges=ranges,
+        weight_ranges=weight_ranges,
+        options={"pool_variant": options.pool_variant, "softmax_version": options.softmax_version},
+        progress=progress,
+    )
+    result = Quantized(model, calibration, view)
+    result.report = evaluate(model, view, dataset.test)
+    return result
+
+
+def _sqnr(reference: np.ndarray, approximation: np.ndarray) -> float | None:
+    signal = float(np.sum(reference.astype(np.float64) ** 2))
+    noise = float(np.sum((reference.astype(np.float64) - approximation) ** 2))
+    if noise == 0:
+        return None  # exact
+    return 10 * math.log10(signal / noise) if signal > 0 else -math.inf
+
+
+def evaluate(model: Q7Model, view: FloatView, test: Split) -> dict[str, Any]:
+    """Float vs q7 accuracy on the test split, and per layer formats, shifts, saturation
+    and SQNR (the q7 output, dequantized, against the float model's)."""
+    weighted = [name for name in model.weighted]
+    names = list(dict.fromkeys([*weighted, model.logits]))
+    floats = float_outputs(view, test.images, names)
+    ints = _run_batched(model, test.images, names)
+    float_pred = np.argmax(floats[model.logits].reshape(len(test), -1), axis=1)
+    q7_pred = classify(model, {model.logits: ints[model.logits]})
+    layers = []
+    for name in weighted:
+        q = model.weighted[name]
+        values = ints[name]
+        dequantized = values.astype(np.float64) / 2.0**q.formats.out_frac
+        saturated = float(np.mean((values == INT8_MIN) | (values == INT8_MAX)))
+        sqnr = _sqnr(floats[name], dequantized)
+        layers.append(
+            {
+                "name": name,
+                "w_frac": q.formats.w_frac,
+                "bias_frac": q.formats.bias_frac,
+                "out_frac": q.formats.out_frac,
+                "in_frac": model.fracs[model.graph.layer(name).inputs[0]],
+                "bias_shift": q.shifts.bias_shift,
+                "out_shift": q.shifts.out_shift,
+                "saturated": saturated,
+                "sqnr_db": sqnr,
+            }
+        )
+    return {
+        "test_images": len(test),
+        "float_accuracy": float(np.mean(float_pred == test.labels)),
+        "q7_accuracy": float(np.mean(q7_pred == test.labels)),
+        "input_frac": model.input_frac,
+        "layers": layers,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    header = ("layer", "weights", "bias", "output", "bias_shift", "out_shift", "saturated", "SQNR")
+    rows = [header]
+    for row in report["layers"]:
+        rows.append(
+            (
+                row["name"],
+                q_format(row["w_frac"]),
+                q_format(row["bias_frac"]),
+                q_format(row["out_frac"]),
+                str(row["bias_shift"]),
+                str(row["out_shift"]),
+                f"{100 * row['saturated']:.2f}%",
+                "exact" if row["sqnr_db"] is None else f"{row['sqnr_db']:.1f} dB",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    table = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
+    return "\n".join(
+        [
+            f"test set ({report['test_images']} images): float accuracy "
+            f"{report['float_accuracy']:.4f}, q7 accuracy {report['q7_accuracy']:.4f}",
+            f"input: {q_format(report['input_frac'])}",
+            *table,
+        ]
+    )
+
+
+def logits_of(graph: Graph) -> str:
+    return logits_layer(graph)
