@@ -212,9 +212,16 @@ def _add_quantize(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("--scheme", choices=("q7",), default="q7", help="quantization scheme")
     parser.add_argument(
         "--method",
-        choices=("search",),
+        choices=("search", "arm"),
         default="search",
-        help="how formats are chosen: search (the simulator's accuracy, every tensor)",
+        help="how formats are chosen: search (default: every tensor by the simulator's "
+        "accuracy) or arm (ARM's nn_quantizer.py reproduced; figures still come from the "
+        "simulator)",
+    )
+    parser.add_argument(
+        "--arm-test-set",
+        action="store_true",
+        help="with --method arm, choose on the test set as the original did (not advised)",
     )
     parser.add_argument(
         "--calibration", type=int, default=2000, metavar="N", help="calibration images (2000)"
@@ -263,7 +270,9 @@ def _run_quantize(args: argparse.Namespace) -> int:
                 )
             layers.append(layer)
         graph = type(graph)(graph.name, tuple(layers), graph.outputs)
-    options = QuantizeOptions(method=args.method, calibration=args.calibration)
+    options = QuantizeOptions(
+        method=args.method, calibration=args.calibration, arm_test_set=args.arm_test_set
+    )
     result = quantize_q7(graph, dataset, options, progress=lambda line: print(line, flush=True))
     result.report["seconds"] = round(time.perf_counter() - started, 1)
     write_model(

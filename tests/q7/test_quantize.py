@@ -170,3 +170,45 @@ def test_bad_input_exits_2_and_writes_nothing(
         lines
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_arm_method(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    net, weights = trained
+    out = tmp_path / "arm.json"
+    result = run(
+        "quantize",
+        net,
+        "--weights",
+        weights,
+        "--data",
+        "digits",
+        "--calibration",
+        "500",
+        "--method",
+        "arm",
+        "-o",
+        out,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "conv1: weights Q" in result.stdout and "ip1: bias Q" in result.stdout
+    document = json.loads(out.read_text())
+    model = read_model(out)
+    data = load_dataset("digits")
+    accuracy = float(
+        np.mean(classify(model, simulate(model, data.test.images)) == data.test.labels)
+    )
+    assert document["report"]["q7_accuracy"] == accuracy > 0.7
+    wrong = run(
+        "quantize",
+        net,
+        "--weights",
+        weights,
+        "--data",
+        "digits",
+        "--arm-test-set",
+        "-o",
+        tmp_path / "x.json",
+        cwd=tmp_path,
+    )
+    assert wrong.returncode == 2 and "--arm-test-set goes with --method arm only" in wrong.stderr

@@ -15,6 +15,7 @@ from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
 from nn2mcu.ops import AverageVariant, SoftmaxVersion
 from nn2mcu.q7.arithmetic import INT8_MAX, INT8_MIN
+from nn2mcu.q7.arm_method import arm_formats
 from nn2mcu.q7.calibrate import Calibration, FloatView, calibration_split, float_outputs, float_view
 from nn2mcu.q7.formats import q_format
 from nn2mcu.q7.model import WEIGHTED, Q7Model, check_q7_graph, logits_layer
@@ -29,6 +30,7 @@ BATCH = 1000
 class QuantizeOptions:
     method: str = "search"
     calibration: int = 2000
+    arm_test_set: bool = False  # --method arm on the test set, as the original did
     pool_variant: AverageVariant = AverageVariant.DSP
     softmax_version: SoftmaxVersion = SoftmaxVersion.V2019
 
@@ -60,7 +62,12 @@ def quantize_q7(
 ) -> Quantized:
     check_q7_graph(graph)
     view = float_view(graph)
-    calibration = calibration_split(dataset.train, options.calibration)
+    if options.arm_test_set:
+        if options.method != "arm":
+            raise InputError("--arm-test-set goes with --method arm only")
+        calibration = calibration_split(dataset.test, len(dataset.test))
+    else:
+        calibration = calibration_split(dataset.train, options.calibration)
     mean = integer_mean(view.mean)
     weighted = [layer for layer in view.graph.layers if isinstance(layer.op, WEIGHTED)]
     names = [layer.name for layer in weighted]
@@ -74,8 +81,21 @@ def quantize_q7(
         )
         for layer in weighted
     }
+    kernels = {"pool_variant": options.pool_variant, "softmax_version": options.softmax_version}
+    if options.method == "arm":
+        model = arm_formats(
+            view.graph,
+            view=view,
+            calibration=calibration,
+            mean=mean,
+            options=kernels,
+            progress=progress,
+        )
+        result = Quantized(model, calibration, view)
+        result.report = evaluate(model, view, dataset.test)
+        return result
     if options.method != "search":
-        raise InputError(f"--method {options.method} is not available yet (search is)")
+        raise InputError(f"--method {options.method}: choose search or arm")
     model = search_formats(
         view.graph,
         calibration=calibration,
@@ -83,7 +103,7 @@ def quantize_q7(
         mean=mean,
         ranges=ranges,
         weight_ranges=weight_ranges,
-        options={"pool_variant": options.pool_variant, "softmax_version": options.softmax_version},
+        options=kernels,
         progress=progress,
     )
     result = Quantized(model, calibration, view)
