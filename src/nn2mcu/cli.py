@@ -224,7 +224,10 @@ def _add_quantize(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="with --method arm, choose on the test set as the original did (not advised)",
     )
     parser.add_argument(
-        "--calibration", type=int, default=2000, metavar="N", help="calibration images (2000)"
+        "--calibration",
+        type=int,
+        metavar="N",
+        help="calibration images (default: 2000, or all training images when fewer)",
     )
     parser.add_argument(
         "--mean",
@@ -232,6 +235,19 @@ def _add_quantize(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="FILE",
         help="a mean.binaryproto to use instead of the net's mean_file (which may name a "
         "path from another machine)",
+    )
+    parser.add_argument(
+        "--average-pool",
+        choices=("dsp", "2d"),
+        default="dsp",
+        help="the arm_avepool_q7_HWC to model: dsp (Cortex-M4/M7 builds, two truncating "
+        "passes; default) or 2d (CMSIS-NN built without ARM_MATH_DSP, e.g. for a host)",
+    )
+    parser.add_argument(
+        "--softmax",
+        choices=("2019", "2018", "2017"),
+        default="2019",
+        help="the arm_softmax_q7 formula: 2019 (CMSIS 5.9.0, default), 2018, 2017",
     )
     parser.add_argument("--input-shape", type=_input_shape, metavar="C,H,W")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL.json")
@@ -270,8 +286,16 @@ def _run_quantize(args: argparse.Namespace) -> int:
                 )
             layers.append(layer)
         graph = type(graph)(graph.name, tuple(layers), graph.outputs)
+    from nn2mcu.ops import AverageVariant, SoftmaxVersion
+
     options = QuantizeOptions(
-        method=args.method, calibration=args.calibration, arm_test_set=args.arm_test_set
+        method=args.method,
+        calibration=args.calibration
+        if args.calibration is not None
+        else min(2000, len(dataset.train)),
+        arm_test_set=args.arm_test_set,
+        pool_variant=AverageVariant(args.average_pool),
+        softmax_version=SoftmaxVersion(args.softmax),
     )
     result = quantize_q7(graph, dataset, options, progress=lambda line: print(line, flush=True))
     result.report["seconds"] = round(time.perf_counter() - started, 1)

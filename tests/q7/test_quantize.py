@@ -212,3 +212,55 @@ def test_arm_method(trained: tuple[Path, Path], tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert wrong.returncode == 2 and "--arm-test-set goes with --method arm only" in wrong.stderr
+
+
+def test_values_no_format_can_hold(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    net, weights = trained
+    huge = tmp_path / "huge.caffemodel.h5"
+    with h5py.File(weights) as source, h5py.File(huge, "w") as target:
+        for name in ("conv1", "ip1"):
+            for index in ("0", "1"):
+                value = source[f"data/{name}/{index}"][()]
+                if name == "ip1":  # tiny weights, a large output: 40+ bits apart
+                    value = value * (1e-12 if index == "0" else 1e3)
+                target.create_dataset(f"data/{name}/{index}", data=value)
+    result = run(
+        "quantize",
+        net,
+        "--weights",
+        huge,
+        "--data",
+        "digits",
+        "-o",
+        tmp_path / "m.json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert (
+        "layer 'ip1': its output" in line
+        and "no 8-bit format the q7 kernels can run holds these values" in line
+    ), line
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_input_scale_folds_into_the_format_or_the_first_layer() -> None:
+    from nn2mcu.ir import Graph, Layer, Shape
+    from nn2mcu.ops import Conv2D, Input, Preprocessing
+    from nn2mcu.q7.calibrate import float_view
+
+    def graph(scale: float) -> Graph:
+        prep = Preprocessing(mean_values=(128.0,), scale=scale)
+        return Graph("g", (
+            Layer("in", Input(shape=Shape(4, 4, 1), preprocessing=prep)),
+            Layer("c", Conv2D(out_channels=1, kernel=(1, 1)), ("in",), {"weight": np.ones((1, 1, 1, 1)), "bias": np.zeros(1)}),
+        ))  # fmt: skip
+
+    power = float_view(graph(0.25))
+    assert power.scale_log2 == -2
+    assert power.graph.layer("c").weights["weight"].ravel().tolist() == [1.0]
+    other = float_view(graph(0.3))
+    assert other.scale_log2 == 0
+    assert other.graph.layer("c").weights["weight"].ravel().tolist() == [np.float32(0.3)]
+    pixels = np.full((1, 4, 4, 1), 138, np.uint8)
+    assert other.inputs(pixels).ravel()[0] == 10.0 and power.inputs(pixels).ravel()[0] == 2.5

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
 from nn2mcu.ops import Conv2D, DepthwiseConv2D, FullyConnected, Input
 from nn2mcu.q7.calibrate import Calibration, FloatView
@@ -191,8 +192,14 @@ def arm_formats(
         values = simulate(model, calibration.pixels)
         return float(np.mean(classify(model, values) == calibration.labels))
 
-    fracs = build(formats).fracs
-    target = simulated(build(formats))
+    try:
+        provisional = build(formats)
+    except FormatError as error:
+        raise InputError(
+            f"{error}: these values cannot be represented in an 8-bit format the q7 kernels can run"
+        ) from None
+    fracs = provisional.fracs
+    target = simulated(provisional)
     for layer in weighted:
         mac = fracs[layer.inputs[0]] + w_fracs[layer.name]
         max_b = float(np.abs(layer.weights["bias"]).max()) if "bias" in layer.weights else 0.0

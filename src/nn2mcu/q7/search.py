@@ -64,6 +64,37 @@ def make_valid(
     return fixed
 
 
+def check_representable(graph: Graph, input_frac: int, formats: Mapping[str, LayerFormats]) -> None:
+    """Refuse layers whose ranges no shift of the q7 kernels can bridge: an output or bias
+    that would need more than 31 (bias: 24) bits of right (left) shift from the
+    accumulator's format, i.e. weights far too small for what the layer outputs."""
+    fracs: dict[str, int] = {}
+    for layer in graph.layers:
+        if isinstance(layer.op, Input):
+            fracs[layer.name] = input_frac
+        elif isinstance(layer.op, WEIGHTED):
+            f = formats[layer.name]
+            accumulator = fracs[layer.inputs[0]] + f.w_frac
+            if accumulator - f.out_frac > MAX_OUT_SHIFT:
+                raise InputError(
+                    f"layer '{layer.name}': its output ({q_format(f.out_frac)}) is "
+                    f"{accumulator - f.out_frac} bits coarser than its accumulator "
+                    f"(weights {q_format(f.w_frac)}); no 8-bit format the q7 kernels can run "
+                    f"holds these values (out_shift at most {MAX_OUT_SHIFT})"
+                )
+            if accumulator - f.bias_frac > MAX_BIAS_SHIFT:
+                raise InputError(
+                    f"layer '{layer.name}': its bias ({q_format(f.bias_frac)}) needs a shift of "
+                    f"{accumulator - f.bias_frac} bits; no 8-bit format the q7 kernels can run "
+                    f"holds these values (bias_shift at most {MAX_BIAS_SHIFT})"
+                )
+            fracs[layer.name] = f.out_frac
+        elif isinstance(layer.op, Softmax):
+            fracs[layer.name] = SOFTMAX_FRAC
+        else:
+            fracs[layer.name] = fracs[layer.inputs[0]]
+
+
 @dataclass
 class _State:
     input_frac: int
@@ -115,8 +146,14 @@ def search_formats(
         predicted = classify(model, values)
         return float(np.mean(predicted == calibration.labels)), values
 
+    check_representable(graph, input_frac, starts)
     formats = make_valid(graph, input_frac, starts)
-    model = build(input_frac, formats)
+    try:
+        model = build(input_frac, formats)
+    except FormatError as error:
+        raise InputError(
+            f"{error}: these values cannot be represented in an 8-bit format the q7 kernels can run"
+        ) from None
     accuracy, values = evaluate(model, 0, {})
     state = _State(input_frac, formats, model, values, accuracy)
     progress(f"start formats: calibration accuracy {accuracy:.4f}")
