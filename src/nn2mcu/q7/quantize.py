@@ -69,18 +69,6 @@ def quantize_q7(
     else:
         calibration = calibration_split(dataset.train, options.calibration)
     mean = integer_mean(view.mean)
-    weighted = [layer for layer in view.graph.layers if isinstance(layer.op, WEIGHTED)]
-    names = [layer.name for layer in weighted]
-    floats = float_outputs(view, calibration.pixels, names)
-    ranges = {name: float(np.abs(floats[name]).max()) for name in names}
-    ranges["input"] = float(np.abs(view.inputs(calibration.pixels)).max())
-    weight_ranges = {
-        layer.name: (
-            float(np.abs(layer.weights["weight"]).max()),
-            float(np.abs(layer.weights["bias"]).max()) if "bias" in layer.weights else 0.0,
-        )
-        for layer in weighted
-    }
     kernels = {"pool_variant": options.pool_variant, "softmax_version": options.softmax_version}
     if options.method == "arm":
         model = arm_formats(
@@ -91,24 +79,43 @@ def quantize_q7(
             options=kernels,
             progress=progress,
         )
-        result = Quantized(model, calibration, view)
-        result.report = evaluate(model, view, dataset.test)
-        return result
-    if options.method != "search":
+    elif options.method == "search":
+        model = search_formats(
+            view.graph,
+            calibration=calibration,
+            pixel_offset=view.scale_log2,
+            mean=mean,
+            ranges=_ranges(view, calibration),
+            weight_ranges=_weight_ranges(view.graph),
+            options=kernels,
+            progress=progress,
+        )
+    else:
         raise InputError(f"--method {options.method}: choose search or arm")
-    model = search_formats(
-        view.graph,
-        calibration=calibration,
-        pixel_offset=view.scale_log2,
-        mean=mean,
-        ranges=ranges,
-        weight_ranges=weight_ranges,
-        options=kernels,
-        progress=progress,
-    )
     result = Quantized(model, calibration, view)
     result.report = evaluate(model, view, dataset.test)
     return result
+
+
+def _ranges(view: FloatView, calibration: Calibration) -> dict[str, float]:
+    """max |output| of every convolution and inner product, and of the input."""
+    names = [layer.name for layer in view.graph.layers if isinstance(layer.op, WEIGHTED)]
+    floats = float_outputs(view, calibration.pixels, names)
+    ranges = {name: float(np.abs(floats[name]).max()) for name in names}
+    ranges["input"] = float(np.abs(view.inputs(calibration.pixels)).max())
+    return ranges
+
+
+def _weight_ranges(graph: Graph) -> dict[str, tuple[float, float]]:
+    """(max |weight|, max |bias|) of every convolution and inner product."""
+    return {
+        layer.name: (
+            float(np.abs(layer.weights["weight"]).max()),
+            float(np.abs(layer.weights["bias"]).max()) if "bias" in layer.weights else 0.0,
+        )
+        for layer in graph.layers
+        if isinstance(layer.op, WEIGHTED)
+    }
 
 
 def _sqnr(reference: np.ndarray, approximation: np.ndarray) -> float | None:

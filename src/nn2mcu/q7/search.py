@@ -40,11 +40,15 @@ def start_frac(max_abs: float, what: str) -> int:
 
 
 def make_valid(
-    graph: Graph, input_frac: int, formats: Mapping[str, LayerFormats]
+    graph: Graph, input_frac: int, formats: Mapping[str, LayerFormats], *, strict: bool = False
 ) -> dict[str, LayerFormats]:
     """Formats adjusted, in graph order, so that 0 <= bias_shift <= 24 and
     0 <= out_shift <= 31 (a bias or output may not carry more fractional bits than the
-    accumulator, nor 24/31 fewer)."""
+    accumulator, nor 24/31 fewer).
+
+    ``strict``: refuse instead of coarsening a bias or output beyond the shift limits,
+    which would saturate it: its layer's ranges are then too far apart for any 8-bit
+    format (weights far too small for what the layer outputs)."""
     fixed: dict[str, LayerFormats] = {}
     fracs: dict[str, int] = {}
     for layer in graph.layers:
@@ -53,6 +57,8 @@ def make_valid(
         elif isinstance(layer.op, WEIGHTED):
             f = formats[layer.name]
             accumulator = fracs[layer.inputs[0]] + f.w_frac
+            if strict:
+                _check_shifts(layer.name, f, accumulator)
             bias = min(max(f.bias_frac, accumulator - MAX_BIAS_SHIFT), accumulator)
             out = min(max(f.out_frac, accumulator - MAX_OUT_SHIFT), accumulator)
             fixed[layer.name] = LayerFormats(f.w_frac, bias, out)
@@ -64,35 +70,17 @@ def make_valid(
     return fixed
 
 
-def check_representable(graph: Graph, input_frac: int, formats: Mapping[str, LayerFormats]) -> None:
-    """Refuse layers whose ranges no shift of the q7 kernels can bridge: an output or bias
-    that would need more than 31 (bias: 24) bits of right (left) shift from the
-    accumulator's format, i.e. weights far too small for what the layer outputs."""
-    fracs: dict[str, int] = {}
-    for layer in graph.layers:
-        if isinstance(layer.op, Input):
-            fracs[layer.name] = input_frac
-        elif isinstance(layer.op, WEIGHTED):
-            f = formats[layer.name]
-            accumulator = fracs[layer.inputs[0]] + f.w_frac
-            if accumulator - f.out_frac > MAX_OUT_SHIFT:
-                raise InputError(
-                    f"layer '{layer.name}': its output ({q_format(f.out_frac)}) is "
-                    f"{accumulator - f.out_frac} bits coarser than its accumulator "
-                    f"(weights {q_format(f.w_frac)}); no 8-bit format the q7 kernels can run "
-                    f"holds these values (out_shift at most {MAX_OUT_SHIFT})"
-                )
-            if accumulator - f.bias_frac > MAX_BIAS_SHIFT:
-                raise InputError(
-                    f"layer '{layer.name}': its bias ({q_format(f.bias_frac)}) needs a shift of "
-                    f"{accumulator - f.bias_frac} bits; no 8-bit format the q7 kernels can run "
-                    f"holds these values (bias_shift at most {MAX_BIAS_SHIFT})"
-                )
-            fracs[layer.name] = f.out_frac
-        elif isinstance(layer.op, Softmax):
-            fracs[layer.name] = SOFTMAX_FRAC
-        else:
-            fracs[layer.name] = fracs[layer.inputs[0]]
+def _check_shifts(name: str, f: LayerFormats, accumulator: int) -> None:
+    for what, frac, limit in (
+        ("output", f.out_frac, MAX_OUT_SHIFT),
+        ("bias", f.bias_frac, MAX_BIAS_SHIFT),
+    ):
+        if accumulator - frac > limit:
+            raise InputError(
+                f"layer '{name}': its {what} ({q_format(frac)}) is {accumulator - frac} bits "
+                f"coarser than its accumulator (weights {q_format(f.w_frac)}); no 8-bit format "
+                f"the q7 kernels can run holds these values (shift at most {limit})"
+            )
 
 
 @dataclass
@@ -146,8 +134,7 @@ def search_formats(
         predicted = classify(model, values)
         return float(np.mean(predicted == calibration.labels)), values
 
-    check_representable(graph, input_frac, starts)
-    formats = make_valid(graph, input_frac, starts)
+    formats = make_valid(graph, input_frac, starts, strict=True)
     try:
         model = build(input_frac, formats)
     except FormatError as error:
