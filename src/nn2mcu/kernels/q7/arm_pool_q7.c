@@ -1,0 +1,108 @@
+/*
+ * nn2mcu portable kernels: arm_relu_q7, arm_maxpool_q7_HWC, arm_avepool_q7_HWC and
+ * arm_softmax_q7 (the CMSIS 5.9.0 formula).
+ *
+ * Pooling windows start at out * stride - padding and are clipped to the image.
+ * Average pooling divides as a Cortex-M DSP build does: for each row, the sum over the
+ * window's columns divided by their count (C division, truncating), then the sum of
+ * those over the window's rows divided by the row count. With padding 0 (the only case
+ * nn2mcu generates) the results equal the DSP build's; with padding > 0 the DSP build
+ * reads columns it has already overwritten, which is not modelled. The input is left
+ * intact and bufferA is not used.
+ */
+#include "arm_nnfunctions.h"
+
+void arm_relu_q7(q7_t *data, uint16_t size)
+{
+    for (uint16_t i = 0; i < size; i++) {
+        if (data[i] < 0) {
+            data[i] = 0;
+        }
+    }
+}
+
+static int window_start(int out, int stride, int padding)
+{
+    int start = out * stride - padding;
+    return start < 0 ? 0 : start;
+}
+
+static int window_end(int out, int stride, int padding, int kernel, int size)
+{
+    int end = out * stride - padding + kernel;
+    return end > size ? size : end;
+}
+
+void arm_maxpool_q7_HWC(q7_t *Im_in, const uint16_t dim_im_in, const uint16_t ch_im_in,
+                        const uint16_t dim_kernel, const uint16_t padding, const uint16_t stride,
+                        const uint16_t dim_im_out, q7_t *bufferA, q7_t *Im_out)
+{
+    (void)bufferA;
+    for (int oy = 0; oy < dim_im_out; oy++) {
+        int y0 = window_start(oy, stride, padding), y1 = window_end(oy, stride, padding, dim_kernel, dim_im_in);
+        for (int ox = 0; ox < dim_im_out; ox++) {
+            int x0 = window_start(ox, stride, padding);
+            int x1 = window_end(ox, stride, padding, dim_kernel, dim_im_in);
+            for (int c = 0; c < ch_im_in; c++) {
+                int best = -129;
+                for (int y = y0; y < y1; y++) {
+                    for (int x = x0; x < x1; x++) {
+                        int v = Im_in[((long)y * dim_im_in + x) * ch_im_in + c];
+                        if (v > best) {
+                            best = v;
+                        }
+                    }
+                }
+                Im_out[((long)oy * dim_im_out + ox) * ch_im_in + c] = (q7_t)best;
+            }
+        }
+    }
+}
+
+void arm_avepool_q7_HWC(q7_t *Im_in, const uint16_t dim_im_in, const uint16_t ch_im_in,
+                        const uint16_t dim_kernel, const uint16_t padding, const uint16_t stride,
+                        const uint16_t dim_im_out, q7_t *bufferA, q7_t *Im_out)
+{
+    (void)bufferA;
+    for (int oy = 0; oy < dim_im_out; oy++) {
+        int y0 = window_start(oy, stride, padding), y1 = window_end(oy, stride, padding, dim_kernel, dim_im_in);
+        for (int ox = 0; ox < dim_im_out; ox++) {
+            int x0 = window_start(ox, stride, padding);
+            int x1 = window_end(ox, stride, padding, dim_kernel, dim_im_in);
+            for (int c = 0; c < ch_im_in; c++) {
+                int column_sum = 0;
+                for (int y = y0; y < y1; y++) {
+                    int row_sum = 0;
+                    for (int x = x0; x < x1; x++) {
+                        row_sum += Im_in[((long)y * dim_im_in + x) * ch_im_in + c];
+                    }
+                    column_sum += row_sum / (x1 - x0);
+                }
+                Im_out[((long)oy * dim_im_out + ox) * ch_im_in + c] = (q7_t)(column_sum / (y1 - y0));
+            }
+        }
+    }
+}
+
+void arm_softmax_q7(const q7_t *vec_in, const uint16_t dim_vec, q7_t *p_out)
+{
+    int max = -128;
+    for (uint16_t i = 0; i < dim_vec; i++) {
+        if (vec_in[i] > max) {
+            max = vec_in[i];
+        }
+    }
+    int32_t sum = 0;
+    for (uint16_t i = 0; i < dim_vec; i++) {
+        int exponent = vec_in[i] - max + 8; /* saturated to 0..7 */
+        exponent = exponent < 0 ? 0 : (exponent > 7 ? 7 : exponent);
+        sum += (int32_t)1 << exponent;
+    }
+    int32_t base = ((int32_t)1 << 20) / sum;
+    for (uint16_t i = 0; i < dim_vec; i++) {
+        int shift = 5 + max - vec_in[i]; /* saturated to 0..31 */
+        shift = shift > 31 ? 31 : shift;
+        int32_t value = base >> shift;
+        p_out[i] = (q7_t)(value > 127 ? 127 : value);
+    }
+}

@@ -1,0 +1,40 @@
+/*
+ * nn2mcu portable kernels: the q7 output stage shared by the convolution and
+ * fully-connected kernels, free of undefined behaviour.
+ *
+ * The Cortex-M kernels start a 32-bit accumulator at (bias << bias_shift) +
+ * NN_ROUND(out_shift), add the products (wrapping on overflow), shift it right
+ * arithmetically and saturate to int8. Here the sum is kept in 64 bits and wrapped
+ * to 32 once (the same result, as wrapping commutes with addition), the bias is
+ * scaled by multiplication, and the floor shift of a negative value is written with
+ * complements.
+ */
+#ifndef NN2MCU_Q7_ARITH_H
+#define NN2MCU_Q7_ARITH_H
+
+#include <stdint.h>
+
+static inline int64_t nn2mcu_q7_start(int8_t bias, uint16_t bias_shift, uint16_t out_shift)
+{
+    int64_t start = (int64_t)bias * ((int64_t)1 << bias_shift);
+    if (out_shift > 0) {
+        start += (int64_t)1 << (out_shift - 1);
+    }
+    return start;
+}
+
+static inline int8_t nn2mcu_q7_finish(int64_t sum, uint16_t out_shift)
+{
+    uint32_t bits = (uint32_t)(uint64_t)sum; /* the int32 accumulator's two's complement bits */
+    int64_t wrapped = bits < 0x80000000u ? (int64_t)bits : (int64_t)bits - ((int64_t)1 << 32);
+    int64_t shifted = wrapped >= 0 ? wrapped >> out_shift : ~((~wrapped) >> out_shift);
+    if (shifted > 127) {
+        return 127;
+    }
+    if (shifted < -128) {
+        return -128;
+    }
+    return (int8_t)shifted;
+}
+
+#endif /* NN2MCU_Q7_ARITH_H */
