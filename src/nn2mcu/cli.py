@@ -17,6 +17,7 @@ from nn2mcu import __version__
 from nn2mcu.errors import InputError
 
 EXIT_OK = 0
+EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 
 log = logging.getLogger("nn2mcu")
@@ -318,6 +319,130 @@ def _run_quantize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "generate",
+        parents=[_common()],
+        help="generate the C project (weights.h, parameter.h, nn.c, main.c, Makefile)",
+        description=(
+            "Turn a quantized model.json into C that calls the legacy CMSIS-NN q7 kernels: "
+            "weights.h (const int8 arrays), parameter.h (dimensions, shifts, arena offsets), "
+            "nn.h/nn.c (nn_preprocess and nn_run, one kernel call per layer, one static "
+            "arena planned by buffer lifetimes), main.c (a host runner) and a Makefile, with "
+            "nn2mcu's portable kernels in kernels/."
+        ),
+    )
+    parser.add_argument("model", type=Path, help="model.json from nn2mcu quantize")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+    parser.add_argument(
+        "--kernels", choices=("portable",), default="portable", help="kernels to build against"
+    )
+    parser.set_defaults(handler=_run_generate)
+
+
+def _describe_program(program: object) -> None:
+    from nn2mcu.codegen.plan import Program
+
+    if not isinstance(program, Program):
+        return
+    for call in program.calls:
+        print(f"{call.layer.name}: {call.kernel.name} ({call.kernel.reason})")
+    flash = program.model.mean.size + sum(
+        layer.weight.size + max(layer.bias.size, 0) for layer in program.model.weighted.values()
+    )
+    print(
+        f"RAM: arena {program.arena_size:,} bytes; flash: weights, biases and mean {flash:,} bytes"
+    )
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from nn2mcu.codegen.host import generate_atomically
+    from nn2mcu.codegen.plan import lower
+    from nn2mcu.q7.modelfile import read_model
+
+    program = lower(read_model(args.model))
+    _describe_program(program)
+    generate_atomically(program, args.output)
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "verify",
+        parents=[_common()],
+        help="build the generated C, run test images through it, compare with the simulator",
+        description=(
+            "Generate the C project for model.json, build it with -O2 -Wall -Wextra -Werror, "
+            "run test images through it (many per process) and compare every output byte with "
+            "the bit-exact simulator. Exit 1 when any byte differs."
+        ),
+    )
+    parser.add_argument("model", type=Path, help="model.json from nn2mcu quantize")
+    parser.add_argument("--data", metavar="SPEC", required=True, help="the data set (test split)")
+    parser.add_argument("--target", choices=("host",), default="host")
+    parser.add_argument("--kernels", choices=("portable",), default="portable")
+    parser.add_argument("-n", type=int, metavar="N", help="test images (default: all)")
+    parser.add_argument("--sanitize", action="store_true", help="build with ASan and UBSan")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=_run_verify)
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from nn2mcu.codegen.host import build_host, generate_atomically, section_sizes, verify_host
+    from nn2mcu.codegen.plan import lower
+    from nn2mcu.datasets import load_dataset
+    from nn2mcu.q7.modelfile import read_model
+
+    model = read_model(args.model)
+    program = lower(model)
+    dataset = load_dataset(args.data)
+    count = len(dataset.test) if args.n is None else args.n
+    if not 1 <= count <= len(dataset.test):
+        raise InputError(f"-n {count}: the test split has {len(dataset.test)} images")
+    if not args.json:
+        _describe_program(program)
+    with tempfile.TemporaryDirectory(prefix="nn2mcu-verify-") as work:
+        project = Path(work) / "project"
+        generate_atomically(program, project)
+        cflags = (
+            "-O2 -g -fsanitize=address,undefined -fno-sanitize-recover=all"
+            if args.sanitize
+            else "-O2"
+        )
+        binary = build_host(project, cflags)
+        result = verify_host(
+            program, binary, dataset.test.images[:count], dataset.test.labels[:count], Path(work)
+        )
+        sizes = section_sizes(binary)
+    report = json.loads(args.model.read_text()).get("report", {})
+    summary = {
+        "target": args.target,
+        "kernels": args.kernels,
+        "images": result.images,
+        "mismatches": result.mismatches,
+        "mismatched_images": result.mismatched_images,
+        "accuracy": result.accuracy,
+        "float_accuracy": report.get("float_accuracy"),
+        "arena_bytes": program.arena_size,
+        **sizes,
+        "per_layer": [
+            {"name": call.layer.name, "kernel": call.kernel.name, "reason": call.kernel.reason}
+            for call in program.calls
+        ],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"{result.images} images: {result.mismatches} mismatching bytes "
+            f"({result.mismatched_images} images); accuracy {result.accuracy:.4f}"
+        )
+    return EXIT_OK if result.mismatches == 0 else EXIT_MISMATCH
+
+
 def _add_mean(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "mean",
@@ -384,6 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspect(commands)
     _add_train(commands)
     _add_quantize(commands)
+    _add_generate(commands)
+    _add_verify(commands)
     _add_mean(commands)
     _add_download(commands)
     return parser

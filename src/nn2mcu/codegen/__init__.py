@@ -1,0 +1,1 @@
+"""C code generation for the legacy CMSIS-NN q7 API."""

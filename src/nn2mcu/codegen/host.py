@@ -1,0 +1,112 @@
+"""Generating into a directory atomically, building on the host, and verifying the C."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from nn2mcu.codegen.emit import generate
+from nn2mcu.codegen.plan import Program
+from nn2mcu.errors import InputError
+from nn2mcu.q7.simulate import simulate
+
+
+def generate_atomically(program: Program, directory: Path) -> None:
+    """Write the project beside ``directory`` and move it into place only when complete."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        generate(program, staging)
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+            os.replace(directory, old / directory.name)
+            os.replace(staging, directory)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, directory)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def build_host(directory: Path, cflags: str = "-O2") -> Path:
+    try:
+        result = subprocess.run(
+            ["make", "-C", str(directory), f"CFLAGS={cflags}"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    except FileNotFoundError:
+        raise InputError("'make' is not installed; install make and gcc") from None
+    if result.returncode != 0:
+        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+        raise InputError(f"building {directory} failed: {tail}")
+    return directory / "nn_host"
+
+
+@dataclass(frozen=True)
+class Verification:
+    images: int
+    mismatches: int  # bytes that differ from the simulator
+    mismatched_images: int
+    accuracy: float
+    outputs: npt.NDArray[np.int8]
+
+
+def run_host(
+    binary: Path, pixels: npt.NDArray[np.uint8], outputs: int, work: Path
+) -> npt.NDArray[np.int8]:
+    images, results = work / "images.bin", work / "outputs.bin"
+    images.write_bytes(np.ascontiguousarray(pixels).tobytes())
+    result = subprocess.run(
+        [str(binary), str(images), str(results)], capture_output=True, text=True, timeout=3600
+    )
+    if result.returncode != 0:
+        raise InputError(
+            f"{binary} failed (exit {result.returncode}): {result.stderr.strip()[-300:]}"
+        )
+    return np.frombuffer(results.read_bytes(), dtype=np.int8).reshape(len(pixels), outputs)
+
+
+def verify_host(
+    program: Program,
+    binary: Path,
+    pixels: npt.NDArray[np.uint8],
+    labels: npt.NDArray[np.int64],
+    work: Path,
+) -> Verification:
+    model = program.model
+    size = model.graph.shapes[model.logits].size
+    got = run_host(binary, pixels, size, work)
+    expected = np.concatenate(
+        [
+            simulate(model, pixels[start : start + 1000])[model.logits].reshape(-1, size)
+            for start in range(0, len(pixels), 1000)
+        ]
+    )
+    different = got != expected
+    accuracy = float(np.mean(np.argmax(got, axis=1) == labels))
+    return Verification(
+        len(pixels), int(different.sum()), int(different.any(axis=1).sum()), accuracy, got
+    )
+
+
+def section_sizes(binary: Path) -> dict[str, int]:
+    """text, data and bss of an executable (binutils' size)."""
+    try:
+        result = subprocess.run(["size", str(binary)], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        return {}
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or len(lines) < 2:
+        return {}
+    text, data, bss = (int(v) for v in lines[1].split()[:3])
+    return {"text": text, "data": data, "bss": bss}
