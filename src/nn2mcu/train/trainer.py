@@ -239,7 +239,7 @@ class Trainer:
             initial=self.iteration,
             unit="it",
             file=sys.stderr,
-            disable=not self.progress,
+            disable=None if self.progress else True,  # None: only on a terminal
             dynamic_ncols=True,
             desc="train",
         )
