@@ -335,7 +335,11 @@ def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("model", type=Path, help="model.json from nn2mcu quantize")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
     parser.add_argument(
-        "--kernels", choices=("portable",), default="portable", help="kernels to build against"
+        "--kernels",
+        choices=("portable", "cmsis"),
+        default="portable",
+        help="portable: nn2mcu's kernels copied into DIR/kernels (default); cmsis: CMSIS-NN's "
+        "legacy q7 kernels from the CMSIS 5.x tree named by CMSIS_5_ROOT",
     )
     parser.set_defaults(handler=_run_generate)
 
@@ -356,13 +360,17 @@ def _describe_program(program: object) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
+    import os
+
+    from nn2mcu.codegen.emit import check_cmsis_root
     from nn2mcu.codegen.host import generate_atomically
     from nn2mcu.codegen.plan import lower
     from nn2mcu.q7.modelfile import read_model
 
+    root = check_cmsis_root(os.environ.get("CMSIS_5_ROOT")) if args.kernels == "cmsis" else None
     program = lower(read_model(args.model))
     _describe_program(program)
-    generate_atomically(program, args.output)
+    generate_atomically(program, args.output, args.kernels, root)
     print(f"wrote {args.output}")
     return EXIT_OK
 
@@ -381,7 +389,13 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("model", type=Path, help="model.json from nn2mcu quantize")
     parser.add_argument("--data", metavar="SPEC", required=True, help="the data set (test split)")
     parser.add_argument("--target", choices=("host",), default="host")
-    parser.add_argument("--kernels", choices=("portable",), default="portable")
+    parser.add_argument(
+        "--kernels",
+        choices=("portable", "cmsis"),
+        default="portable",
+        help="portable (default) or cmsis (CMSIS_5_ROOT); CMSIS-NN built for the host takes "
+        "its plain-C average-pool path, so the simulator's 2-D variant is the reference then",
+    )
     parser.add_argument("-n", type=int, metavar="N", help="test images (default: all)")
     parser.add_argument("--sanitize", action="store_true", help="build with ASan and UBSan")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -389,13 +403,17 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _run_verify(args: argparse.Namespace) -> int:
+    import os
     import tempfile
 
+    from nn2mcu.codegen.emit import check_cmsis_root
     from nn2mcu.codegen.host import build_host, generate_atomically, section_sizes, verify_host
     from nn2mcu.codegen.plan import lower
     from nn2mcu.datasets import load_dataset
+    from nn2mcu.ops import AverageVariant
     from nn2mcu.q7.modelfile import read_model
 
+    root = check_cmsis_root(os.environ.get("CMSIS_5_ROOT")) if args.kernels == "cmsis" else None
     model = read_model(args.model)
     program = lower(model)
     dataset = load_dataset(args.data)
@@ -406,7 +424,7 @@ def _run_verify(args: argparse.Namespace) -> int:
         _describe_program(program)
     with tempfile.TemporaryDirectory(prefix="nn2mcu-verify-") as work:
         project = Path(work) / "project"
-        generate_atomically(program, project)
+        generate_atomically(program, project, args.kernels, root)
         cflags = (
             "-O2 -g -fsanitize=address,undefined -fno-sanitize-recover=all"
             if args.sanitize
@@ -414,7 +432,12 @@ def _run_verify(args: argparse.Namespace) -> int:
         )
         binary = build_host(project, cflags)
         result = verify_host(
-            program, binary, dataset.test.images[:count], dataset.test.labels[:count], Path(work)
+            program,
+            binary,
+            dataset.test.images[:count],
+            dataset.test.labels[:count],
+            Path(work),
+            average_pool=AverageVariant.TWO_D if args.kernels == "cmsis" else None,
         )
         sizes = section_sizes(binary)
     report = json.loads(args.model.read_text()).get("report", {})

@@ -4,6 +4,7 @@ simulator under ASan/UBSan, and a negative control (one changed weight byte)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -113,3 +114,28 @@ def test_one_changed_weight_byte_is_caught(model_json: Path, tmp_path: Path) -> 
         tmp_path,
     )
     assert clean.mismatches == 0
+
+
+CMSIS_5_ROOT = os.environ.get("CMSIS_5_ROOT")
+
+
+@pytest.mark.skipif(not CMSIS_5_ROOT, reason="CMSIS_5_ROOT is not set (a CMSIS 5.x tree, <= 5.9.0)")
+def test_verify_against_real_cmsis_nn(model_json: Path, tmp_path: Path) -> None:
+    """CMSIS-NN built for the host (plain-C path) against the simulator's 2-D average pool."""
+    result = run(
+        "verify", model_json, "--data", "digits", "--kernels", "cmsis", "--json", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["mismatches"] == 0
+
+
+@pytest.mark.parametrize("root", ["", "/nonexistent/cmsis"])
+def test_cmsis_root_errors_name_the_variable(model_json: Path, tmp_path: Path, root: str) -> None:
+    env = {**os.environ, "CMSIS_5_ROOT": root}
+    result = subprocess.run(
+        [str(SCRIPT), "generate", str(model_json), "-o", str(tmp_path / "p"), "--kernels", "cmsis"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "CMSIS_5_ROOT" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "p").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -15,15 +16,18 @@ import numpy.typing as npt
 from nn2mcu.codegen.emit import generate
 from nn2mcu.codegen.plan import Program
 from nn2mcu.errors import InputError
+from nn2mcu.ops import AverageVariant
 from nn2mcu.q7.simulate import simulate
 
 
-def generate_atomically(program: Program, directory: Path) -> None:
+def generate_atomically(
+    program: Program, directory: Path, kernels: str = "portable", cmsis_root: Path | None = None
+) -> None:
     """Write the project beside ``directory`` and move it into place only when complete."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        generate(program, staging)
+        generate(program, staging, kernels, cmsis_root)
         if directory.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
             os.replace(directory, old / directory.name)
@@ -82,8 +86,14 @@ def verify_host(
     pixels: npt.NDArray[np.uint8],
     labels: npt.NDArray[np.int64],
     work: Path,
+    *,
+    average_pool: AverageVariant | None = None,
 ) -> Verification:
+    """Run the binary and compare with the simulator; ``average_pool`` overrides the model's
+    variant (CMSIS-NN built for a host takes its plain-C 2-D path)."""
     model = program.model
+    if average_pool is not None:
+        model = dataclasses.replace(model, pool_variant=average_pool)
     size = model.graph.shapes[model.logits].size
     got = run_host(binary, pixels, size, work)
     expected = np.concatenate(
