@@ -12,6 +12,14 @@ EXAMPLE = REPO / "examples" / "cifar10_m4_small"
 EXAMPLE_NET = EXAMPLE / "cifar10_m4_small_train_test.prototxt"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite the golden generated files under tests/golden instead of comparing",
+    )
+
+
 def _shared_dir() -> Path:
     configured = os.environ.get("NN2MCU_SHARED")
     return Path(configured) if configured else REPO.parent / "shared"
