@@ -23,9 +23,12 @@ class TorchNet(torch.nn.Module):
         super().__init__()
         self.graph = graph
         self.names = [layer.name for layer in graph.layers]
-        self.layers = torch.nn.ModuleList(
-            layer.op.torch_module(graph.input_shapes(layer)) for layer in graph.layers
-        )
+        # torch initialises new modules from the global generator; fork it so that building
+        # a net (a test net, say) never shifts the random stream training uses for dropout
+        with torch.random.fork_rng(devices=[]):
+            self.layers = torch.nn.ModuleList(
+                layer.op.torch_module(graph.input_shapes(layer)) for layer in graph.layers
+            )
         if graph.has_weights:
             self.load_graph_weights(graph)
 
