@@ -398,6 +398,12 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     parser.add_argument("-n", type=int, metavar="N", help="test images (default: all)")
     parser.add_argument("--sanitize", action="store_true", help="build with ASan and UBSan")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="on a mismatch, dump every layer of the first differing image from the C and the "
+        "simulator and name the first layer and element that differ",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=_run_verify)
 
@@ -407,7 +413,13 @@ def _run_verify(args: argparse.Namespace) -> int:
     import tempfile
 
     from nn2mcu.codegen.emit import check_cmsis_root
-    from nn2mcu.codegen.host import build_host, generate_atomically, section_sizes, verify_host
+    from nn2mcu.codegen.host import (
+        build_host,
+        first_divergence,
+        generate_atomically,
+        section_sizes,
+        verify_host,
+    )
     from nn2mcu.codegen.plan import lower
     from nn2mcu.datasets import load_dataset
     from nn2mcu.ops import AverageVariant
@@ -440,6 +452,19 @@ def _run_verify(args: argparse.Namespace) -> int:
             average_pool=AverageVariant.TWO_D if args.kernels == "cmsis" else None,
         )
         sizes = section_sizes(binary)
+        trace = None
+        if args.trace and result.mismatches:
+            image = result.first_mismatch or 0
+            trace = first_divergence(
+                program,
+                project,
+                dataset.test.images[image : image + 1],
+                Path(work),
+                cflags,
+                average_pool=AverageVariant.TWO_D if args.kernels == "cmsis" else None,
+            )
+            if trace is not None:
+                trace["image"] = image
     report = json.loads(args.model.read_text()).get("report", {})
     summary = {
         "target": args.target,
@@ -451,6 +476,7 @@ def _run_verify(args: argparse.Namespace) -> int:
         "float_accuracy": report.get("float_accuracy"),
         "arena_bytes": program.arena_size,
         **sizes,
+        "trace": trace,
         "per_layer": [
             {"name": call.layer.name, "kernel": call.kernel.name, "reason": call.kernel.reason}
             for call in program.calls
@@ -463,6 +489,12 @@ def _run_verify(args: argparse.Namespace) -> int:
             f"{result.images} images: {result.mismatches} mismatching bytes "
             f"({result.mismatched_images} images); accuracy {result.accuracy:.4f}"
         )
+        if trace is not None:
+            print(
+                f"first divergence: image {trace['image']}, layer '{trace['layer']}' "
+                f"({trace['kernel']}), element {trace['element']} at HWC {trace['position_hwc']}: "
+                f"C {trace['c_value']}, simulator {trace['simulator_value']}"
+            )
     return EXIT_OK if result.mismatches == 0 else EXIT_MISMATCH
 
 

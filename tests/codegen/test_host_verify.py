@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nn2mcu.codegen.host import build_host, generate_atomically, verify_host
+from nn2mcu.codegen.host import build_host, first_divergence, generate_atomically, verify_host
 from nn2mcu.codegen.plan import lower
 from nn2mcu.datasets import load_dataset
 from nn2mcu.q7.modelfile import read_model
@@ -103,7 +103,13 @@ def test_one_changed_weight_byte_is_caught(model_json: Path, tmp_path: Path) -> 
     binary = build_host(project, SANITIZE)
     data = load_dataset("digits")
     result = verify_host(program, binary, data.test.images[:200], data.test.labels[:200], tmp_path)
-    assert result.mismatches > 0
+    assert result.mismatches > 0 and result.first_mismatch is not None
+    image = result.first_mismatch
+    trace = first_divergence(
+        program, project, data.test.images[image : image + 1], tmp_path, SANITIZE
+    )
+    assert trace is not None
+    assert (trace["layer"], trace["kernel"]) == ("ip1", "arm_fully_connected_q7_opt")
     # and the untouched project matches
     generate_atomically(program, project)
     clean = verify_host(

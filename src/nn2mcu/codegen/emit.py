@@ -222,6 +222,8 @@ def nn_c(program: Program) -> str:
             body.append(f"    {lines[0]} {{\n        {lines[1].format(index=index)}\n    }}")
         else:
             body.extend(f"    {line}" for line in lines)
+        size = program.model.graph.shapes[call.layer.name].size
+        body.append(f"    NN_TRACE({index - 1}, nn_arena + {c_macro(call.output)}_OFFSET, {size});")
     softmax = ""
     if program.softmax_buffer:
         softmax = (
@@ -233,6 +235,10 @@ def nn_c(program: Program) -> str:
         HEADER
         + '#include <string.h>\n\n#include "nn.h"\n#include "weights.h"\n\n'
         + "static q7_t nn_arena[NN_ARENA_SIZE] NN_ALIGN4;\n\n"
+        + "#ifdef NN_TRACE_LAYERS /* a build for nn2mcu verify --trace: every layer's output */\n"
+        + "void nn_trace_layer(int call, const q7_t *data, int32_t size);\n"
+        + "#define NN_TRACE(call, data, size) nn_trace_layer((call), (data), (size))\n"
+        + "#else\n#define NN_TRACE(call, data, size) ((void)0)\n#endif\n\n"
         + "void nn_preprocess(const uint8_t *pixels, q7_t *input)\n{\n"
         + "    for (int32_t i = 0; i < NN_INPUT_SIZE; i++) {\n"
         + f"        int32_t centred = (int32_t)pixels[i] - (int32_t)nn_mean[{mean_index}];\n"
@@ -257,6 +263,18 @@ MAIN_C = (
 
 #include "nn.h"
 
+#ifdef NN_TRACE_LAYERS
+static FILE *nn_trace_file;
+
+void nn_trace_layer(int call, const q7_t *data, int32_t size);
+void nn_trace_layer(int call, const q7_t *data, int32_t size)
+{
+    int32_t header[2] = {call, size};
+    fwrite(header, sizeof header, 1, nn_trace_file);
+    fwrite(data, 1, (size_t)size, nn_trace_file);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     int verbose = argc > 3 && strcmp(argv[3], "-v") == 0;
@@ -270,6 +288,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot open %s or %s\\n", argv[1], argv[2]);
         return 2;
     }
+#ifdef NN_TRACE_LAYERS
+    nn_trace_file = fopen("trace.bin", "wb");
+    if (nn_trace_file == NULL) {
+        fprintf(stderr, "cannot open trace.bin\\n");
+        return 2;
+    }
+#endif
     static uint8_t pixels[NN_INPUT_SIZE];
     static q7_t input[NN_INPUT_SIZE];
     static q7_t logits[NN_OUTPUT_SIZE];

@@ -63,6 +63,7 @@ class Verification:
     mismatched_images: int
     accuracy: float
     outputs: npt.NDArray[np.int8]
+    first_mismatch: int | None = None  # index of the first image that differs
 
 
 def run_host(
@@ -104,9 +105,9 @@ def verify_host(
     )
     different = got != expected
     accuracy = float(np.mean(np.argmax(got, axis=1) == labels))
-    return Verification(
-        len(pixels), int(different.sum()), int(different.any(axis=1).sum()), accuracy, got
-    )
+    rows = np.flatnonzero(different.any(axis=1))
+    first = int(rows[0]) if rows.size else None
+    return Verification(len(pixels), int(different.sum()), int(rows.size), accuracy, got, first)
 
 
 def section_sizes(binary: Path) -> dict[str, int]:
@@ -120,3 +121,61 @@ def section_sizes(binary: Path) -> dict[str, int]:
         return {}
     text, data, bss = (int(v) for v in lines[1].split()[:3])
     return {"text": text, "data": data, "bss": bss}
+
+
+def first_divergence(
+    program: Program,
+    project: Path,
+    pixels: npt.NDArray[np.uint8],
+    work: Path,
+    cflags: str = "-O2",
+    *,
+    average_pool: AverageVariant | None = None,
+) -> dict[str, object] | None:
+    """Run one image through a tracing build of ``project`` and the simulator, and name the
+    first layer whose output differs (with the element, its HWC position and both values)."""
+    traced = work / "trace-project"
+    if traced.exists():
+        shutil.rmtree(traced)
+    shutil.copytree(project, traced)
+    (traced / "nn_host").unlink(missing_ok=True)
+    binary = build_host(traced, f"{cflags} -DNN_TRACE_LAYERS")
+    images, outputs = work / "trace-image.bin", work / "trace-output.bin"
+    images.write_bytes(np.ascontiguousarray(pixels[:1]).tobytes())
+    result = subprocess.run(
+        [str(binary), str(images), str(outputs)],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise InputError(f"the tracing build failed to run: {result.stderr.strip()[-300:]}")
+    model = program.model
+    if average_pool is not None:
+        model = dataclasses.replace(model, pool_variant=average_pool)
+    expected = simulate(model, pixels[:1])
+    data, offset = (work / "trace.bin").read_bytes(), 0
+    for call in program.calls:
+        index, size = np.frombuffer(data, dtype="<i4", count=2, offset=offset)
+        offset += 8
+        got = np.frombuffer(data, dtype=np.int8, count=int(size), offset=offset)
+        offset += int(size)
+        want = expected[call.layer.name].ravel()
+        different = np.flatnonzero(got != want)
+        if different.size:
+            element = int(different[0])
+            shape = model.graph.shapes[call.layer.name]
+            y, rest = divmod(element, shape.w * shape.c)
+            x, c = divmod(rest, shape.c)
+            return {
+                "call": int(index),
+                "layer": call.layer.name,
+                "kernel": call.kernel.name,
+                "element": element,
+                "position_hwc": [y, x, c],
+                "c_value": int(got[element]),
+                "simulator_value": int(want[element]),
+                "differing_elements": int(different.size),
+            }
+    return None

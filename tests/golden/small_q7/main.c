@@ -6,6 +6,18 @@
 
 #include "nn.h"
 
+#ifdef NN_TRACE_LAYERS
+static FILE *nn_trace_file;
+
+void nn_trace_layer(int call, const q7_t *data, int32_t size);
+void nn_trace_layer(int call, const q7_t *data, int32_t size)
+{
+    int32_t header[2] = {call, size};
+    fwrite(header, sizeof header, 1, nn_trace_file);
+    fwrite(data, 1, (size_t)size, nn_trace_file);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     int verbose = argc > 3 && strcmp(argv[3], "-v") == 0;
@@ -19,6 +31,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot open %s or %s\n", argv[1], argv[2]);
         return 2;
     }
+#ifdef NN_TRACE_LAYERS
+    nn_trace_file = fopen("trace.bin", "wb");
+    if (nn_trace_file == NULL) {
+        fprintf(stderr, "cannot open trace.bin\n");
+        return 2;
+    }
+#endif
     static uint8_t pixels[NN_INPUT_SIZE];
     static q7_t input[NN_INPUT_SIZE];
     static q7_t logits[NN_OUTPUT_SIZE];

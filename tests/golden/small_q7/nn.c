@@ -6,6 +6,13 @@
 
 static q7_t nn_arena[NN_ARENA_SIZE] NN_ALIGN4;
 
+#ifdef NN_TRACE_LAYERS /* a build for nn2mcu verify --trace: every layer's output */
+void nn_trace_layer(int call, const q7_t *data, int32_t size);
+#define NN_TRACE(call, data, size) nn_trace_layer((call), (data), (size))
+#else
+#define NN_TRACE(call, data, size) ((void)0)
+#endif
+
 void nn_preprocess(const uint8_t *pixels, q7_t *input)
 {
     for (int32_t i = 0; i < NN_INPUT_SIZE; i++) {
@@ -22,20 +29,26 @@ int nn_run(const q7_t *input, q7_t *output)
     if (arm_convolve_HWC_q7_RGB(nn_arena + DATA_OFFSET, CONV1_IN_X, CONV1_IN_CH, conv1_wt, CONV1_OUT_CH, CONV1_KER_X, CONV1_PAD_X, CONV1_STRIDE_X, conv1_bias, CONV1_BIAS_LSHIFT, CONV1_OUT_RSHIFT, nn_arena + CONV1_OFFSET, CONV1_OUT_X, (q15_t *)(nn_arena + CONV1_SCRATCH_OFFSET), NULL) != ARM_MATH_SUCCESS) {
         return -1;
     }
+    NN_TRACE(0, nn_arena + CONV1_OFFSET, 144);
     /* relu1 */
     arm_relu_q7(nn_arena + CONV1_OFFSET + 0, 144);
+    NN_TRACE(1, nn_arena + CONV1_OFFSET, 144);
     /* pool1 */
     arm_avepool_q7_HWC(nn_arena + CONV1_OFFSET, POOL1_IN_X, POOL1_IN_CH, POOL1_KER_X, POOL1_PAD_X, POOL1_STRIDE_X, POOL1_OUT_X, (q7_t *)(nn_arena + POOL1_SCRATCH_OFFSET), nn_arena + POOL1_OFFSET);
+    NN_TRACE(2, nn_arena + POOL1_OFFSET, 36);
     /* conv2 */
     if (arm_convolve_HWC_q7_fast_nonsquare(nn_arena + POOL1_OFFSET, CONV2_IN_X, CONV2_IN_Y, CONV2_IN_CH, conv2_wt, CONV2_OUT_CH, CONV2_KER_X, CONV2_KER_Y, CONV2_PAD_X, CONV2_PAD_Y, CONV2_STRIDE_X, CONV2_STRIDE_Y, conv2_bias, CONV2_BIAS_LSHIFT, CONV2_OUT_RSHIFT, nn_arena + CONV2_OFFSET, CONV2_OUT_X, CONV2_OUT_Y, (q15_t *)(nn_arena + CONV2_SCRATCH_OFFSET), NULL) != ARM_MATH_SUCCESS) {
         return -4;
     }
+    NN_TRACE(3, nn_arena + CONV2_OFFSET, 18);
     /* ip1 */
     if (arm_fully_connected_q7_opt(nn_arena + CONV2_OFFSET, ip1_wt, IP1_DIM_VEC, IP1_OUT_DIM, IP1_BIAS_LSHIFT, IP1_OUT_RSHIFT, ip1_bias, nn_arena + IP1_OFFSET, (q15_t *)(nn_arena + IP1_SCRATCH_OFFSET)) != ARM_MATH_SUCCESS) {
         return -5;
     }
+    NN_TRACE(4, nn_arena + IP1_OFFSET, 5);
     /* prob */
     arm_softmax_q7(nn_arena + IP1_OFFSET, 5, nn_arena + PROB_OFFSET);
+    NN_TRACE(5, nn_arena + PROB_OFFSET, 5);
     memcpy(output, nn_arena + IP1_OFFSET, NN_OUTPUT_SIZE);
     return 0;
 }
