@@ -145,3 +145,17 @@ def test_cmsis_root_errors_name_the_variable(model_json: Path, tmp_path: Path, r
     assert result.returncode == 2
     assert "CMSIS_5_ROOT" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "p").exists()
+
+
+def test_generate_never_replaces_a_foreign_directory(model_json: Path, tmp_path: Path) -> None:
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    result = run("generate", model_json, "-o", foreign, cwd=tmp_path)
+    assert result.returncode == 2 and "is not an nn2mcu project" in result.stderr
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    project = tmp_path / "project"
+    assert run("generate", model_json, "-o", project, cwd=tmp_path).returncode == 0
+    assert (
+        run("generate", model_json, "-o", project, cwd=tmp_path).returncode == 0
+    )  # its own: replaced
