@@ -98,3 +98,37 @@ def test_small_model_runs_bit_exactly_on_the_host(tmp_path: Path) -> None:
     result = verify_host(program, binary, pixels, np.zeros(200, dtype=np.int64), tmp_path)
     assert result.images == 200 and result.mismatches == 0
     assert len(np.unique(result.outputs)) >= 16  # not trivially saturated
+
+
+def test_large_activations_split_relu_calls_and_run_bit_exactly(tmp_path: Path) -> None:
+    """A 40 x 40 x 48 activation (76,800 bytes) is beyond arm_relu_q7's uint16 size: the
+    ReLU is emitted as two calls, and the whole net still matches the simulator."""
+    from nn2mcu.codegen.host import build_host, generate_atomically, verify_host
+
+    rng = np.random.default_rng(9)
+    graph = Graph(
+        "large",
+        (
+            Layer("data", Input(shape=Shape(40, 40, 4), preprocessing=Preprocessing(mean_values=(128.0,)))),
+            Layer("conv1", Conv2D(out_channels=48, kernel=(1, 1)), ("data",),
+                  {"weight": rng.integers(-100, 100, (48, 1, 1, 4)) / 256, "bias": rng.integers(-50, 50, 48) / 256}),
+            Layer("relu1", ReLU(), ("conv1",)),
+            Layer("pool1", Pool2D(method=PoolMethod.MAX, kernel=(8, 8), stride=(8, 8)), ("relu1",)),
+            Layer("ip1", FullyConnected(out_features=4), ("pool1",),
+                  {"weight": rng.integers(-100, 100, (4, 1200)) / 512, "bias": np.zeros(4)}),
+        ),
+    )  # fmt: skip
+    model = build_model(graph, 0, 0, np.full(4, 128, dtype=np.int64), {
+        "conv1": LayerFormats(8, 8, 0), "ip1": LayerFormats(9, 9, 0),
+    })  # fmt: skip
+    program = lower(model)
+    generate_atomically(program, tmp_path / "project")
+    nn_c = (tmp_path / "project" / "nn.c").read_text()
+    assert "arm_relu_q7(nn_arena + CONV1_OFFSET + 0, 65535);" in nn_c
+    assert "arm_relu_q7(nn_arena + CONV1_OFFSET + 65535, 11265);" in nn_c
+    binary = build_host(
+        tmp_path / "project", "-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all"
+    )
+    pixels = rng.integers(0, 256, (20, 40, 40, 4), dtype=np.uint8)
+    result = verify_host(program, binary, pixels, np.zeros(20, dtype=np.int64), tmp_path)
+    assert result.mismatches == 0

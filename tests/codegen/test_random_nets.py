@@ -17,6 +17,7 @@ from nn2mcu.datasets import Dataset, Split
 from nn2mcu.ir import Graph, Layer, Shape
 from nn2mcu.ops import (
     Conv2D,
+    DepthwiseConv2D,
     Flatten,
     FullyConnected,
     Input,
@@ -71,6 +72,12 @@ def random_net(seed: int) -> Graph:
             method = PoolMethod.MAX if rng.random() < 0.5 else PoolMethod.AVE
             k = int(rng.integers(2, 4))
             add(f"pool{index}", Pool2D(method=method, kernel=(k, k), stride=(2, 2)))
+    if seed % 2 == 0 and shape.c % 2 == 0:  # the depthwise kernels need an even channel count
+        weights = {
+            "weight": rng.normal(0, 0.5, (1, 3, 3, shape.c)),
+            "bias": rng.normal(0, 0.1, shape.c),
+        }
+        add("dw", DepthwiseConv2D(kernel=(3, 3), pad=(1, 1)), weights)
     add("flat", Flatten())
     hidden = int(rng.integers(6, 16))
     add(
@@ -144,5 +151,6 @@ def test_the_random_nets_meet_every_kernel(quantized: dict[int, tuple[Q7Model, D
         "arm_convolve_HWC_q7_basic_nonsquare", "arm_convolve_HWC_q7_fast_nonsquare",
         "arm_convolve_1x1_HWC_q7_fast_nonsquare", "arm_relu_q7", "arm_maxpool_q7_HWC",
         "arm_avepool_q7_HWC", "arm_fully_connected_q7_opt", "arm_softmax_q7",
+        "arm_depthwise_separable_conv_HWC_q7",
     }  # fmt: skip
     assert expected <= kernels_seen, sorted(expected - kernels_seen)
