@@ -24,6 +24,14 @@ from nn2mcu.frontends.caffe.files import read_mean_file
 from nn2mcu.mean import image_mean, write_mean_file
 
 RNG = np.random.default_rng(0)
+BATCHES = (
+    "data_batch_1",
+    "data_batch_2",
+    "data_batch_3",
+    "data_batch_4",
+    "data_batch_5",
+    "test_batch",
+)
 
 
 def cifar_records(count: int) -> tuple[np.ndarray, np.ndarray, bytes]:

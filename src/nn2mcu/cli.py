@@ -12,9 +12,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nn2mcu import __version__
 from nn2mcu.errors import InputError
+
+if TYPE_CHECKING:
+    from nn2mcu.codegen.plan import Program
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -344,11 +348,7 @@ def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.set_defaults(handler=_run_generate)
 
 
-def _describe_program(program: object) -> None:
-    from nn2mcu.codegen.plan import Program
-
-    if not isinstance(program, Program):
-        return
+def _describe_program(program: Program) -> None:
     for call in program.calls:
         print(f"{call.layer.name}: {call.kernel.name} ({call.kernel.reason})")
     flash = program.model.mean.size + sum(

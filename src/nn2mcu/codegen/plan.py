@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nn2mcu.errors import InputError
-from nn2mcu.ir import Layer
+from nn2mcu.ir import Layer, Shape
 from nn2mcu.ops import (
     Conv2D,
     DepthwiseConv2D,
@@ -37,17 +37,23 @@ class Kernel:
     reason: str
 
 
+def _is_square(x: Shape, op: Conv2D | DepthwiseConv2D) -> bool:
+    """Whether the square (not _nonsquare) kernels apply: equal x and y in image, kernel,
+    padding and stride."""
+    return (
+        x.h == x.w
+        and op.kernel[0] == op.kernel[1]
+        and op.pad[0] == op.pad[1]
+        and op.stride[0] == op.stride[1]
+    )
+
+
 def choose_kernel(model: Q7Model, layer: Layer) -> Kernel:
     """The CMSIS-NN function for a layer, with the reason (the constraint that holds)."""
     op = layer.op
     x = model.graph.input_shapes(layer)[0]
     if isinstance(op, Conv2D):
-        square = (
-            x.h == x.w
-            and op.kernel[0] == op.kernel[1]
-            and op.pad[0] == op.pad[1]
-            and op.stride[0] == op.stride[1]
-        )
+        square = _is_square(x, op)
         fast = x.c % 4 == 0 and op.out_channels % 2 == 0
         if square and x.c == 3:
             return Kernel("arm_convolve_HWC_q7_RGB", "square, 3 input channels")
@@ -73,12 +79,7 @@ def choose_kernel(model: Q7Model, layer: Layer) -> Kernel:
                 f"layer '{layer.name}': the q7 depthwise kernels need an even channel "
                 f"count, got {x.c}"
             )
-        square = (
-            x.h == x.w
-            and op.kernel[0] == op.kernel[1]
-            and op.pad[0] == op.pad[1]
-            and op.stride[0] == op.stride[1]
-        )
+        square = _is_square(x, op)
         name = "arm_depthwise_separable_conv_HWC_q7" + ("" if square else "_nonsquare")
         return Kernel(name, "depthwise, ch_in = ch_out, even")
     if isinstance(op, FullyConnected):

@@ -33,30 +33,42 @@ static int window_end(int out, int stride, int padding, int kernel, int size)
     return end > size ? size : end;
 }
 
+/* one pooled value: the window's maximum, or the DSP build's two-pass truncating average */
+static q7_t pool_window(const q7_t *in, int dim_in, int ch, int c, int y0, int y1, int x0, int x1, int maximum)
+{
+    int best = -129, column_sum = 0;
+    for (int y = y0; y < y1; y++) {
+        int row_sum = 0;
+        for (int x = x0; x < x1; x++) {
+            int v = in[((long)y * dim_in + x) * ch + c];
+            best = v > best ? v : best;
+            row_sum += v;
+        }
+        column_sum += row_sum / (x1 - x0);
+    }
+    return (q7_t)(maximum ? best : column_sum / (y1 - y0));
+}
+
+static void pool(const q7_t *in, int dim_in, int ch, int kernel, int padding, int stride, int dim_out, q7_t *out,
+                 int maximum)
+{
+    for (int oy = 0; oy < dim_out; oy++) {
+        int y0 = window_start(oy, stride, padding), y1 = window_end(oy, stride, padding, kernel, dim_in);
+        for (int ox = 0; ox < dim_out; ox++) {
+            int x0 = window_start(ox, stride, padding), x1 = window_end(ox, stride, padding, kernel, dim_in);
+            for (int c = 0; c < ch; c++) {
+                out[((long)oy * dim_out + ox) * ch + c] = pool_window(in, dim_in, ch, c, y0, y1, x0, x1, maximum);
+            }
+        }
+    }
+}
+
 void arm_maxpool_q7_HWC(q7_t *Im_in, const uint16_t dim_im_in, const uint16_t ch_im_in,
                         const uint16_t dim_kernel, const uint16_t padding, const uint16_t stride,
                         const uint16_t dim_im_out, q7_t *bufferA, q7_t *Im_out)
 {
     (void)bufferA;
-    for (int oy = 0; oy < dim_im_out; oy++) {
-        int y0 = window_start(oy, stride, padding), y1 = window_end(oy, stride, padding, dim_kernel, dim_im_in);
-        for (int ox = 0; ox < dim_im_out; ox++) {
-            int x0 = window_start(ox, stride, padding);
-            int x1 = window_end(ox, stride, padding, dim_kernel, dim_im_in);
-            for (int c = 0; c < ch_im_in; c++) {
-                int best = -129;
-                for (int y = y0; y < y1; y++) {
-                    for (int x = x0; x < x1; x++) {
-                        int v = Im_in[((long)y * dim_im_in + x) * ch_im_in + c];
-                        if (v > best) {
-                            best = v;
-                        }
-                    }
-                }
-                Im_out[((long)oy * dim_im_out + ox) * ch_im_in + c] = (q7_t)best;
-            }
-        }
-    }
+    pool(Im_in, dim_im_in, ch_im_in, dim_kernel, padding, stride, dim_im_out, Im_out, 1);
 }
 
 void arm_avepool_q7_HWC(q7_t *Im_in, const uint16_t dim_im_in, const uint16_t ch_im_in,
@@ -64,24 +76,7 @@ void arm_avepool_q7_HWC(q7_t *Im_in, const uint16_t dim_im_in, const uint16_t ch
                         const uint16_t dim_im_out, q7_t *bufferA, q7_t *Im_out)
 {
     (void)bufferA;
-    for (int oy = 0; oy < dim_im_out; oy++) {
-        int y0 = window_start(oy, stride, padding), y1 = window_end(oy, stride, padding, dim_kernel, dim_im_in);
-        for (int ox = 0; ox < dim_im_out; ox++) {
-            int x0 = window_start(ox, stride, padding);
-            int x1 = window_end(ox, stride, padding, dim_kernel, dim_im_in);
-            for (int c = 0; c < ch_im_in; c++) {
-                int column_sum = 0;
-                for (int y = y0; y < y1; y++) {
-                    int row_sum = 0;
-                    for (int x = x0; x < x1; x++) {
-                        row_sum += Im_in[((long)y * dim_im_in + x) * ch_im_in + c];
-                    }
-                    column_sum += row_sum / (x1 - x0);
-                }
-                Im_out[((long)oy * dim_im_out + ox) * ch_im_in + c] = (q7_t)(column_sum / (y1 - y0));
-            }
-        }
-    }
+    pool(Im_in, dim_im_in, ch_im_in, dim_kernel, padding, stride, dim_im_out, Im_out, 0);
 }
 
 void arm_softmax_q7(const q7_t *vec_in, const uint16_t dim_vec, q7_t *p_out)
