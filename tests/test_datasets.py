@@ -43,14 +43,7 @@ def cifar_records(count: int) -> tuple[np.ndarray, np.ndarray, bytes]:
 
 def test_cifar10_binary(tmp_path: Path) -> None:
     expected = []
-    for name in (
-        "data_batch_1",
-        "data_batch_2",
-        "data_batch_3",
-        "data_batch_4",
-        "data_batch_5",
-        "test_batch",
-    ):
+    for name in BATCHES:
         images, labels, raw = cifar_records(3)
         (tmp_path / f"{name}.bin").write_bytes(raw)
         expected.append((images, labels))
@@ -65,14 +58,7 @@ def test_cifar10_binary(tmp_path: Path) -> None:
 
 def test_cifar10_python_version(tmp_path: Path) -> None:
     expected = []
-    for name in (
-        "data_batch_1",
-        "data_batch_2",
-        "data_batch_3",
-        "data_batch_4",
-        "data_batch_5",
-        "test_batch",
-    ):
+    for name in BATCHES:
         images, labels, _ = cifar_records(2)
         batch = {b"data": images.transpose(0, 3, 1, 2).reshape(2, 3072), b"labels": labels.tolist()}
         (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=2))
@@ -83,14 +69,7 @@ def test_cifar10_python_version(tmp_path: Path) -> None:
 
 
 def test_cifar10_python_refuses_other_objects(tmp_path: Path) -> None:
-    for name in (
-        "data_batch_1",
-        "data_batch_2",
-        "data_batch_3",
-        "data_batch_4",
-        "data_batch_5",
-        "test_batch",
-    ):
+    for name in BATCHES:
         (tmp_path / name).write_bytes(pickle.dumps({b"data": Path("x")}))
     with pytest.raises(InputError, match=r"not a CIFAR-10 python batch .*refusing to load pathlib"):
         load_dataset(str(tmp_path))
@@ -244,14 +223,7 @@ def test_download_checks_md5_and_extracts(
 ) -> None:
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        for name in (
-            "data_batch_1",
-            "data_batch_2",
-            "data_batch_3",
-            "data_batch_4",
-            "data_batch_5",
-            "test_batch",
-        ):
+        for name in BATCHES:
             raw = cifar_records(1)[2]
             info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}.bin")
             info.size = len(raw)
