@@ -20,7 +20,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _shared_dir() -> Path:
+def shared_dir() -> Path:
     configured = os.environ.get("NN2MCU_SHARED")
     return Path(configured) if configured else REPO.parent / "shared"
 
@@ -28,7 +28,7 @@ def _shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def arm_models() -> Path:
     """ARM's real Caffe files (shared/data/arm-cmsisnn-cifar10). Missing is a failure."""
-    path = _shared_dir() / "data" / "arm-cmsisnn-cifar10"
+    path = shared_dir() / "data" / "arm-cmsisnn-cifar10"
     if not (path / "cifar10_m4_train_test.prototxt").is_file():
         pytest.fail(
             f"ARM's CIFAR-10 Caffe files are not at {path}; set NN2MCU_SHARED to the shared/ "

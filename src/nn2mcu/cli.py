@@ -345,6 +345,22 @@ def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="portable: nn2mcu's kernels copied into DIR/kernels (default); cmsis: CMSIS-NN's "
         "legacy q7 kernels from the CMSIS 5.x tree named by CMSIS_5_ROOT",
     )
+    parser.add_argument(
+        "--compat",
+        choices=("cmsis-cifar10-example",),
+        help="also write arm_nnexamples_cifar10_parameter.h and _weights.h for CMSIS-NN's own "
+        "CIFAR-10 example (the version the network matches: (a) max/average/average pools "
+        "and a pre-quantized input, or (b) max pools and a per-channel mean); any other "
+        "network exits 2 naming the first layer that matches neither",
+    )
+    parser.add_argument(
+        "--embed-images",
+        type=int,
+        metavar="N",
+        help="also write images.h with the first N test images of --data, for a runner "
+        "without files (make nn_embedded; on a board, the same main.c)",
+    )
+    parser.add_argument("--data", metavar="SPEC", help="the data set for --embed-images")
     parser.set_defaults(handler=_run_generate)
 
 
@@ -369,8 +385,26 @@ def _run_generate(args: argparse.Namespace) -> int:
 
     root = check_cmsis_root(os.environ.get("CMSIS_5_ROOT")) if args.kernels == "cmsis" else None
     program = lower(read_model(args.model))
+    images = None
+    if args.embed_images is not None:
+        from nn2mcu.datasets import load_dataset
+
+        if args.data is None:
+            raise InputError("--embed-images needs --data SPEC (the test images to embed)")
+        test = load_dataset(args.data).test
+        if not 1 <= args.embed_images <= len(test):
+            raise InputError(
+                f"--embed-images {args.embed_images}: the test split has {len(test)} images"
+            )
+        shape = program.model.graph.shapes[program.input_buffer]
+        if test.images.shape[1:] != (shape.h, shape.w, shape.c):
+            raise InputError(
+                f"--data {args.data}: images are {'x'.join(map(str, test.images.shape[1:]))}, "
+                f"the network takes {shape.h}x{shape.w}x{shape.c}"
+            )
+        images = (test.images[: args.embed_images], test.labels[: args.embed_images])
     _describe_program(program)
-    generate_atomically(program, args.output, args.kernels, root)
+    generate_atomically(program, args.output, args.kernels, root, args.compat, images)
     print(f"wrote {args.output}")
     return EXIT_OK
 
@@ -397,6 +431,13 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "its plain-C average-pool path, so the simulator's 2-D variant is the reference then",
     )
     parser.add_argument("-n", type=int, metavar="N", help="test images (default: all)")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="verify this generated project as it is (for example after editing it) instead "
+        "of generating a fresh one; it is copied and built, never changed",
+    )
     parser.add_argument("--sanitize", action="store_true", help="build with ASan and UBSan")
     parser.add_argument(
         "--trace",
@@ -410,6 +451,7 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _run_verify(args: argparse.Namespace) -> int:
     import os
+    import shutil
     import tempfile
 
     from nn2mcu.codegen.emit import check_cmsis_root
@@ -434,9 +476,16 @@ def _run_verify(args: argparse.Namespace) -> int:
         raise InputError(f"-n {count}: the test split has {len(dataset.test)} images")
     if not args.json:
         _describe_program(program)
+    if args.project is not None and not (args.project / "Makefile").is_file():
+        raise InputError(f"--project {args.project}: no Makefile there (not a generated project)")
     with tempfile.TemporaryDirectory(prefix="nn2mcu-verify-") as work:
         project = Path(work) / "project"
-        generate_atomically(program, project, args.kernels, root)
+        if args.project is not None:
+            shutil.copytree(args.project, project)
+            for stale in ("nn_host", "nn.o", "main.o"):
+                (project / stale).unlink(missing_ok=True)
+        else:
+            generate_atomically(program, project, args.kernels, root)
         cflags = (
             "-O2 -g -fsanitize=address,undefined -fno-sanitize-recover=all"
             if args.sanitize

@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from nn2mcu.codegen.host import build_host, first_divergence, generate_atomically, verify_host
-from nn2mcu.codegen.plan import lower
 from nn2mcu.datasets import load_dataset
 from nn2mcu.q7.modelfile import read_model
+from nn2mcu.q7.simulate import simulate
 from nn2mcu.train.session import TrainOptions, train_solvers
 from tests.train.conftest import Files
 
@@ -87,10 +87,13 @@ def test_verify_on_the_host_with_sanitizers(model_json: Path, tmp_path: Path) ->
 
 
 def test_one_changed_weight_byte_is_caught(model_json: Path, tmp_path: Path) -> None:
-    model = read_model(model_json)
-    program = lower(model)
     project = tmp_path / "project"
-    generate_atomically(program, project)
+    assert run("generate", model_json, "-o", project, cwd=tmp_path).returncode == 0
+    verify = ("verify", model_json, "--data", "digits", "-n", 200, "--sanitize", "--trace")
+    clean = run(*verify, "--project", project, "--json", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["mismatches"] == 0
+
     weights = project / "weights.h"
     text = weights.read_text()
     match = re.search(r"ip1_wt\[\d+\] NN_ALIGN4 = \{\n    (-?\d+)", text)
@@ -100,26 +103,57 @@ def test_one_changed_weight_byte_is_caught(model_json: Path, tmp_path: Path) -> 
         text[: match.start(1)] + str(value + 1 if value < 127 else value - 1) + text[match.end(1) :]
     )
     weights.write_text(changed)
-    binary = build_host(project, SANITIZE)
+    result = run(*verify, "--project", project, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert re.search(r"first divergence: image \d+, layer 'ip1' \(arm_fully_connected_q7_opt\)",
+                     result.stdout), result.stdout  # fmt: skip
+    summary = json.loads(run(*verify, "--project", project, "--json", cwd=tmp_path).stdout)
+    assert summary["mismatches"] > 0 and summary["trace"]["layer"] == "ip1"
+    assert weights.read_text() == changed and not (project / "nn_host").exists()
+
+
+def test_verify_project_must_be_a_project(model_json: Path, tmp_path: Path) -> None:
+    result = run("verify", model_json, "--data", "digits", "--project", tmp_path, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"nn2mcu: error: --project {tmp_path}: no Makefile there (not a generated project)"
+    )
+
+
+def test_embedded_images_print_the_simulator_scores(model_json: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    result = run(
+        "generate", model_json, "-o", project, "--embed-images", 25, "--data", "digits",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    build = subprocess.run(
+        ["make", "-C", str(project), "nn_embedded", f"CFLAGS={SANITIZE}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr
+    output = subprocess.run(
+        [str(project / "nn_embedded")], capture_output=True, text=True, timeout=600
+    )
+    assert output.returncode == 0, output.stderr
+    lines = output.stdout.strip().splitlines()
+    model = read_model(model_json)
     data = load_dataset("digits")
-    result = verify_host(program, binary, data.test.images[:200], data.test.labels[:200], tmp_path)
-    assert result.mismatches > 0 and result.first_mismatch is not None
-    image = result.first_mismatch
-    trace = first_divergence(
-        program, project, data.test.images[image : image + 1], tmp_path, SANITIZE
-    )
-    assert trace is not None
-    assert (trace["layer"], trace["kernel"]) == ("ip1", "arm_fully_connected_q7_opt")
-    # and the untouched project matches
-    generate_atomically(program, project)
-    clean = verify_host(
-        program,
-        build_host(project, SANITIZE),
-        data.test.images[:200],
-        data.test.labels[:200],
-        tmp_path,
-    )
-    assert clean.mismatches == 0
+    logits = simulate(model, data.test.images[:25])[model.logits].reshape(25, -1)
+    for n, line in enumerate(lines[:25]):
+        scores = " ".join(map(str, logits[n]))
+        label = data.test.labels[n]
+        assert line == f"image {n}: class {logits[n].argmax()}, scores {scores}, label {label}"
+    correct = int(np.sum(logits.argmax(axis=1) == data.test.labels[:25]))
+    assert lines[25:] == [f"{correct} of 25 images classified correctly"]
+
+
+def test_embed_images_needs_data(model_json: Path, tmp_path: Path) -> None:
+    result = run("generate", model_json, "-o", tmp_path / "p", "--embed-images", 3, cwd=tmp_path)
+    assert result.returncode == 2 and not (tmp_path / "p").exists()
+    assert "--embed-images needs --data" in result.stderr
 
 
 CMSIS_5_ROOT = os.environ.get("CMSIS_5_ROOT")
