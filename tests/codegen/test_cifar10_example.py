@@ -10,7 +10,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,56 +24,25 @@ from nn2mcu.ops import Pool2D, PoolMethod, Softmax, SoftmaxVersion
 from nn2mcu.q7.modelfile import read_model
 from nn2mcu.q7.preprocess import quantize_input
 from nn2mcu.q7.simulate import simulate
-from tests.conftest import shared_dir
+from tests.codegen.conftest import TEST_IMAGES, Quantized, nn2mcu, quantize_arm_m4
 from tests.train.conftest import Files
 
-SCRIPT = Path(sys.executable).parent / "nn2mcu"
 STANDIN = Path(__file__).with_name("cifar10_example_standin.c")
 SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-IMAGES = 200
+IMAGES = TEST_IMAGES
 
 
 def run(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=900
-    )
+    return nn2mcu(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CIFAR-10-JPEG subset (1,000 training, 200 test images) and its mean file."""
-    root = tmp_path_factory.mktemp("cifar10_example")
-    data = load_dataset(str(shared_dir() / "data" / "cifar10-jpeg"))
-    np.savez(
-        root / "cifar.npz",
-        x_train=data.train.images[:1000],
-        y_train=data.train.labels[:1000],
-        x_test=data.test.images[:IMAGES],
-        y_test=data.test.labels[:IMAGES],
-    )
-    result = run("mean", "--data", root / "cifar.npz", "-o", root / "mean.binaryproto", cwd=root)
-    assert result.returncode == 0, result.stderr
-    return root
+def work(cifar_subset: Path) -> Path:
+    return cifar_subset.parent
 
 
 def quantize(work: Path, arm_models: Path, version: str) -> Path:
-    net = arm_models / "cifar10_m4_train_test.prototxt"
-    if version == "b":  # max pools throughout, a per-channel mean (CIFAR-10's, rounded)
-        text = net.read_text().replace("pool: AVE", "pool: MAX")
-        text, count = re.subn(
-            r'mean_file: "[^"]*"', "mean_value: 125 mean_value: 123 mean_value: 114", text
-        )
-        assert count == 2
-        net = work / "m4_max.prototxt"
-        net.write_text(text)
-    out = work / f"m4_{version}.json"
-    args = ["quantize", net, "--weights", arm_models / "cifar10_m4_iter_70000.caffemodel.h5"]
-    args += ["--data", work / "cifar.npz", "--calibration", 300, "-o", out]
-    if version == "a":
-        args += ["--mean", work / "mean.binaryproto"]
-    result = run(*args, cwd=work)
-    assert result.returncode == 0, result.stderr
-    return out
+    return quantize_arm_m4(work, arm_models, work / "data.npz", max_pools=version == "b")
 
 
 def build_standin(project: Path) -> Path:
@@ -89,9 +57,9 @@ def build_standin(project: Path) -> Path:
 
 @pytest.mark.parametrize("version", ["a", "b"])
 def test_example_call_sequence_matches_the_simulator(
-    work: Path, arm_models: Path, version: str
+    work: Path, arm_models: Path, arm_m4: Quantized, version: str
 ) -> None:
-    model_json = quantize(work, arm_models, version)
+    model_json = arm_m4.model if version == "a" else quantize(work, arm_models, version)
     project = work / f"project_{version}"
     result = run(
         "generate", model_json, "-o", project, "--compat", "cmsis-cifar10-example", cwd=work
@@ -115,7 +83,7 @@ def test_example_call_sequence_matches_the_simulator(
         assert f"#define {prefix}_OUT_RSHIFT {shifts.out_shift}\n" in weights
     assert f"version ({version})" in parameters
 
-    data = load_dataset(str(work / "cifar.npz"))
+    data = load_dataset(str(work / "data.npz"))
     pixels = data.test.images[:IMAGES]
     if version == "b":
         assert "#define INPUT_MEAN_SHIFT {125,123,114}\n" in weights
@@ -157,8 +125,8 @@ def _with_pool(graph: Graph, name: str, method: PoolMethod) -> Graph:
     return Graph(graph.name, layers, graph.outputs)
 
 
-def test_other_networks_are_refused_naming_the_first_layer(work: Path, arm_models: Path) -> None:
-    model = read_model(work / "m4_a.json")
+def test_other_networks_are_refused_naming_the_first_layer(arm_m4: Quantized) -> None:
+    model = read_model(arm_m4.model)
     assert match_example(lower(model)).version == "a"
     changed = dataclasses.replace(model, graph=_with_pool(model.graph, "pool1", PoolMethod.AVE))
     with pytest.raises(InputError, match=r"layer 'pool1' matches neither version.*MAX pooling"):
@@ -182,12 +150,12 @@ def test_a_net_too_big_for_the_example_exits_2_and_writes_nothing(
         "wide_solver.prototxt", net=net, max_iter=1, test_interval=0, prefix="wide",
         extra="snapshot_format: HDF5",
     )  # fmt: skip
-    result = run("train", solver, "--data", work / "cifar.npz", "--no-progress", cwd=work)
+    result = run("train", solver, "--data", work / "data.npz", "--no-progress", cwd=work)
     assert result.returncode == 0, result.stderr
     out = work / "wide.json"
     result = run(
         "quantize", net, "--weights", work / "wide_iter_1.caffemodel.h5",
-        "--data", work / "cifar.npz", "--calibration", 100, "-o", out, cwd=work,
+        "--data", work / "data.npz", "--calibration", 100, "-o", out, cwd=work,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     project = work / "wide_project"
@@ -204,14 +172,12 @@ def test_a_net_too_big_for_the_example_exits_2_and_writes_nothing(
     not os.environ.get("CMSIS_5_ROOT"),
     reason="CMSIS_5_ROOT is not set (a CMSIS 5.x tree, <= 5.9.0)",
 )
-def test_arm_m4_network_on_real_cmsis_nn(work: Path, arm_models: Path) -> None:
+def test_arm_m4_network_on_real_cmsis_nn(work: Path, arm_m4: Quantized) -> None:
     """ARM's trained M4 network (the seed's topology) through real CMSIS-NN on the host,
     against the simulator's 2-D average pool (CMSIS-NN's plain-C path)."""
-    model_json = work / "m4_a.json"
-    if not model_json.exists():
-        model_json = quantize(work, arm_models, "a")
+    model_json = arm_m4.model
     result = run(
-        "verify", model_json, "--data", work / "cifar.npz", "--kernels", "cmsis", "--json",
+        "verify", model_json, "--data", work / "data.npz", "--kernels", "cmsis", "--json",
         cwd=work,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

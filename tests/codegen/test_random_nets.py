@@ -1,5 +1,5 @@
 """Random small networks through the real quantizer and the generated C, on the host
-under ASan/UBSan: 0 mismatching bytes on 200 images each, every kernel variant of the
+under ASan/UBSan and on emulated Cortex-M4 and M7: 0 mismatching bytes on 200 images each, every kernel variant of the
 table met, and no layer passing trivially (>= 16 distinct output values, < 5 % saturated).
 """
 
@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from nn2mcu.codegen.host import build_host, generate_atomically, verify_host
-from nn2mcu.codegen.plan import lower
+from nn2mcu.codegen.cortex_m import TARGETS, build_target, memory_check, run_images
+from nn2mcu.codegen.host import build_host, compare_outputs, generate_atomically, verify_host
+from nn2mcu.codegen.plan import lower, weight_bytes
 from nn2mcu.datasets import Dataset, Split
 from nn2mcu.ir import Graph, Layer, Shape
 from nn2mcu.ops import (
+    AverageVariant,
     Conv2D,
     DepthwiseConv2D,
     Flatten,
@@ -154,3 +156,25 @@ def test_the_random_nets_meet_every_kernel(quantized: dict[int, tuple[Q7Model, D
         "arm_depthwise_separable_conv_HWC_q7",
     }  # fmt: skip
     assert expected <= kernels_seen, sorted(expected - kernels_seen)
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m7"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_net_is_bit_exact_on_cortex_m(
+    seed: int, target: str, tmp_path: Path, quantized: dict[int, tuple[Q7Model, Dataset]]
+) -> None:
+    model, data = quantized[seed]
+    program = lower(model)
+    generate_atomically(program, tmp_path / "project")
+    board = TARGETS[target]
+    elf = build_target(tmp_path / "project", board)
+    run = run_images(program, elf, board, data.test.images, tmp_path)
+    result = compare_outputs(
+        program, run.outputs, data.test.images, data.test.labels, AverageVariant.DSP
+    )
+    assert result.images == 200 and result.mismatches == 0
+    check = memory_check(program, elf)
+    assert check["arena_symbol_bytes"] == program.arena_size
+    assert check["weight_symbol_bytes"] == weight_bytes(program)
+    assert check["mean_symbol_bytes"] in (0, model.mean.size)  # 0: folded into the code
+    assert check["weights_in_flash"] is True

@@ -20,6 +20,7 @@ from nn2mcu.ops.fully_connected import x4_interleave
 from nn2mcu.q7.formats import q_format
 
 KERNELS = Path(__file__).resolve().parent.parent / "kernels" / "q7"
+TARGET = Path(__file__).resolve().parent.parent / "targets" / "mps2"
 ALIGN = """#if defined(__GNUC__) || defined(__clang__)
 #define NN_ALIGN4 __attribute__((aligned(4)))
 #else
@@ -115,7 +116,8 @@ def parameter_h(program: Program) -> str:
         f"#define NN_INPUT_C {shape.c}\n"
         f"#define NN_INPUT_SIZE {shape.size}\n#define NN_OUTPUT_SIZE {logits.size}\n"
         f"#define NN_INPUT_PIXEL_FRAC {model.pixel_frac}\n"
-        f"#define NN_ARENA_SIZE {program.arena_size}\n\n"
+        f"#define NN_ARENA_SIZE {program.arena_size}\n"
+        f"#define NN_CALL_COUNT {len(program.calls)}\n\n"
     )
     for call in program.calls:
         prefix = c_macro(call.layer.name)
@@ -148,6 +150,12 @@ void nn_preprocess(const uint8_t *pixels, q7_t *input);
 /* Runs the network; output receives NN_OUTPUT_SIZE logits. Returns 0, or -(n + 1) when
    the n-th kernel call reports an error. */
 int nn_run(const q7_t *input, q7_t *output);
+
+#ifdef NN_PROFILE
+/* counter ticks of each kernel call in the last nn_run, and the call running now */
+extern uint32_t nn_profile_ticks[NN_CALL_COUNT];
+extern volatile int32_t nn_current_call;
+#endif
 %s
 #endif /* NN_H */
 """
@@ -201,6 +209,29 @@ def _call(program: Program, call: Call) -> list[str]:
     raise InputError(f"layer '{call.layer.name}': no call for {op.type_name}")
 
 
+PROFILE_C = """#ifdef NN_PROFILE /* per-call counter ticks of the last nn_run (nn_counter.h) */
+#include "nn_counter.h"
+uint32_t nn_profile_ticks[NN_CALL_COUNT];
+volatile int32_t nn_current_call = -1;
+static uint32_t nn_profile_mark;
+
+static void nn_mark(int32_t call)
+{
+    uint32_t now = nn_counter_read();
+    if (call > 0) {
+        nn_profile_ticks[call - 1] = now - nn_profile_mark;
+    }
+    nn_profile_mark = now;
+    nn_current_call = call < NN_CALL_COUNT ? call : -1;
+}
+#define NN_MARK(call) nn_mark(call)
+#else
+#define NN_MARK(call) ((void)0)
+#endif
+
+"""
+
+
 def nn_c(program: Program) -> str:
     model = program.model
     frac = model.pixel_frac
@@ -216,6 +247,7 @@ def nn_c(program: Program) -> str:
     body = []
     for index, call in enumerate(program.calls, 1):
         body.append(f"    /* {call.layer.name} */")
+        body.append(f"    NN_MARK({index - 1});")
         lines = _call(program, call)
         if len(lines) == 2 and lines[1].startswith("return"):
             body.append(f"    {lines[0]} {{\n        {lines[1].format(index=index)}\n    }}")
@@ -238,6 +270,7 @@ def nn_c(program: Program) -> str:
         + "void nn_trace_layer(int call, const q7_t *data, int32_t size);\n"
         + "#define NN_TRACE(call, data, size) nn_trace_layer((call), (data), (size))\n"
         + "#else\n#define NN_TRACE(call, data, size) ((void)0)\n#endif\n\n"
+        + PROFILE_C
         + "void nn_preprocess(const uint8_t *pixels, q7_t *input)\n{\n"
         + "    for (int32_t i = 0; i < NN_INPUT_SIZE; i++) {\n"
         + f"        int32_t centred = (int32_t)pixels[i] - (int32_t)nn_mean[{mean_index}];\n"
@@ -246,6 +279,7 @@ def nn_c(program: Program) -> str:
         + "int nn_run(const q7_t *input, q7_t *output)\n{\n"
         + f"    memcpy(nn_arena + {c_macro(program.input_buffer)}_OFFSET, input, NN_INPUT_SIZE);\n"
         + "\n".join(body)
+        + f"\n    NN_MARK({len(program.calls)});"
         + f"\n    memcpy(output, nn_arena + {c_macro(program.logits_buffer)}_OFFSET,"
         + " NN_OUTPUT_SIZE);\n"
         + "    return 0;\n}\n"
@@ -264,6 +298,9 @@ MAIN_C = (
 #include <string.h>
 
 #include "nn.h"
+#ifdef NN_PROFILE
+#include "nn_counter.h"
+#endif
 
 static int nn_report(long index, const q7_t *logits)
 {
@@ -315,12 +352,27 @@ int main(void)
     return 0;
 }
 #else
+static int nn_usage(const char *name)
+{
+    fprintf(stderr, "usage: %s IMAGES OUTPUTS [-v] [-p PROFILE]\\n", name);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    int verbose = argc > 3 && strcmp(argv[3], "-v") == 0;
+    int verbose = 0;
+    const char *profile_name = NULL;
     if (argc < 3) {
-        fprintf(stderr, "usage: %s IMAGES OUTPUTS [-v]\\n", argv[0]);
-        return 2;
+        return nn_usage(argv[0]);
+    }
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "-v") == 0) {
+            verbose = 1;
+        } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
+            profile_name = argv[++i];
+        } else {
+            return nn_usage(argv[0]);
+        }
     }
     FILE *images = fopen(argv[1], "rb");
     FILE *outputs = fopen(argv[2], "wb");
@@ -328,6 +380,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot open %s or %s\\n", argv[1], argv[2]);
         return 2;
     }
+#ifdef NN_PROFILE
+    /* -p: per image, the ticks of nn_run and of each kernel call (uint32 each) */
+    FILE *profile = NULL;
+    if (profile_name != NULL && (profile = fopen(profile_name, "wb")) == NULL) {
+        fprintf(stderr, "cannot open %s\\n", profile_name);
+        return 2;
+    }
+    nn_counter_start();
+#else
+    if (profile_name != NULL) {
+        fprintf(stderr, "-p needs a build with -DNN_PROFILE\\n");
+        return 2;
+    }
+#endif
 #ifdef NN_TRACE_LAYERS
     nn_trace_file = fopen("trace.bin", "wb");
     if (nn_trace_file == NULL) {
@@ -341,7 +407,17 @@ int main(int argc, char **argv)
     long count = 0;
     while (fread(pixels, 1, NN_INPUT_SIZE, images) == NN_INPUT_SIZE) {
         nn_preprocess(pixels, input);
+#ifdef NN_PROFILE
+        uint32_t start = nn_counter_read();
+#endif
         int status = nn_run(input, logits);
+#ifdef NN_PROFILE
+        uint32_t total = nn_counter_read() - start;
+        if (profile != NULL) {
+            fwrite(&total, sizeof total, 1, profile);
+            fwrite(nn_profile_ticks, sizeof nn_profile_ticks[0], NN_CALL_COUNT, profile);
+        }
+#endif
         if (status != 0) {
             fprintf(stderr, "image %ld: kernel call %d failed\\n", count, -status);
             return 1;
@@ -355,6 +431,11 @@ int main(int argc, char **argv)
     }
     fclose(images);
     fclose(outputs);
+#ifdef NN_PROFILE
+    if (profile != NULL) {
+        fclose(profile);
+    }
+#endif
     fprintf(stderr, "%ld images\\n", count);
     return 0;
 }
@@ -382,15 +463,40 @@ CMSIS_NN_SOURCES = (
     "NNSupportFunctions", "PoolingFunctions", "SoftmaxFunctions",
 )  # fmt: skip
 
-MAKEFILE_CMSIS = """# Generated by nn2mcu. Builds the host runner against CMSIS-NN's legacy q7
-# kernels from a CMSIS 5.x tree (5.9.0 or earlier): make CMSIS_5_ROOT=/path/to/CMSIS_5
+CORTEX_M = """
+# Cortex-M builds for QEMU's MPS2 boards (make cortex-m4 | cortex-m7): startup, linker
+# script and counter in target/; weights stay in flash. On a real board use the vendor's
+# start-up code and linker script instead and -DNN_COUNTER_DWT (cycles).
+ARM_CC ?= arm-none-eabi-gcc
+ARM_CFLAGS ?= -O2
+CORTEX_M4 = -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
+CORTEX_M7 = -mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16
+ARM_DEFINES = -DNN_PROFILE -DNN_COUNTER_QEMU_TIMER0
+ARM_LDFLAGS = -T target/mps2.ld -nostartfiles --specs=nano.specs --specs=rdimon.specs \\
+              -Wl,--gc-sections
+ARM_DEPENDS = nn.c main.c nn.h parameter.h weights.h target/startup.c target/mps2.ld \\
+              target/nn_counter.h
+
+cortex-m4: nn_cortex-m4.elf
+cortex-m7: nn_cortex-m7.elf
+
+nn_cortex-m4.elf: $(ARM_DEPENDS)
+\t$(call arm_build,$(CORTEX_M4),m4)
+
+nn_cortex-m7.elf: $(ARM_DEPENDS)
+\t$(call arm_build,$(CORTEX_M7),m7)
+"""
+
+MAKEFILE_CMSIS = (
+    """# Generated by nn2mcu. Builds against CMSIS-NN's legacy q7 kernels from a CMSIS 5.x
+# tree (5.9.0 or earlier): make CMSIS_5_ROOT=/path/to/CMSIS_5 [nn_host | cortex-m4 | ...]
 CC ?= gcc
 CFLAGS ?= -O2
 CMSIS_5_ROOT ?= %s
 WARNINGS = -std=c99 -Wall -Wextra -Werror
-NN = $(CMSIS_5_ROOT)/CMSIS/NN
-INCLUDES = -I. -I$(NN)/Include -I$(CMSIS_5_ROOT)/CMSIS/DSP/Include \\
-           -I$(CMSIS_5_ROOT)/CMSIS/Core/Include
+NN = $(abspath $(CMSIS_5_ROOT))/CMSIS/NN
+INCLUDES = -I$(CURDIR) -I$(NN)/Include -I$(abspath $(CMSIS_5_ROOT))/CMSIS/DSP/Include \\
+           -I$(abspath $(CMSIS_5_ROOT))/CMSIS/Core/Include
 CMSIS_SOURCES = %s
 
 nn_host: nn.c main.c nn.h parameter.h weights.h
@@ -403,13 +509,30 @@ nn_embedded: nn.c main.c nn.h parameter.h weights.h images.h
 \t$(CC) $(CFLAGS) $(WARNINGS) $(INCLUDES) -DNN_EMBEDDED_IMAGES -c main.c -o main_embedded.o
 \t$(CC) $(CFLAGS) -w $(INCLUDES) $(CMSIS_SOURCES) nn.o main_embedded.o -o $@
 
-clean:
-\trm -f nn_host nn_embedded nn.o main.o main_embedded.o
-
-.PHONY: clean
+# the project's files with warnings as errors, CMSIS-NN's without warnings
+define arm_build
+mkdir -p build-$(2)
+cd build-$(2) && $(ARM_CC) $(1) $(ARM_CFLAGS) -ffunction-sections -fdata-sections \\
+  $(WARNINGS) $(ARM_DEFINES) $(INCLUDES) -I$(CURDIR)/target \\
+  -c ../nn.c ../main.c ../target/startup.c
+cd build-$(2) && $(ARM_CC) $(1) $(ARM_CFLAGS) -ffunction-sections -fdata-sections -w \\
+  $(INCLUDES) -c $(CMSIS_SOURCES)
+$(ARM_CC) $(1) $(ARM_CFLAGS) build-$(2)/*.o $(ARM_LDFLAGS) -o $@
+endef
 """
+    + CORTEX_M
+    + """
+clean:
+\trm -rf nn_host nn_embedded nn.o main.o main_embedded.o nn_cortex-m4.elf nn_cortex-m7.elf \\
+\t       build-m4 build-m7
 
-MAKEFILE = """# Generated by nn2mcu. Builds the host runner on the portable kernels in kernels/.
+.PHONY: clean cortex-m4 cortex-m7
+"""
+)
+
+MAKEFILE = (
+    """# Generated by nn2mcu. Builds on the portable kernels in kernels/:
+# make [nn_host | nn_embedded | cortex-m4 | cortex-m7]
 CC ?= gcc
 CFLAGS ?= -O2
 WARNINGS = -std=c99 -Wall -Wextra -Werror
@@ -422,11 +545,19 @@ nn_host: $(SOURCES) nn.h parameter.h weights.h
 nn_embedded: $(SOURCES) nn.h parameter.h weights.h images.h
 \t$(CC) $(CFLAGS) $(WARNINGS) -DNN_EMBEDDED_IMAGES -I. -Ikernels $(SOURCES) -o $@
 
-clean:
-\trm -f nn_host nn_embedded
-
-.PHONY: clean
+define arm_build
+$(ARM_CC) $(1) $(ARM_CFLAGS) -ffunction-sections -fdata-sections $(WARNINGS) $(ARM_DEFINES) \\
+  -I. -Ikernels -Itarget $(SOURCES) target/startup.c $(ARM_LDFLAGS) -o $@
+endef
 """
+    + CORTEX_M
+    + """
+clean:
+\trm -f nn_host nn_embedded nn_cortex-m4.elf nn_cortex-m7.elf
+
+.PHONY: clean cortex-m4 cortex-m7
+"""
+)
 
 
 def check_cmsis_root(root: str | None) -> Path:
@@ -492,6 +623,12 @@ def generate(
         path = directory / name
         path.write_text(text)
         written.append(path)
+    folder = directory / "target"
+    folder.mkdir(exist_ok=True)
+    for source in sorted(TARGET.iterdir()):
+        if source.suffix in (".c", ".h", ".ld"):
+            shutil.copyfile(source, folder / source.name)
+            written.append(folder / source.name)
     if kernels == "portable":
         folder = directory / "kernels"
         folder.mkdir(exist_ok=True)

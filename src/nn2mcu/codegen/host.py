@@ -9,11 +9,15 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from nn2mcu.codegen.emit import generate
+
+if TYPE_CHECKING:
+    from nn2mcu.codegen.cortex_m import Target
 from nn2mcu.codegen.plan import Program
 from nn2mcu.errors import InputError
 from nn2mcu.ops import AverageVariant
@@ -111,11 +115,23 @@ def verify_host(
 ) -> Verification:
     """Run the binary and compare with the simulator; ``average_pool`` overrides the model's
     variant (CMSIS-NN built for a host takes its plain-C 2-D path)."""
+    size = program.model.graph.shapes[program.model.logits].size
+    got = run_host(binary, pixels, size, work)
+    return compare_outputs(program, got, pixels, labels, average_pool)
+
+
+def compare_outputs(
+    program: Program,
+    got: npt.NDArray[np.int8],
+    pixels: npt.NDArray[np.uint8],
+    labels: npt.NDArray[np.int64],
+    average_pool: AverageVariant | None = None,
+) -> Verification:
+    """The C's output bytes against the simulator's, image by image."""
     model = program.model
     if average_pool is not None:
         model = dataclasses.replace(model, pool_variant=average_pool)
     size = model.graph.shapes[model.logits].size
-    got = run_host(binary, pixels, size, work)
     expected = np.concatenate(
         [
             simulate(model, pixels[start : start + 1000])[model.logits].reshape(-1, size)
@@ -150,26 +166,36 @@ def first_divergence(
     cflags: str = "-O2",
     *,
     average_pool: AverageVariant | None = None,
+    target: Target | None = None,
 ) -> dict[str, object] | None:
-    """Run one image through a tracing build of ``project`` and the simulator, and name the
-    first layer whose output differs (with the element, its HWC position and both values)."""
+    """Run one image through a tracing build of ``project`` (on the host, or on the
+    emulated ``target``) and the simulator, and name the first layer whose output differs
+    (with the element, its HWC position and both values)."""
     traced = work / "trace-project"
     if traced.exists():
         shutil.rmtree(traced)
     shutil.copytree(project, traced)
-    (traced / "nn_host").unlink(missing_ok=True)
-    binary = build_host(traced, f"{cflags} -DNN_TRACE_LAYERS")
     images, outputs = work / "trace-image.bin", work / "trace-output.bin"
     images.write_bytes(np.ascontiguousarray(pixels[:1]).tobytes())
-    result = subprocess.run(
-        [str(binary), str(images), str(outputs)],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if result.returncode != 0:
-        raise InputError(f"the tracing build failed to run: {result.stderr.strip()[-300:]}")
+    (work / "trace.bin").unlink(missing_ok=True)
+    if target is None:
+        (traced / "nn_host").unlink(missing_ok=True)
+        binary = build_host(traced, f"{cflags} -DNN_TRACE_LAYERS")
+        result = subprocess.run(
+            [str(binary), str(images), str(outputs)],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            raise InputError(f"the tracing build failed to run: {result.stderr.strip()[-300:]}")
+    else:
+        from nn2mcu.codegen.cortex_m import build_target, run_qemu
+
+        (traced / f"nn_{target.name}.elf").unlink(missing_ok=True)
+        elf = build_target(traced, target, f"{cflags} -DNN_TRACE_LAYERS")
+        run_qemu(elf, target, [images.name, outputs.name], work, 600)
     model = program.model
     if average_pool is not None:
         model = dataclasses.replace(model, pool_variant=average_pool)

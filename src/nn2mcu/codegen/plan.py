@@ -2,9 +2,9 @@
 
 Every activation and scratch buffer lives in one arena; each is alive from the call
 that writes it to the last call that reads it, and buffers whose lifetimes overlap get
-disjoint byte ranges (greedy first fit, largest first). arm_relu_q7 runs in place;
-Dropout and Flatten move no data and alias their input. An _RGB convolution reads up to
-3 bytes past its input, so that input gets 3 spare bytes.
+disjoint byte ranges (greedy first fit, largest first, every offset 4-byte aligned).
+arm_relu_q7 runs in place; Dropout and Flatten move no data and alias their input. An
+_RGB convolution reads up to 3 bytes past its input, so that input gets 3 spare bytes.
 """
 
 from __future__ import annotations
@@ -192,7 +192,12 @@ def lower(model: Q7Model) -> Program:
     return program
 
 
+def _align4(offset: int) -> int:
+    return (offset + 3) & ~3
+
+
 def _place(buffers: list[Buffer]) -> int:
+    """Offsets for the buffers, each 4-byte aligned (q15 scratch and word loads need it)."""
     placed: list[Buffer] = []
     for buffer in sorted(buffers, key=lambda b: (-b.size, b.first, b.name)):
         offset = 0
@@ -207,7 +212,22 @@ def _place(buffers: list[Buffer]) -> int:
         for other in overlapping:
             if offset + buffer.size <= other.offset:
                 break
-            offset = max(offset, other.offset + other.size)
+            offset = max(offset, _align4(other.offset + other.size))
         buffer.offset = offset
         placed.append(buffer)
     return max((b.offset + b.size for b in buffers), default=0)
+
+
+def weight_bytes(program: Program) -> int:
+    """Bytes of the weight and bias arrays (a layer without biases gets zeros)."""
+    model = program.model
+    return sum(
+        layer.weight.size + (layer.bias.size or model.graph.shapes[name].c)
+        for name, layer in model.weighted.items()
+    )
+
+
+def flash_bytes(program: Program) -> int:
+    """Bytes of constant data the generated code puts in flash: the weight and bias arrays
+    and the input mean (which a compiler may fold into the code when it is per channel)."""
+    return weight_bytes(program) + program.model.mean.size

@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "nn.h"
+#ifdef NN_PROFILE
+#include "nn_counter.h"
+#endif
 
 static int nn_report(long index, const q7_t *logits)
 {
@@ -59,12 +62,27 @@ int main(void)
     return 0;
 }
 #else
+static int nn_usage(const char *name)
+{
+    fprintf(stderr, "usage: %s IMAGES OUTPUTS [-v] [-p PROFILE]\n", name);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    int verbose = argc > 3 && strcmp(argv[3], "-v") == 0;
+    int verbose = 0;
+    const char *profile_name = NULL;
     if (argc < 3) {
-        fprintf(stderr, "usage: %s IMAGES OUTPUTS [-v]\n", argv[0]);
-        return 2;
+        return nn_usage(argv[0]);
+    }
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "-v") == 0) {
+            verbose = 1;
+        } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
+            profile_name = argv[++i];
+        } else {
+            return nn_usage(argv[0]);
+        }
     }
     FILE *images = fopen(argv[1], "rb");
     FILE *outputs = fopen(argv[2], "wb");
@@ -72,6 +90,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot open %s or %s\n", argv[1], argv[2]);
         return 2;
     }
+#ifdef NN_PROFILE
+    /* -p: per image, the ticks of nn_run and of each kernel call (uint32 each) */
+    FILE *profile = NULL;
+    if (profile_name != NULL && (profile = fopen(profile_name, "wb")) == NULL) {
+        fprintf(stderr, "cannot open %s\n", profile_name);
+        return 2;
+    }
+    nn_counter_start();
+#else
+    if (profile_name != NULL) {
+        fprintf(stderr, "-p needs a build with -DNN_PROFILE\n");
+        return 2;
+    }
+#endif
 #ifdef NN_TRACE_LAYERS
     nn_trace_file = fopen("trace.bin", "wb");
     if (nn_trace_file == NULL) {
@@ -85,7 +117,17 @@ int main(int argc, char **argv)
     long count = 0;
     while (fread(pixels, 1, NN_INPUT_SIZE, images) == NN_INPUT_SIZE) {
         nn_preprocess(pixels, input);
+#ifdef NN_PROFILE
+        uint32_t start = nn_counter_read();
+#endif
         int status = nn_run(input, logits);
+#ifdef NN_PROFILE
+        uint32_t total = nn_counter_read() - start;
+        if (profile != NULL) {
+            fwrite(&total, sizeof total, 1, profile);
+            fwrite(nn_profile_ticks, sizeof nn_profile_ticks[0], NN_CALL_COUNT, profile);
+        }
+#endif
         if (status != 0) {
             fprintf(stderr, "image %ld: kernel call %d failed\n", count, -status);
             return 1;
@@ -99,6 +141,11 @@ int main(int argc, char **argv)
     }
     fclose(images);
     fclose(outputs);
+#ifdef NN_PROFILE
+    if (profile != NULL) {
+        fclose(profile);
+    }
+#endif
     fprintf(stderr, "%ld images\n", count);
     return 0;
 }

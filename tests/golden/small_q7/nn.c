@@ -13,6 +13,26 @@ void nn_trace_layer(int call, const q7_t *data, int32_t size);
 #define NN_TRACE(call, data, size) ((void)0)
 #endif
 
+#ifdef NN_PROFILE /* per-call counter ticks of the last nn_run (nn_counter.h) */
+#include "nn_counter.h"
+uint32_t nn_profile_ticks[NN_CALL_COUNT];
+volatile int32_t nn_current_call = -1;
+static uint32_t nn_profile_mark;
+
+static void nn_mark(int32_t call)
+{
+    uint32_t now = nn_counter_read();
+    if (call > 0) {
+        nn_profile_ticks[call - 1] = now - nn_profile_mark;
+    }
+    nn_profile_mark = now;
+    nn_current_call = call < NN_CALL_COUNT ? call : -1;
+}
+#define NN_MARK(call) nn_mark(call)
+#else
+#define NN_MARK(call) ((void)0)
+#endif
+
 void nn_preprocess(const uint8_t *pixels, q7_t *input)
 {
     for (int32_t i = 0; i < NN_INPUT_SIZE; i++) {
@@ -26,29 +46,36 @@ int nn_run(const q7_t *input, q7_t *output)
 {
     memcpy(nn_arena + DATA_OFFSET, input, NN_INPUT_SIZE);
     /* conv1 */
+    NN_MARK(0);
     if (arm_convolve_HWC_q7_RGB(nn_arena + DATA_OFFSET, CONV1_IN_X, CONV1_IN_CH, conv1_wt, CONV1_OUT_CH, CONV1_KER_X, CONV1_PAD_X, CONV1_STRIDE_X, conv1_bias, CONV1_BIAS_LSHIFT, CONV1_OUT_RSHIFT, nn_arena + CONV1_OFFSET, CONV1_OUT_X, (q15_t *)(nn_arena + CONV1_SCRATCH_OFFSET), NULL) != ARM_MATH_SUCCESS) {
         return -1;
     }
     NN_TRACE(0, nn_arena + CONV1_OFFSET, 144);
     /* relu1 */
+    NN_MARK(1);
     arm_relu_q7(nn_arena + CONV1_OFFSET + 0, 144);
     NN_TRACE(1, nn_arena + CONV1_OFFSET, 144);
     /* pool1 */
+    NN_MARK(2);
     arm_avepool_q7_HWC(nn_arena + CONV1_OFFSET, POOL1_IN_X, POOL1_IN_CH, POOL1_KER_X, POOL1_PAD_X, POOL1_STRIDE_X, POOL1_OUT_X, (q7_t *)(nn_arena + POOL1_SCRATCH_OFFSET), nn_arena + POOL1_OFFSET);
     NN_TRACE(2, nn_arena + POOL1_OFFSET, 36);
     /* conv2 */
+    NN_MARK(3);
     if (arm_convolve_HWC_q7_fast_nonsquare(nn_arena + POOL1_OFFSET, CONV2_IN_X, CONV2_IN_Y, CONV2_IN_CH, conv2_wt, CONV2_OUT_CH, CONV2_KER_X, CONV2_KER_Y, CONV2_PAD_X, CONV2_PAD_Y, CONV2_STRIDE_X, CONV2_STRIDE_Y, conv2_bias, CONV2_BIAS_LSHIFT, CONV2_OUT_RSHIFT, nn_arena + CONV2_OFFSET, CONV2_OUT_X, CONV2_OUT_Y, (q15_t *)(nn_arena + CONV2_SCRATCH_OFFSET), NULL) != ARM_MATH_SUCCESS) {
         return -4;
     }
     NN_TRACE(3, nn_arena + CONV2_OFFSET, 18);
     /* ip1 */
+    NN_MARK(4);
     if (arm_fully_connected_q7_opt(nn_arena + CONV2_OFFSET, ip1_wt, IP1_DIM_VEC, IP1_OUT_DIM, IP1_BIAS_LSHIFT, IP1_OUT_RSHIFT, ip1_bias, nn_arena + IP1_OFFSET, (q15_t *)(nn_arena + IP1_SCRATCH_OFFSET)) != ARM_MATH_SUCCESS) {
         return -5;
     }
     NN_TRACE(4, nn_arena + IP1_OFFSET, 5);
     /* prob */
+    NN_MARK(5);
     arm_softmax_q7(nn_arena + IP1_OFFSET, 5, nn_arena + PROB_OFFSET);
     NN_TRACE(5, nn_arena + PROB_OFFSET, 5);
+    NN_MARK(6);
     memcpy(output, nn_arena + IP1_OFFSET, NN_OUTPUT_SIZE);
     return 0;
 }

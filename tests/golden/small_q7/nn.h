@@ -14,6 +14,12 @@ void nn_preprocess(const uint8_t *pixels, q7_t *input);
    the n-th kernel call reports an error. */
 int nn_run(const q7_t *input, q7_t *output);
 
+#ifdef NN_PROFILE
+/* counter ticks of each kernel call in the last nn_run, and the call running now */
+extern uint32_t nn_profile_ticks[NN_CALL_COUNT];
+extern volatile int32_t nn_current_call;
+#endif
+
 /* the softmax layer's outputs of the last nn_run */
 void nn_probabilities(q7_t *probabilities);
 

@@ -8,7 +8,8 @@
 #define NN_INPUT_SIZE 108
 #define NN_OUTPUT_SIZE 5
 #define NN_INPUT_PIXEL_FRAC -1
-#define NN_ARENA_SIZE 363
+#define NN_ARENA_SIZE 364
+#define NN_CALL_COUNT 6
 
 /* conv1: arm_convolve_HWC_q7_RGB (square, 3 input channels) */
 #define CONV1_IN_X 6
@@ -94,6 +95,6 @@
 #define DATA_OFFSET 144 /* 111 bytes */
 #define POOL1_OFFSET 144 /* 36 bytes */
 #define POOL1_SCRATCH_OFFSET 180 /* 24 bytes */
-#define CONV1_SCRATCH_OFFSET 255 /* 108 bytes */
+#define CONV1_SCRATCH_OFFSET 256 /* 108 bytes */
 
 #endif /* NN_PARAMETER_H */

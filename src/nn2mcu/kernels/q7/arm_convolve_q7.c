@@ -8,43 +8,185 @@
  * Depthwise: one filter per channel, wt[ky][kx][c]. All variants compute the same
  * bytes; they differ only in the constraints they check, which are kept here so that
  * code which builds against CMSIS-NN behaves the same against these kernels.
- * bufferA and bufferB are not used.
+ * bufferA holds two q15 columns (2 * ch_in * k_x * k_y values) as in CMSIS-NN: the
+ * convolutions compute two output pixels and two channels at a time from it with 16-bit
+ * dual multiply-accumulates (nn2mcu_simd.h); without it (NULL) and for depthwise filters
+ * they follow the definition directly. bufferB is not used.
  */
 #include "arm_nnfunctions.h"
 #include "nn2mcu_q7_arith.h"
+#include "nn2mcu_simd.h"
 
-static void convolve(const q7_t *in, int in_x, int in_y, int ch_in, const q7_t *wt, int ch_out, int k_x, int k_y,
-                     int pad_x, int pad_y, int stride_x, int stride_y, const q7_t *bias, uint16_t bias_shift,
-                     uint16_t out_shift, q7_t *out, int out_x, int out_y, int depthwise)
+#include <string.h>
+
+/* One output pixel by the definition: the reference path, used for depthwise filters and
+   when no bufferA is given. */
+static void convolve_direct(const q7_t *in, int in_x, int in_y, int ch_in, const q7_t *wt, int ch_out,
+                            int k_x, int k_y, int pad_x, int pad_y, int stride_x, int stride_y,
+                            const q7_t *bias, uint16_t bias_shift, uint16_t out_shift, q7_t *out, int ox,
+                            int oy, int depthwise)
 {
-    for (int oy = 0; oy < out_y; oy++) {
-        for (int ox = 0; ox < out_x; ox++) {
-            for (int o = 0; o < ch_out; o++) {
-                int64_t sum = nn2mcu_q7_start(bias[o], bias_shift, out_shift);
-                for (int ky = 0; ky < k_y; ky++) {
-                    int iy = oy * stride_y - pad_y + ky;
-                    if (iy < 0 || iy >= in_y) {
-                        continue;
-                    }
-                    for (int kx = 0; kx < k_x; kx++) {
-                        int ix = ox * stride_x - pad_x + kx;
-                        if (ix < 0 || ix >= in_x) {
-                            continue;
-                        }
-                        const q7_t *pixel = in + ((long)iy * in_x + ix) * ch_in;
-                        if (depthwise) {
-                            sum += (int32_t)pixel[o] * wt[((long)ky * k_x + kx) * ch_in + o];
-                        } else {
-                            const q7_t *filter = wt + (((long)o * k_y + ky) * k_x + kx) * ch_in;
-                            for (int i = 0; i < ch_in; i++) {
-                                sum += (int32_t)pixel[i] * filter[i];
-                            }
-                        }
+    for (int o = 0; o < ch_out; o++) {
+        uint32_t sum = nn2mcu_q7_start32(bias[o], bias_shift, out_shift);
+        for (int ky = 0; ky < k_y; ky++) {
+            int iy = oy * stride_y - pad_y + ky;
+            if (iy < 0 || iy >= in_y) {
+                continue;
+            }
+            for (int kx = 0; kx < k_x; kx++) {
+                int ix = ox * stride_x - pad_x + kx;
+                if (ix < 0 || ix >= in_x) {
+                    continue;
+                }
+                const q7_t *pixel = in + ((long)iy * in_x + ix) * ch_in;
+                if (depthwise) {
+                    sum += (uint32_t)((int32_t)pixel[o] * wt[((long)ky * k_x + kx) * ch_in + o]);
+                } else {
+                    const q7_t *filter = wt + (((long)o * k_y + ky) * k_x + kx) * ch_in;
+                    for (int i = 0; i < ch_in; i++) {
+                        sum += (uint32_t)((int32_t)pixel[i] * filter[i]);
                     }
                 }
-                out[((long)oy * out_x + ox) * ch_out + o] = nn2mcu_q7_finish(sum, out_shift);
             }
         }
+        out[o] = nn2mcu_q7_finish32(sum, out_shift);
+    }
+}
+
+/* The receptive field of output pixel (ox, oy) as a q15 column of k_y * k_x * ch_in values
+   (zeros where the window leaves the image). Within each complete group of 4 the values
+   are stored in the order 0, 2, 1, 3, the order in which nn2mcu_sxtb16 and
+   nn2mcu_sxtb16_ror8 unpack 4 weight bytes; the last length % 4 values stay in order. */
+static void im2col(const q7_t *in, int in_x, int in_y, int ch_in, int k_x, int k_y, int pad_x, int pad_y,
+                   int stride_x, int stride_y, int ox, int oy, int16_t *col)
+{
+    static const uint8_t order[4] = {0, 2, 1, 3};
+    const int length = k_y * k_x * ch_in;
+    const int grouped = length & ~3;
+    int j = 0;
+    for (int ky = 0; ky < k_y; ky++) {
+        int iy = oy * stride_y - pad_y + ky;
+        for (int kx = 0; kx < k_x; kx++) {
+            int ix = ox * stride_x - pad_x + kx;
+            int inside = iy >= 0 && iy < in_y && ix >= 0 && ix < in_x;
+            const q7_t *pixel = inside ? in + ((long)iy * in_x + ix) * ch_in : in;
+            if (ch_in % 4 == 0) { /* whole groups: unpack 4 bytes at once */
+                if (!inside) {
+                    memset(col + j, 0, (size_t)ch_in * sizeof col[0]);
+                    j += ch_in;
+                    continue;
+                }
+                for (int c = 0; c < ch_in; c += 4, j += 4) {
+                    uint32_t word = nn2mcu_load32(pixel + c);
+                    nn2mcu_store32(col + j, nn2mcu_sxtb16(word));
+                    nn2mcu_store32(col + j + 2, nn2mcu_sxtb16_ror8(word));
+                }
+                continue;
+            }
+            for (int c = 0; c < ch_in; c++, j++) {
+                int position = j < grouped ? (j & ~3) | order[j & 3] : j;
+                col[position] = (int16_t)(inside ? pixel[c] : 0);
+            }
+        }
+    }
+}
+
+/* Dot products of two columns a, b with two filters w0, w1 (q7, length values each),
+   added to acc: acc[0] += a.w0, acc[1] += b.w0, acc[2] += a.w1, acc[3] += b.w1. */
+static void dot_2x2(const int16_t *a, const int16_t *b, const q7_t *w0, const q7_t *w1, int length,
+                    uint32_t acc[4])
+{
+    uint32_t a0w0 = acc[0], b0w0 = acc[1], a0w1 = acc[2], b0w1 = acc[3];
+    int groups = length >> 2;
+    while (groups-- > 0) {
+        uint32_t wa = nn2mcu_load32(w0), wb = nn2mcu_load32(w1);
+        uint32_t wa02 = nn2mcu_sxtb16(wa), wa13 = nn2mcu_sxtb16_ror8(wa);
+        uint32_t wb02 = nn2mcu_sxtb16(wb), wb13 = nn2mcu_sxtb16_ror8(wb);
+        uint32_t a02 = nn2mcu_load32(a), a13 = nn2mcu_load32(a + 2);
+        uint32_t b02 = nn2mcu_load32(b), b13 = nn2mcu_load32(b + 2);
+        a0w0 = nn2mcu_smlad(a13, wa13, nn2mcu_smlad(a02, wa02, a0w0));
+        b0w0 = nn2mcu_smlad(b13, wa13, nn2mcu_smlad(b02, wa02, b0w0));
+        a0w1 = nn2mcu_smlad(a13, wb13, nn2mcu_smlad(a02, wb02, a0w1));
+        b0w1 = nn2mcu_smlad(b13, wb13, nn2mcu_smlad(b02, wb02, b0w1));
+        w0 += 4;
+        w1 += 4;
+        a += 4;
+        b += 4;
+    }
+    for (int i = 0; i < (length & 3); i++) {
+        a0w0 += (uint32_t)((int32_t)a[i] * w0[i]);
+        b0w0 += (uint32_t)((int32_t)b[i] * w0[i]);
+        a0w1 += (uint32_t)((int32_t)a[i] * w1[i]);
+        b0w1 += (uint32_t)((int32_t)b[i] * w1[i]);
+    }
+    acc[0] = a0w0;
+    acc[1] = b0w0;
+    acc[2] = a0w1;
+    acc[3] = b0w1;
+}
+
+/* Output pixels a and b (b may be NULL) from their columns, two channels at a time. */
+static void columns_to_pixels(const int16_t *col_a, const int16_t *col_b, int length, const q7_t *wt,
+                              int ch_out, const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
+                              q7_t *out_a, q7_t *out_b)
+{
+    const int16_t *second = col_b != NULL ? col_b : col_a;
+    int o = 0;
+    for (; o + 1 < ch_out; o += 2) {
+        uint32_t acc[4];
+        acc[0] = acc[1] = nn2mcu_q7_start32(bias[o], bias_shift, out_shift);
+        acc[2] = acc[3] = nn2mcu_q7_start32(bias[o + 1], bias_shift, out_shift);
+        dot_2x2(col_a, second, wt + (long)o * length, wt + (long)(o + 1) * length, length, acc);
+        out_a[o] = nn2mcu_q7_finish32(acc[0], out_shift);
+        out_a[o + 1] = nn2mcu_q7_finish32(acc[2], out_shift);
+        if (out_b != NULL) {
+            out_b[o] = nn2mcu_q7_finish32(acc[1], out_shift);
+            out_b[o + 1] = nn2mcu_q7_finish32(acc[3], out_shift);
+        }
+    }
+    if (o < ch_out) { /* an odd channel count: the last filter twice */
+        uint32_t acc[4];
+        acc[0] = acc[1] = acc[2] = acc[3] = nn2mcu_q7_start32(bias[o], bias_shift, out_shift);
+        const q7_t *filter = wt + (long)o * length;
+        dot_2x2(col_a, second, filter, filter, length, acc);
+        out_a[o] = nn2mcu_q7_finish32(acc[0], out_shift);
+        if (out_b != NULL) {
+            out_b[o] = nn2mcu_q7_finish32(acc[1], out_shift);
+        }
+    }
+}
+
+/* All output pixels: two at a time through q15 columns in buffer (2 * k_y * k_x * ch_in
+   values, the bufferA CMSIS-NN documents), or one at a time by the definition. */
+static void convolve(const q7_t *in, int in_x, int in_y, int ch_in, const q7_t *wt, int ch_out, int k_x, int k_y,
+                     int pad_x, int pad_y, int stride_x, int stride_y, const q7_t *bias, uint16_t bias_shift,
+                     uint16_t out_shift, q7_t *out, int out_x, int out_y, int depthwise, q15_t *buffer)
+{
+    const long pixels = (long)out_x * out_y;
+    if (depthwise || buffer == NULL) {
+        for (long p = 0; p < pixels; p++) {
+            convolve_direct(in, in_x, in_y, ch_in, wt, ch_out, k_x, k_y, pad_x, pad_y, stride_x, stride_y,
+                            bias, bias_shift, out_shift, out + p * ch_out, (int)(p % out_x),
+                            (int)(p / out_x), depthwise);
+        }
+        return;
+    }
+    const int length = k_y * k_x * ch_in;
+    int16_t *col_a = (int16_t *)buffer;
+    int16_t *col_b = col_a + length;
+    long p = 0;
+    for (; p + 1 < pixels; p += 2) {
+        im2col(in, in_x, in_y, ch_in, k_x, k_y, pad_x, pad_y, stride_x, stride_y, (int)(p % out_x),
+               (int)(p / out_x), col_a);
+        im2col(in, in_x, in_y, ch_in, k_x, k_y, pad_x, pad_y, stride_x, stride_y, (int)((p + 1) % out_x),
+               (int)((p + 1) / out_x), col_b);
+        columns_to_pixels(col_a, col_b, length, wt, ch_out, bias, bias_shift, out_shift, out + p * ch_out,
+                          out + (p + 1) * ch_out);
+    }
+    if (p < pixels) {
+        im2col(in, in_x, in_y, ch_in, k_x, k_y, pad_x, pad_y, stride_x, stride_y, (int)(p % out_x),
+               (int)(p / out_x), col_a);
+        columns_to_pixels(col_a, NULL, length, wt, ch_out, bias, bias_shift, out_shift, out + p * ch_out, NULL);
     }
 }
 
@@ -54,10 +196,9 @@ arm_status arm_convolve_HWC_q7_basic(const q7_t *Im_in, const uint16_t dim_im_in
                                      const uint16_t bias_shift, const uint16_t out_shift, q7_t *Im_out,
                                      const uint16_t dim_im_out, q15_t *bufferA, q7_t *bufferB)
 {
-    (void)bufferA;
     (void)bufferB;
     convolve(Im_in, dim_im_in, dim_im_in, ch_im_in, wt, ch_im_out, dim_kernel, dim_kernel, padding, padding,
-             stride, stride, bias, bias_shift, out_shift, Im_out, dim_im_out, dim_im_out, 0);
+             stride, stride, bias, bias_shift, out_shift, Im_out, dim_im_out, dim_im_out, 0, bufferA);
     return ARM_MATH_SUCCESS;
 }
 
@@ -94,10 +235,10 @@ arm_status arm_convolve_HWC_q7_basic_nonsquare(
     const q7_t *bias, const uint16_t bias_shift, const uint16_t out_shift, q7_t *Im_out,
     const uint16_t dim_im_out_x, const uint16_t dim_im_out_y, q15_t *bufferA, q7_t *bufferB)
 {
-    (void)bufferA;
     (void)bufferB;
     convolve(Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, wt, ch_im_out, dim_kernel_x, dim_kernel_y, padding_x,
-             padding_y, stride_x, stride_y, bias, bias_shift, out_shift, Im_out, dim_im_out_x, dim_im_out_y, 0);
+             padding_y, stride_x, stride_y, bias, bias_shift, out_shift, Im_out, dim_im_out_x, dim_im_out_y, 0,
+             bufferA);
     return ARM_MATH_SUCCESS;
 }
 
@@ -148,7 +289,7 @@ arm_status arm_depthwise_separable_conv_HWC_q7(const q7_t *Im_in, const uint16_t
         return ARM_MATH_SIZE_MISMATCH;
     }
     convolve(Im_in, dim_im_in, dim_im_in, ch_im_in, wt, ch_im_out, dim_kernel, dim_kernel, padding, padding,
-             stride, stride, bias, bias_shift, out_shift, Im_out, dim_im_out, dim_im_out, 1);
+             stride, stride, bias, bias_shift, out_shift, Im_out, dim_im_out, dim_im_out, 1, bufferA);
     return ARM_MATH_SUCCESS;
 }
 
@@ -165,6 +306,6 @@ arm_status arm_depthwise_separable_conv_HWC_q7_nonsquare(
         return ARM_MATH_SIZE_MISMATCH;
     }
     convolve(Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, wt, ch_im_out, dim_kernel_x, dim_kernel_y, padding_x,
-             padding_y, stride_x, stride_y, bias, bias_shift, out_shift, Im_out, dim_im_out_x, dim_im_out_y, 1);
+             padding_y, stride_x, stride_y, bias, bias_shift, out_shift, Im_out, dim_im_out_x, dim_im_out_y, 1, bufferA);
     return ARM_MATH_SUCCESS;
 }

@@ -37,4 +37,15 @@ static inline int8_t nn2mcu_q7_finish(int64_t sum, uint16_t out_shift)
     return (int8_t)shifted;
 }
 
+/* the same for an accumulator already wrapped to 32 bits (start and sum modulo 2^32) */
+static inline uint32_t nn2mcu_q7_start32(int8_t bias, uint16_t bias_shift, uint16_t out_shift)
+{
+    return (uint32_t)(uint64_t)nn2mcu_q7_start(bias, bias_shift, out_shift);
+}
+
+static inline int8_t nn2mcu_q7_finish32(uint32_t bits, uint16_t out_shift)
+{
+    return nn2mcu_q7_finish((int64_t)bits, out_shift);
+}
+
 #endif /* NN2MCU_Q7_ARITH_H */

@@ -1,0 +1,79 @@
+/*
+ * nn2mcu portable kernels: the few 32-bit SIMD operations the kernels are built from.
+ *
+ * On a core with the Armv7E-M DSP extension (__ARM_FEATURE_SIMD32: Cortex-M4, M7, M33
+ * with DSP) they are single instructions through GCC's ACLE intrinsics (arm_acle.h);
+ * elsewhere plain C computes the same bits. Lanes are little-endian 16-bit halves.
+ *
+ *   nn2mcu_sxtb16(w)      bytes 0 and 2 of w, sign-extended to 16 bits each
+ *   nn2mcu_sxtb16_ror8(w) bytes 1 and 3 of w, sign-extended to 16 bits each
+ *   nn2mcu_smlad(x, y, a) a + x.lo * y.lo + x.hi * y.hi, modulo 2^32
+ *
+ * Accumulating with smlad in any order gives the 32-bit wrapped sum the CMSIS-NN q7
+ * kernels compute, since addition modulo 2^32 is associative and commutative.
+ */
+#ifndef NN2MCU_SIMD_H
+#define NN2MCU_SIMD_H
+
+#include <stdint.h>
+#include <string.h>
+
+static inline uint32_t nn2mcu_load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void nn2mcu_store32(void *p, uint32_t v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && !defined(NN2MCU_NO_SIMD)
+#include <arm_acle.h>
+
+static inline uint32_t nn2mcu_sxtb16(uint32_t w)
+{
+    return (uint32_t)__sxtb16((int8x4_t)w);
+}
+
+static inline uint32_t nn2mcu_sxtb16_ror8(uint32_t w)
+{
+    return (uint32_t)__sxtb16((int8x4_t)((w >> 8) | (w << 24)));
+}
+
+static inline uint32_t nn2mcu_smlad(uint32_t x, uint32_t y, uint32_t acc)
+{
+    return (uint32_t)__smlad((int16x2_t)x, (int16x2_t)y, (int32_t)acc);
+}
+#else
+static inline uint32_t nn2mcu_sext8_16(uint32_t byte)
+{
+    return (byte ^ 0x80u) - 0x80u; /* a byte's sign extension, as 16 low bits */
+}
+
+static inline uint32_t nn2mcu_sxtb16(uint32_t w)
+{
+    return (nn2mcu_sext8_16(w & 0xFFu) & 0xFFFFu) | (nn2mcu_sext8_16((w >> 16) & 0xFFu) << 16);
+}
+
+static inline uint32_t nn2mcu_sxtb16_ror8(uint32_t w)
+{
+    return nn2mcu_sxtb16((w >> 8) | (w << 24));
+}
+
+static inline int32_t nn2mcu_lane(uint32_t x)
+{
+    return (int32_t)(x & 0x7FFFu) - (int32_t)(x & 0x8000u); /* a 16-bit lane, signed */
+}
+
+static inline uint32_t nn2mcu_smlad(uint32_t x, uint32_t y, uint32_t acc)
+{
+    int32_t low = nn2mcu_lane(x) * nn2mcu_lane(y);
+    int32_t high = nn2mcu_lane(x >> 16) * nn2mcu_lane(y >> 16);
+    return acc + (uint32_t)low + (uint32_t)high;
+}
+#endif
+
+#endif /* NN2MCU_SIMD_H */
