@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "arm_nnfunctions.h"
 
@@ -32,31 +33,45 @@ int main(void)
         int32_t n_in = head[18], n_w = head[19], n_b = head[20], n_out = head[21];
         q7_t *in = read_bytes(n_in), *w = read_bytes(n_w), *b = read_bytes(n_b);
         q7_t *out = malloc(n_out > 0 ? (size_t)n_out : 1);
+        q7_t *direct = malloc(n_out > 0 ? (size_t)n_out : 1);
+        memset(out, 0, n_out > 0 ? (size_t)n_out : 1);
+        memset(direct, 0, n_out > 0 ? (size_t)n_out : 1);
         int32_t status = 0;
         uint16_t in_x = d[0], in_y = d[1], ch_in = d[2], ch_out = d[3], k_x = d[4], k_y = d[5];
         uint16_t pad_x = d[6], pad_y = d[7], s_x = d[8], s_y = d[9], out_x = d[10], out_y = d[11];
         uint16_t bs = d[12], os = d[13], dim_vec = d[14], rows = d[15];
         switch (kind) {
-        case 0:
-            if (variant == 0)
-                status = arm_convolve_HWC_q7_basic(in, in_x, ch_in, w, ch_out, k_x, pad_x, s_x, b, bs, os, out, out_x,
-                                                   NULL, NULL);
-            else if (variant == 1)
-                status = arm_convolve_HWC_q7_fast(in, in_x, ch_in, w, ch_out, k_x, pad_x, s_x, b, bs, os, out, out_x,
-                                                  NULL, NULL);
-            else if (variant == 2)
-                status = arm_convolve_HWC_q7_RGB(in, in_x, ch_in, w, ch_out, k_x, pad_x, s_x, b, bs, os, out, out_x,
-                                                 NULL, NULL);
-            else if (variant == 3)
-                status = arm_convolve_HWC_q7_basic_nonsquare(in, in_x, in_y, ch_in, w, ch_out, k_x, k_y, pad_x, pad_y,
-                                                             s_x, s_y, b, bs, os, out, out_x, out_y, NULL, NULL);
-            else if (variant == 4)
-                status = arm_convolve_HWC_q7_fast_nonsquare(in, in_x, in_y, ch_in, w, ch_out, k_x, k_y, pad_x, pad_y,
-                                                            s_x, s_y, b, bs, os, out, out_x, out_y, NULL, NULL);
-            else
-                status = arm_convolve_1x1_HWC_q7_fast_nonsquare(in, in_x, in_y, ch_in, w, ch_out, k_x, k_y, pad_x,
-                                                                pad_y, s_x, s_y, b, bs, os, out, out_x, out_y, NULL,
-                                                                NULL);
+        case 0: /* with an exactly sized bufferA (two q15 columns), then without: same bytes */
+            for (int pass = 0; pass < 2; pass++) {
+                q15_t *col = pass == 0 ? malloc(2 * (size_t)ch_in * k_x * k_y * sizeof(q15_t)) : NULL;
+                q7_t *dst = pass == 0 ? out : direct;
+                if (variant == 0)
+                    status = arm_convolve_HWC_q7_basic(in, in_x, ch_in, w, ch_out, k_x, pad_x, s_x, b, bs, os, dst, out_x,
+                                                       col, NULL);
+                else if (variant == 1)
+                    status = arm_convolve_HWC_q7_fast(in, in_x, ch_in, w, ch_out, k_x, pad_x, s_x, b, bs, os, dst, out_x,
+                                                      col, NULL);
+                else if (variant == 2)
+                    status = arm_convolve_HWC_q7_RGB(in, in_x, ch_in, w, ch_out, k_x, pad_x, s_x, b, bs, os, dst, out_x,
+                                                     col, NULL);
+                else if (variant == 3)
+                    status = arm_convolve_HWC_q7_basic_nonsquare(in, in_x, in_y, ch_in, w, ch_out, k_x, k_y, pad_x, pad_y,
+                                                                 s_x, s_y, b, bs, os, dst, out_x, out_y, col, NULL);
+                else if (variant == 4)
+                    status = arm_convolve_HWC_q7_fast_nonsquare(in, in_x, in_y, ch_in, w, ch_out, k_x, k_y, pad_x, pad_y,
+                                                                s_x, s_y, b, bs, os, dst, out_x, out_y, col, NULL);
+                else
+                    status = arm_convolve_1x1_HWC_q7_fast_nonsquare(in, in_x, in_y, ch_in, w, ch_out, k_x, k_y, pad_x,
+                                                                    pad_y, s_x, s_y, b, bs, os, dst, out_x, out_y, col,
+                                                                    NULL);
+                free(col);
+            }
+            for (int32_t i = 0; i < n_out; i++) {
+                if (out[i] != direct[i]) {
+                    fprintf(stderr, "output %d: %d with bufferA, %d without\n", (int)i, out[i], direct[i]);
+                    exit(4);
+                }
+            }
             break;
         case 1:
             if (variant == 0)
@@ -94,6 +109,7 @@ int main(void)
         free(w);
         free(b);
         free(out);
+        free(direct);
     }
     return 0;
 }

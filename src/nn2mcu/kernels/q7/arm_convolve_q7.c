@@ -60,9 +60,7 @@ static void convolve_direct(const q7_t *in, int in_x, int in_y, int ch_in, const
 static void im2col(const q7_t *in, int in_x, int in_y, int ch_in, int k_x, int k_y, int pad_x, int pad_y,
                    int stride_x, int stride_y, int ox, int oy, int16_t *col)
 {
-    static const uint8_t order[4] = {0, 2, 1, 3};
-    const int length = k_y * k_x * ch_in;
-    const int grouped = length & ~3;
+    const int grouped = (k_y * k_x * ch_in) & ~3;
     int j = 0;
     for (int ky = 0; ky < k_y; ky++) {
         int iy = oy * stride_y - pad_y + ky;
@@ -84,9 +82,15 @@ static void im2col(const q7_t *in, int in_x, int in_y, int ch_in, int k_x, int k
                 continue;
             }
             for (int c = 0; c < ch_in; c++, j++) {
-                int position = j < grouped ? (j & ~3) | order[j & 3] : j;
-                col[position] = (int16_t)(inside ? pixel[c] : 0);
+                col[j] = (int16_t)(inside ? pixel[c] : 0);
             }
+        }
+    }
+    if (ch_in % 4 != 0) { /* natural order so far: swap the middle two of each group */
+        for (int g = 0; g < grouped; g += 4) {
+            int16_t second = col[g + 1];
+            col[g + 1] = col[g + 2];
+            col[g + 2] = second;
         }
     }
 }
@@ -97,17 +101,21 @@ static void dot_2x2(const int16_t *a, const int16_t *b, const q7_t *w0, const q7
                     uint32_t acc[4])
 {
     uint32_t a0w0 = acc[0], b0w0 = acc[1], a0w1 = acc[2], b0w1 = acc[3];
-    int groups = length >> 2;
-    while (groups-- > 0) {
-        uint32_t wa = nn2mcu_load32(w0), wb = nn2mcu_load32(w1);
+    const int16_t *end = a + (length & ~3);
+    /* column values are loaded once per filter, which keeps every value in a register */
+    while (a != end) {
+        uint32_t wa = nn2mcu_load32(w0);
         uint32_t wa02 = nn2mcu_sxtb16(wa), wa13 = nn2mcu_sxtb16_ror8(wa);
+        a0w0 = nn2mcu_smlad(nn2mcu_load32(a), wa02, a0w0);
+        a0w0 = nn2mcu_smlad(nn2mcu_load32(a + 2), wa13, a0w0);
+        b0w0 = nn2mcu_smlad(nn2mcu_load32(b), wa02, b0w0);
+        b0w0 = nn2mcu_smlad(nn2mcu_load32(b + 2), wa13, b0w0);
+        uint32_t wb = nn2mcu_load32(w1);
         uint32_t wb02 = nn2mcu_sxtb16(wb), wb13 = nn2mcu_sxtb16_ror8(wb);
-        uint32_t a02 = nn2mcu_load32(a), a13 = nn2mcu_load32(a + 2);
-        uint32_t b02 = nn2mcu_load32(b), b13 = nn2mcu_load32(b + 2);
-        a0w0 = nn2mcu_smlad(a13, wa13, nn2mcu_smlad(a02, wa02, a0w0));
-        b0w0 = nn2mcu_smlad(b13, wa13, nn2mcu_smlad(b02, wa02, b0w0));
-        a0w1 = nn2mcu_smlad(a13, wb13, nn2mcu_smlad(a02, wb02, a0w1));
-        b0w1 = nn2mcu_smlad(b13, wb13, nn2mcu_smlad(b02, wb02, b0w1));
+        a0w1 = nn2mcu_smlad(nn2mcu_load32(a), wb02, a0w1);
+        a0w1 = nn2mcu_smlad(nn2mcu_load32(a + 2), wb13, a0w1);
+        b0w1 = nn2mcu_smlad(nn2mcu_load32(b), wb02, b0w1);
+        b0w1 = nn2mcu_smlad(nn2mcu_load32(b + 2), wb13, b0w1);
         w0 += 4;
         w1 += 4;
         a += 4;

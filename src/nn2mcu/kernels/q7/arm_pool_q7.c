@@ -11,10 +11,17 @@
  * intact and bufferA is not used.
  */
 #include "arm_nnfunctions.h"
+#include "nn2mcu_simd.h"
+
+#include <string.h>
 
 void arm_relu_q7(q7_t *data, uint16_t size)
 {
-    for (uint16_t i = 0; i < size; i++) {
+    int i = 0;
+    for (; i + 4 <= size; i += 4) { /* four bytes at a time: max(x, 0) */
+        nn2mcu_store32(data + i, nn2mcu_max8x4(nn2mcu_load32(data + i), 0u));
+    }
+    for (; i < size; i++) {
         if (data[i] < 0) {
             data[i] = 0;
         }
@@ -33,20 +40,37 @@ static int window_end(int out, int stride, int padding, int kernel, int size)
     return end > size ? size : end;
 }
 
-/* one pooled value: the window's maximum, or the DSP build's two-pass truncating average */
-static q7_t pool_window(const q7_t *in, int dim_in, int ch, int c, int y0, int y1, int x0, int x1, int maximum)
+/* the window's maximum, all channels at once (channels are contiguous in HWC) */
+static void max_window(const q7_t *in, int dim_in, int ch, int y0, int y1, int x0, int x1, q7_t *out)
 {
-    int best = -129, column_sum = 0;
+    memcpy(out, in + ((long)y0 * dim_in + x0) * ch, (size_t)ch);
+    for (int y = y0; y < y1; y++) {
+        for (int x = x0; x < x1; x++) {
+            const q7_t *pixel = in + ((long)y * dim_in + x) * ch;
+            int c = 0;
+            for (; c + 4 <= ch; c += 4) {
+                nn2mcu_store32(out + c, nn2mcu_max8x4(nn2mcu_load32(pixel + c), nn2mcu_load32(out + c)));
+            }
+            for (; c < ch; c++) {
+                out[c] = pixel[c] > out[c] ? pixel[c] : out[c];
+            }
+        }
+    }
+}
+
+/* one channel's average as the DSP build computes it: per row, the sum over the window's
+   columns divided by their count (truncating), then those summed and divided by the rows */
+static q7_t average_window(const q7_t *in, int dim_in, int ch, int c, int y0, int y1, int x0, int x1)
+{
+    int column_sum = 0;
     for (int y = y0; y < y1; y++) {
         int row_sum = 0;
         for (int x = x0; x < x1; x++) {
-            int v = in[((long)y * dim_in + x) * ch + c];
-            best = v > best ? v : best;
-            row_sum += v;
+            row_sum += in[((long)y * dim_in + x) * ch + c];
         }
         column_sum += row_sum / (x1 - x0);
     }
-    return (q7_t)(maximum ? best : column_sum / (y1 - y0));
+    return (q7_t)(column_sum / (y1 - y0));
 }
 
 static void pool(const q7_t *in, int dim_in, int ch, int kernel, int padding, int stride, int dim_out, q7_t *out,
@@ -56,8 +80,13 @@ static void pool(const q7_t *in, int dim_in, int ch, int kernel, int padding, in
         int y0 = window_start(oy, stride, padding), y1 = window_end(oy, stride, padding, kernel, dim_in);
         for (int ox = 0; ox < dim_out; ox++) {
             int x0 = window_start(ox, stride, padding), x1 = window_end(ox, stride, padding, kernel, dim_in);
+            q7_t *pixel = out + ((long)oy * dim_out + ox) * ch;
+            if (maximum) {
+                max_window(in, dim_in, ch, y0, y1, x0, x1, pixel);
+                continue;
+            }
             for (int c = 0; c < ch; c++) {
-                out[((long)oy * dim_out + ox) * ch + c] = pool_window(in, dim_in, ch, c, y0, y1, x0, x1, maximum);
+                pixel[c] = average_window(in, dim_in, ch, c, y0, y1, x0, x1);
             }
         }
     }

@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "nn2mcu_simd.h"
+
 static inline int64_t nn2mcu_q7_start(int8_t bias, uint16_t bias_shift, uint16_t out_shift)
 {
     int64_t start = (int64_t)bias * ((int64_t)1 << bias_shift);
@@ -45,7 +47,13 @@ static inline uint32_t nn2mcu_q7_start32(int8_t bias, uint16_t bias_shift, uint1
 
 static inline int8_t nn2mcu_q7_finish32(uint32_t bits, uint16_t out_shift)
 {
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && !defined(NN2MCU_NO_SIMD)
+    /* GCC and Clang convert to int32_t modulo 2^32 and shift right arithmetically;
+       out_shift < 32 as in CMSIS-NN, whose accumulators are 32 bits too */
+    return (int8_t)__ssat((int32_t)bits >> out_shift, 8);
+#else
     return nn2mcu_q7_finish((int64_t)bits, out_shift);
+#endif
 }
 
 #endif /* NN2MCU_Q7_ARITH_H */

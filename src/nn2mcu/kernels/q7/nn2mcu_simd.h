@@ -8,6 +8,7 @@
  *   nn2mcu_sxtb16(w)      bytes 0 and 2 of w, sign-extended to 16 bits each
  *   nn2mcu_sxtb16_ror8(w) bytes 1 and 3 of w, sign-extended to 16 bits each
  *   nn2mcu_smlad(x, y, a) a + x.lo * y.lo + x.hi * y.hi, modulo 2^32
+ *   nn2mcu_max8x4(a, b)   the signed maximum of each of the four byte lanes
  *
  * Accumulating with smlad in any order gives the 32-bit wrapped sum the CMSIS-NN q7
  * kernels compute, since addition modulo 2^32 is associative and commutative.
@@ -40,12 +41,20 @@ static inline uint32_t nn2mcu_sxtb16(uint32_t w)
 
 static inline uint32_t nn2mcu_sxtb16_ror8(uint32_t w)
 {
-    return (uint32_t)__sxtb16((int8x4_t)((w >> 8) | (w << 24)));
+    uint32_t result; /* one instruction: ACLE has no rotated form */
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(result) : "r"(w));
+    return result;
 }
 
 static inline uint32_t nn2mcu_smlad(uint32_t x, uint32_t y, uint32_t acc)
 {
     return (uint32_t)__smlad((int16x2_t)x, (int16x2_t)y, (int32_t)acc);
+}
+
+static inline uint32_t nn2mcu_max8x4(uint32_t a, uint32_t b)
+{
+    (void)__ssub8((int8x4_t)a, (int8x4_t)b); /* GE bit of each lane: a >= b */
+    return (uint32_t)__sel((uint8x4_t)a, (uint8x4_t)b);
 }
 #else
 static inline uint32_t nn2mcu_sext8_16(uint32_t byte)
@@ -73,6 +82,17 @@ static inline uint32_t nn2mcu_smlad(uint32_t x, uint32_t y, uint32_t acc)
     int32_t low = nn2mcu_lane(x) * nn2mcu_lane(y);
     int32_t high = nn2mcu_lane(x >> 16) * nn2mcu_lane(y >> 16);
     return acc + (uint32_t)low + (uint32_t)high;
+}
+
+static inline uint32_t nn2mcu_max8x4(uint32_t a, uint32_t b)
+{
+    uint32_t result = 0;
+    for (int shift = 0; shift < 32; shift += 8) {
+        uint32_t x = (a >> shift) & 0xFFu, y = (b >> shift) & 0xFFu;
+        /* compare as signed bytes: flipping the sign bit orders them as unsigned */
+        result |= ((x ^ 0x80u) >= (y ^ 0x80u) ? x : y) << shift;
+    }
+    return result;
 }
 #endif
 
