@@ -12,13 +12,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nn2mcu import __version__
 from nn2mcu.errors import InputError
 
 if TYPE_CHECKING:
-    from nn2mcu.codegen.cortex_m import Target, TargetRun
     from nn2mcu.codegen.plan import Program
 
 EXIT_OK = 0
@@ -458,29 +457,15 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _run_verify(args: argparse.Namespace) -> int:
     import os
-    import shutil
-    import tempfile
 
+    from nn2mcu.codegen.cortex_m import TargetFailure
     from nn2mcu.codegen.emit import check_cmsis_root
-    from nn2mcu.codegen.host import (
-        build_host,
-        first_divergence,
-        generate_atomically,
-        section_sizes,
-        verify_host,
-    )
-    from nn2mcu.codegen.plan import lower, weight_bytes
+    from nn2mcu.codegen.plan import lower
+    from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
     from nn2mcu.datasets import load_dataset
-    from nn2mcu.ops import AverageVariant
     from nn2mcu.q7.modelfile import read_model
 
     root = check_cmsis_root(os.environ.get("CMSIS_5_ROOT")) if args.kernels == "cmsis" else None
-    target = None
-    if args.target != "host":
-        from nn2mcu.codegen.cortex_m import TARGETS, check_tools
-
-        target = TARGETS[args.target]
-        check_tools()
     model = read_model(args.model)
     program = lower(model)
     dataset = load_dataset(args.data)
@@ -489,178 +474,38 @@ def _run_verify(args: argparse.Namespace) -> int:
         raise InputError(f"-n {count}: the test split has {len(dataset.test)} images")
     if args.project is not None and not (args.project / "Makefile").is_file():
         raise InputError(f"--project {args.project}: no Makefile there (not a generated project)")
-    if args.sanitize and target is not None:
+    if args.sanitize and args.target != "host":
         raise InputError("--sanitize is for --target host (ASan and UBSan run on the host)")
     if not args.json:
         _describe_program(program)
-    # CMSIS-NN built for a host takes its plain-C 2-D average pool; a Cortex-M build (and
-    # the portable kernels everywhere) the DSP path's two truncating passes.
-    if target is not None:
-        average_pool: AverageVariant | None = AverageVariant.DSP
-    else:
-        average_pool = AverageVariant.TWO_D if args.kernels == "cmsis" else None
-    pixels, labels = dataset.test.images[:count], dataset.test.labels[:count]
-    extra: dict[str, object] = {}
-    with tempfile.TemporaryDirectory(prefix="nn2mcu-verify-") as work:
-        project = Path(work) / "project"
-        if args.project is not None:
-            shutil.copytree(args.project, project)
-            for stale in ("nn_host", "nn.o", "main.o", "nn_cortex-m4.elf", "nn_cortex-m7.elf"):
-                (project / stale).unlink(missing_ok=True)
-        else:
-            generate_atomically(program, project, args.kernels, root)
-        cflags = (
-            "-O2 -g -fsanitize=address,undefined -fno-sanitize-recover=all"
-            if args.sanitize
-            else "-O2"
-        )
-        if target is None:
-            binary = build_host(project, cflags)
-            result = verify_host(
-                program, binary, pixels, labels, Path(work), average_pool=average_pool
-            )
-            sizes = section_sizes(binary)
-        else:
-            from nn2mcu.codegen.cortex_m import (
-                TargetFailure,
-                build_target,
-                elf_sizes,
-                memory_check,
-            )
-            from nn2mcu.codegen.host import compare_outputs
-
-            binary = build_target(project, target, cflags)
-            sizes = elf_sizes(binary)
-            extra.update(memory_check(program, binary))
-            if not args.json:
-                print(
-                    f"{target.name} ({target.machine}): text {sizes['text']:,}, data "
-                    f"{sizes['data']:,}, bss {sizes['bss']:,} bytes; running {count:,} images "
-                    "under QEMU"
-                )
-            try:
-                run = _run_on_target(program, binary, target, pixels, Path(work), args.json)
-            except TargetFailure as failure:
-                print(f"nn2mcu: verify: {failure}", file=sys.stderr)
-                return EXIT_MISMATCH
-            result = compare_outputs(program, run.outputs, pixels, labels, average_pool)
-            extra.update(_instruction_summary(program, run.ticks))
-        trace = None
-        if args.trace and result.mismatches:
-            image = result.first_mismatch or 0
-            trace = first_divergence(
-                program,
-                project,
-                pixels[image : image + 1],
-                Path(work),
-                cflags,
-                average_pool=average_pool,
-                target=target,
-            )
-            if trace is not None:
-                trace["image"] = image
+    options = VerifyOptions(
+        target=args.target,
+        kernels=args.kernels,
+        cmsis_root=root,
+        project=args.project,
+        sanitize=args.sanitize,
+        trace=args.trace,
+        progress=not args.json,
+        log=None if args.json else print,
+    )
     report = json.loads(args.model.read_text()).get("report", {})
-    per_layer = [
-        {"name": call.layer.name, "kernel": call.kernel.name, "reason": call.kernel.reason}
-        for call in program.calls
-    ]
-    layer_counts = extra.pop("per_layer_instructions", None)
-    if isinstance(layer_counts, list):
-        for entry, counts in zip(per_layer, layer_counts, strict=True):
-            entry.update(counts)
-    summary = {
-        "target": args.target,
-        "kernels": args.kernels,
-        "images": result.images,
-        "mismatches": result.mismatches,
-        "mismatched_images": result.mismatched_images,
-        "accuracy": result.accuracy,
-        "float_accuracy": report.get("float_accuracy"),
-        "arena_bytes": program.arena_size,
-        "weight_bytes": weight_bytes(program),
-        "mean_bytes": int(program.model.mean.size),
-        **sizes,
-        **extra,
-        "trace": trace,
-        "per_layer": per_layer,
-    }
+    try:
+        result = verify_program(
+            program,
+            dataset.test.images[:count],
+            dataset.test.labels[:count],
+            options,
+            float_accuracy=report.get("float_accuracy"),
+        )
+    except TargetFailure as failure:
+        print(f"nn2mcu: verify: {failure}", file=sys.stderr)
+        return EXIT_MISMATCH
+    summary = result.summary
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        if target is not None:
-            _print_instructions(summary)
-        print(
-            f"{result.images} images: {result.mismatches} mismatching bytes "
-            f"({result.mismatched_images} images); accuracy {result.accuracy:.4f}"
-        )
-        if trace is not None:
-            print(
-                f"first divergence: image {trace['image']}, layer '{trace['layer']}' "
-                f"({trace['kernel']}), element {trace['element']} at HWC {trace['position_hwc']}: "
-                f"C {trace['c_value']}, simulator {trace['simulator_value']}"
-            )
-    return EXIT_OK if result.mismatches == 0 else EXIT_MISMATCH
-
-
-def _run_on_target(
-    program: Program, binary: Path, target: Target, pixels: Any, work: Path, quiet: bool
-) -> TargetRun:
-    """Run the images in chunks (one QEMU process each) behind a progress bar."""
-    import numpy as np
-    from tqdm import tqdm
-
-    from nn2mcu.codegen.cortex_m import TargetRun, run_images
-
-    chunk = 1000
-    outputs, ticks = [], []
-    with tqdm(
-        total=len(pixels), unit="img", disable=quiet or not sys.stderr.isatty(), leave=False
-    ) as bar:
-        for start in range(0, len(pixels), chunk):
-            run = run_images(program, binary, target, pixels[start : start + chunk], work)
-            outputs.append(run.outputs)
-            ticks.append(run.ticks)
-            bar.update(len(run.outputs))
-    return TargetRun(np.concatenate(outputs), np.concatenate(ticks))
-
-
-def _instruction_summary(program: Program, ticks: Any) -> dict[str, object]:
-    """Medians over the images of the instructions per inference and per kernel call."""
-    import numpy as np
-
-    from nn2mcu.codegen.cortex_m import ticks_to_instructions
-
-    graph = program.model.graph
-    counts = ticks_to_instructions(ticks)
-    per_layer = []
-    for index, call in enumerate(program.calls):
-        layer = call.layer
-        macs = layer.op.macs(graph.input_shapes(layer), graph.shapes[layer.name])
-        per_layer.append({"instructions": int(np.median(counts[:, 1 + index])), "macs": macs})
-    return {
-        "instructions_per_inference": int(np.median(counts[:, 0])),
-        "instructions_min": int(counts[:, 0].min()),
-        "instructions_max": int(counts[:, 0].max()),
-        "counter": "instructions (QEMU -icount shift=6, CMSDK TIMER0)",
-        "per_layer_instructions": per_layer,
-    }
-
-
-def _print_instructions(summary: dict[str, Any]) -> None:
-    print(f"{'layer':<12} {'kernel':<40} {'MACs':>12} {'instructions':>14} {'per MAC':>8}")
-    for entry in summary["per_layer"]:
-        ratio = entry["instructions"] / entry["macs"] if entry["macs"] else 0.0
-        print(
-            f"{entry['name']:<12} {entry['kernel']:<40} {entry['macs']:>12,} "
-            f"{entry['instructions']:>14,} {ratio:>8.2f}"
-        )
-    print(
-        f"instructions per inference (median): {summary['instructions_per_inference']:,}; "
-        f"arena {summary['arena_symbol_bytes']:,} bytes in the ELF (plan "
-        f"{summary['arena_bytes']:,}); weights {summary['weight_symbol_bytes']:,} bytes "
-        f"(plan {summary['weight_bytes']:,}), "
-        f"{'in flash' if summary['weights_in_flash'] else 'NOT all in flash'}"
-    )
+        print(format_verification(summary))
+    return EXIT_OK if summary["mismatches"] == 0 else EXIT_MISMATCH
 
 
 def _add_mean(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
