@@ -508,6 +508,78 @@ def _run_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if summary["mismatches"] == 0 else EXIT_MISMATCH
 
 
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "run",
+        parents=[_common()],
+        help="the whole workflow in one command: train, quantize, generate, verify, report",
+        description=(
+            "Train (chained solvers as in train, unless --weights is given; a missing mean "
+            "file is computed), quantize, generate, build, and verify on the host and on the "
+            "target, then write DIR/project (the verified project), DIR/report.html, "
+            "DIR/report.md and DIR/report.json. Each finished stage is kept under "
+            "DIR/stages/<n>-<name>/ with a hash of its inputs: a rerun reuses a stage when "
+            "nothing it depends on changed."
+        ),
+    )
+    parser.add_argument(
+        "definitions",
+        metavar="SOLVER|NET",
+        nargs="+",
+        type=Path,
+        help="solver .prototxt files to train in order, or one net with --weights",
+    )
+    parser.add_argument("--weights", type=Path, metavar="W", help="trained weights: no training")
+    parser.add_argument("--data", metavar="SPEC", required=True, help="the data set")
+    parser.add_argument("--scheme", choices=("q7",), default="q7", help="quantization scheme")
+    parser.add_argument("--method", choices=("search", "arm"), default="search")
+    parser.add_argument(
+        "--target",
+        choices=("host", "cortex-m4", "cortex-m7"),
+        default="cortex-m4",
+        help="where the C is verified besides the host (default: cortex-m4 under QEMU)",
+    )
+    parser.add_argument(
+        "--board", metavar="NAME", help="budget flash and RAM against a board (nucleo-f411re, ...)"
+    )
+    parser.add_argument("--calibration", type=int, metavar="N", help="calibration images")
+    parser.add_argument("--shuffle", type=int, metavar="SEED", help="shuffle the training data")
+    parser.add_argument("-n", type=int, metavar="N", help="test images to verify (default: all)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+    parser.set_defaults(handler=_run_run)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from nn2mcu.codegen.cortex_m import TargetFailure
+    from nn2mcu.pipeline.run import RunOptions, run_pipeline
+
+    if args.output.exists() and not args.output.is_dir():
+        raise InputError(f"-o {args.output}: exists and is not a directory")
+    args.output.mkdir(parents=True, exist_ok=True)
+    options = RunOptions(
+        definitions=tuple(args.definitions),
+        data=args.data,
+        output=args.output,
+        weights=args.weights,
+        method=args.method,
+        target=args.target,
+        board=args.board,
+        calibration=args.calibration,
+        shuffle=args.shuffle,
+        images=args.n,
+        progress=not args.no_progress,
+    )
+    try:
+        report = run_pipeline(options, log=lambda line: print(line, flush=True))
+    except TargetFailure as failure:
+        print(f"nn2mcu: run: {failure}", file=sys.stderr)
+        return EXIT_MISMATCH
+    print(f"wrote {args.output / 'project'}, report.html, report.md and report.json")
+    failed = [s for s in (report, report.get("host")) if s is not None and s["mismatches"]]
+    return EXIT_MISMATCH if failed else EXIT_OK
+
+
 def _add_mean(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "mean",
@@ -576,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quantize(commands)
     _add_generate(commands)
     _add_verify(commands)
+    _add_run(commands)
     _add_mean(commands)
     _add_download(commands)
     return parser

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nn2mcu.errors import InputError
+from nn2mcu.filemode import make_public
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def download(name: str, *, timeout: float = 60.0) -> Path:
                             member.name = Path(member.name).name  # flatten the archive's folder
                             archive.extract(member, staging, filter="data")
                 fetched.unlink()
+        make_public(staging)
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)

@@ -21,6 +21,7 @@ import numpy as np
 
 from nn2mcu import __version__
 from nn2mcu.errors import InputError
+from nn2mcu.filemode import make_public
 from nn2mcu.ir.serialize import graph_from_dict, graph_to_dict
 from nn2mcu.ops import AverageVariant, SoftmaxVersion
 from nn2mcu.q7.formats import Shifts
@@ -43,9 +44,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
+        make_public(Path(temporary))
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

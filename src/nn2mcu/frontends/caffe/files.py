@@ -19,6 +19,7 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError, Message
 
 from nn2mcu.errors import InputError
+from nn2mcu.filemode import make_public
 from nn2mcu.frontends.caffe import caffe_pb2
 
 MessageT = TypeVar("MessageT", bound=Message)
@@ -162,9 +163,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)  # as a plainly created file would be
+    make_public(Path(temporary))  # as a plainly created file would be
     try:
         yield Path(temporary)
         os.replace(temporary, path)

@@ -1,0 +1,1 @@
+"""``nn2mcu run``: the whole workflow in stages, cached by hash."""

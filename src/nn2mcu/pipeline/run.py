@@ -1,0 +1,273 @@
+"""``nn2mcu run``: train (unless weights are given), quantize, generate, build and verify,
+then write the project and the report. Stages are cached by hash (stages.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nn2mcu.codegen.host import generate_atomically
+from nn2mcu.codegen.plan import lower
+from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
+from nn2mcu.datasets import Dataset, load_dataset
+from nn2mcu.errors import InputError
+from nn2mcu.filemode import make_public
+from nn2mcu.frontends.caffe import InputShapeSources, load_net
+from nn2mcu.frontends.caffe.files import read_net_or_solver
+from nn2mcu.frontends.caffe.loader import build_net, load_definition
+from nn2mcu.pipeline.boards import BOARDS
+from nn2mcu.pipeline.stages import Stages, file_hash, tree_hash
+from nn2mcu.q7.modelfile import read_model, write_model
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    definitions: tuple[Path, ...]  # solvers, or one net (with weights)
+    data: str
+    output: Path
+    weights: Path | None = None
+    method: str = "search"
+    target: str = "cortex-m4"
+    board: str | None = None
+    calibration: int | None = None
+    shuffle: int | None = None
+    images: int | None = None  # test images to verify (default: all)
+    progress: bool = True
+
+
+def dataset_hash(dataset: Dataset) -> str:
+    digest = hashlib.sha256()
+    for split in (dataset.train, dataset.test):
+        digest.update(np.ascontiguousarray(split.images).tobytes())
+        digest.update(np.ascontiguousarray(split.labels).tobytes())
+    return digest.hexdigest()
+
+
+def _check(options: RunOptions) -> None:
+    if options.board is not None and options.board not in BOARDS:
+        raise InputError(f"--board {options.board}: unknown; known: {', '.join(sorted(BOARDS))}")
+    if options.weights is None:
+        for path in options.definitions:
+            if not path.is_file():
+                raise InputError(f"{path}: no such file")
+            parsed = read_net_or_solver(path)
+            if parsed.DESCRIPTOR.name != "SolverParameter":
+                raise InputError(f"{path}: a net, not a solver; give --weights W to skip training")
+    elif len(options.definitions) != 1:
+        raise InputError("with --weights give one NET (or solver) prototxt")
+    elif not options.weights.is_file():
+        raise InputError(f"--weights {options.weights}: no such file")
+    if options.target != "host":
+        from nn2mcu.codegen.cortex_m import check_tools
+
+        check_tools()
+
+
+def _compute_missing_means(
+    options: RunOptions, dataset: Dataset, log: Callable[[str], None]
+) -> list[Path]:
+    """Write the mean files the nets name but that do not exist (as `nn2mcu mean` would)."""
+    from nn2mcu.mean import image_mean, write_mean_file
+
+    sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
+    means = []
+    for path in options.definitions:
+        for phase in ("TRAIN", "TEST"):
+            net, net_path = load_definition(path, phase)
+            caffe_net = build_net(net, net_path, phase=phase, sources=sources)
+            for name in caffe_net.missing_means.values():
+                target = Path(name)
+                if not target.exists():
+                    log(f"computing the mean of {options.data}'s training images into {target}")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    write_mean_file(image_mean(dataset), target)
+                means.append(target)
+    return means
+
+
+def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Runs every stage and writes DIR/project and DIR/report.*; returns the report data."""
+    _check(options)
+    dataset = load_dataset(options.data)
+    count = len(dataset.test) if options.images is None else options.images
+    if not 1 <= count <= len(dataset.test):
+        raise InputError(f"-n {count}: the test split has {len(dataset.test)} images")
+    data_key = dataset_hash(dataset)
+    means = _compute_missing_means(options, dataset, log)
+    stages = Stages(options.output, log)
+    definitions = {str(p): file_hash(p) for p in options.definitions}
+    net_files = {}
+    for path in options.definitions:
+        for phase in ("TRAIN", "TEST"):
+            _, net_path = load_definition(path, phase)
+            net_files[str(net_path)] = file_hash(net_path)
+    mean_files = {str(p): file_hash(p) for p in means if p.exists()}
+    index = 1
+
+    # 1. train
+    if options.weights is None:
+        key = {
+            "definitions": definitions,
+            "nets": net_files,
+            "means": mean_files,
+            "data": data_key,
+            "shuffle": options.shuffle,
+        }
+
+        def train(directory: Path) -> None:
+            from nn2mcu.train.session import TrainOptions, train_solvers
+
+            result = train_solvers(
+                list(options.definitions),
+                TrainOptions(
+                    data=options.data,
+                    shuffle=options.shuffle,
+                    snapshot_prefix=str(directory / "snapshot" / "net"),
+                    progress=options.progress,
+                ),
+                log=log,
+            )
+            if not result.snapshots:
+                raise InputError("training wrote no snapshot (max_iter 0?)")
+            final = result.snapshots[0]
+            shutil.copyfile(final, directory / ("weights" + "".join(final.suffixes[-2:])))
+            (directory / "training.json").write_text(
+                json.dumps(
+                    {
+                        "iteration": result.iteration,
+                        "final_test": result.final_test,
+                        "seconds": round(result.seconds, 1),
+                        "images": result.images,
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
+
+        train_dir, weights_key = stages.run(index, "train", key, train)
+        index += 1
+        weights = next(p for p in sorted(train_dir.iterdir()) if p.name.startswith("weights"))
+    else:
+        weights, weights_key = options.weights, file_hash(options.weights)
+
+    # 2. quantize
+    definition = options.definitions[-1]
+    key = {
+        "weights": weights_key,
+        "definition": definitions[str(definition)],
+        "nets": net_files,
+        "means": mean_files,
+        "data": data_key,
+        "method": options.method,
+        "calibration": options.calibration,
+    }
+
+    def quantize(directory: Path) -> None:
+        from nn2mcu.q7.quantize import QuantizeOptions, quantize_q7
+
+        sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
+        graph = load_net(definition, weights=weights, phase="TEST", sources=sources)
+        calibration = options.calibration or min(2000, len(dataset.train))
+        result = quantize_q7(
+            graph, dataset, QuantizeOptions(method=options.method, calibration=calibration), log
+        )
+        write_model(
+            result.model,
+            directory / "model.json",
+            calibration={
+                "images": len(result.calibration.labels),
+                "seed": 0,
+                "sha256": result.calibration.sha256,
+                "data": options.data,
+            },
+            weights_file=weights,
+            report=result.report,
+        )
+
+    quantize_dir, quantize_key = stages.run(index, "quantize", key, quantize)
+    index += 1
+    model_json = quantize_dir / "model.json"
+    model = read_model(model_json)
+    program = lower(model)
+
+    # 3. generate
+    def generate(directory: Path) -> None:
+        generate_atomically(program, directory / "project")
+
+    generate_dir, generate_key = stages.run(index, "generate", {"model": quantize_key}, generate)
+    index += 1
+    project = generate_dir / "project"
+
+    # 4, 5. verify on the host, then on the target
+    model_report = json.loads(model_json.read_text()).get("report", {})
+    verified: dict[str, dict[str, Any]] = {}
+    predictions: dict[str, np.ndarray] = {}
+    targets = ["host"] + ([options.target] if options.target != "host" else [])
+    for target in targets:
+        key = {"project": generate_key, "target": target, "images": count, "data": data_key}
+
+        def verify(directory: Path, target: str = target) -> None:
+            result = verify_program(
+                program,
+                dataset.test.images[:count],
+                dataset.test.labels[:count],
+                VerifyOptions(target=target, project=project, progress=options.progress, log=log),
+                float_accuracy=model_report.get("float_accuracy"),
+            )
+            (directory / "verify.json").write_text(json.dumps(result.summary, indent=2) + "\n")
+            np.save(directory / "outputs.npy", result.outputs)
+
+        verify_dir, _ = stages.run(index, f"verify-{target}", key, verify)
+        index += 1
+        verified[target] = json.loads((verify_dir / "verify.json").read_text())
+        predictions[target] = np.load(verify_dir / "outputs.npy")
+        log(format_verification(verified[target]))
+
+    _publish_project(project, options.output / "project")
+
+    from nn2mcu.report.build import write_report
+
+    sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
+    return write_report(
+        options.output,
+        model_json=model_json,
+        program=program,
+        float_graph=load_net(definition, weights=weights, phase="TEST", sources=sources),
+        dataset=dataset,
+        images=count,
+        verified=verified,
+        outputs=predictions,
+        board=options.board,
+        target=options.target,
+    )
+
+
+def _publish_project(source: Path, destination: Path) -> None:
+    """Copy the verified project to DIR/project, replacing an earlier one atomically."""
+    staging = Path(tempfile.mkdtemp(prefix=".project.", dir=destination.parent))
+    try:
+        shutil.copytree(source, staging / "project")
+        for build in ("nn_host", "nn_cortex-m4.elf", "nn_cortex-m7.elf"):
+            (staging / "project" / build).unlink(missing_ok=True)
+        make_public(staging / "project")
+        if destination.exists():
+            old = Path(tempfile.mkdtemp(prefix=".project.old.", dir=destination.parent))
+            os.replace(destination, old / "project")
+            os.replace(staging / "project", destination)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging / "project", destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+__all__ = ["RunOptions", "dataset_hash", "run_pipeline", "tree_hash"]

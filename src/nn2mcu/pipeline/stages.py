@@ -1,0 +1,89 @@
+"""Stages of ``nn2mcu run``, each committed atomically under DIR/stages/<n>-<name>/.
+
+A stage's key is a JSON-able description of everything it depends on (file hashes,
+options, the hashes of the stages before it, nn2mcu's version); its hash is stored in
+stage.json. A rerun reuses a stage only when the stored hash equals the new one;
+otherwise the stage is computed in a temporary directory beside the final one and moved
+into place when complete, so an interrupted run leaves only whole stages behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nn2mcu import __version__
+from nn2mcu.filemode import make_public
+
+STAGE_FILE = "stage.json"
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tree_hash(root: Path) -> str:
+    """A hash of every file's relative path and contents under ``root``."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(file_hash(path).encode())
+    return digest.hexdigest()
+
+
+def key_hash(key: dict[str, Any]) -> str:
+    text = json.dumps({"nn2mcu": __version__, **key}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Stages:
+    def __init__(self, output: Path, log: Callable[[str], None]) -> None:
+        self.root = output / "stages"
+        self.log = log
+
+    def run(
+        self, index: int, name: str, key: dict[str, Any], produce: Callable[[Path], None]
+    ) -> tuple[Path, str]:
+        """The stage's directory and hash: reused when its hash matches, else produced."""
+        digest = key_hash(key)
+        final = self.root / f"{index}-{name}"
+        record = final / STAGE_FILE
+        if record.is_file():
+            try:
+                stored = json.loads(record.read_text()).get("hash")
+            except (OSError, ValueError):
+                stored = None
+            if stored == digest:
+                self.log(f"== {index}-{name}: unchanged, reused ({final})")
+                return final, digest
+        self.log(f"== {index}-{name}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{index}-{name}.", dir=self.root))
+        try:
+            produce(staging)
+            (staging / STAGE_FILE).write_text(
+                json.dumps({"stage": name, "hash": digest, "key": key}, indent=2, default=str)
+                + "\n"
+            )
+            make_public(staging)
+            if final.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{index}-{name}.old.", dir=self.root))
+                os.replace(final, old / final.name)
+                os.replace(staging, final)
+                shutil.rmtree(old)
+            else:
+                os.replace(staging, final)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+        return final, digest

@@ -1,0 +1,1 @@
+"""The report of ``nn2mcu run``: figures, HTML and Markdown."""

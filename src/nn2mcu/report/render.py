@@ -1,0 +1,254 @@
+"""report.html and report.md from the report's data (build.py)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from nn2mcu import __version__
+from nn2mcu.q7.formats import q_format
+
+FIGURE_TITLES = {
+    "accuracy": "Accuracy",
+    "confusion": "Confusion matrix of the generated C",
+    "instructions": "Instructions per layer",
+    "budget": "Flash and RAM budget",
+}
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th { background: #f0f0f0; } td.l, th.l { text-align: left; }
+.pass { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; }
+img { max-width: 100%; display: block; margin: 0.5em 0; }
+"""
+
+
+def _verdict(summary: dict[str, Any]) -> str:
+    ok = summary["mismatches"] == 0
+    return (
+        f"{'PASS' if ok else 'FAIL'}: {summary['images']:,} test images on {summary['target']}, "
+        f"{summary['mismatches']:,} mismatching bytes against the bit-exact simulator"
+    )
+
+
+def _rows(report: dict[str, Any]) -> dict[str, list[list[str]]]:
+    """The report's tables as rows of strings, shared by HTML and Markdown."""
+    tables: dict[str, list[list[str]]] = {}
+    network = [["layer", "type", "output HxWxC", "kernel/stride/pad", "MACs", "params"]]
+    for row in report["network"]["layers"]:
+        geometry = ""
+        if "kernel" in row:
+            geometry = "{}x{}/{}/{}".format(*row["kernel"], row["stride"][0], row["pad"][0])
+            if "method" in row:
+                geometry = f"{row['method']} {geometry}"
+        network.append(
+            [
+                row["name"],
+                row["type"],
+                "x".join(map(str, row["output_shape"])),
+                geometry,
+                f"{row['macs']:,}",
+                f"{row['params']:,}",
+            ]
+        )
+    totals = report["network"]["totals"]
+    network.append(["total", "", "", "", f"{totals['macs']:,}", f"{totals['params']:,}"])
+    tables["network"] = network
+
+    layers = [
+        [
+            "layer",
+            "weights",
+            "bias",
+            "input",
+            "output",
+            "bias_shift",
+            "out_shift",
+            "saturated",
+            "SQNR (dB)",
+        ]
+    ]
+    for row in report["layers"]:
+        sqnr = "exact" if row["sqnr_db"] is None else f"{row['sqnr_db']:.1f}"
+        layers.append(
+            [
+                row["name"],
+                q_format(row["w_frac"]),
+                q_format(row["bias_frac"]),
+                q_format(row["in_frac"]),
+                q_format(row["out_frac"]),
+                str(row["bias_shift"]),
+                str(row["out_shift"]),
+                f"{100 * row['saturated']:.2f} %",
+                sqnr,
+            ]
+        )
+    tables["quantization"] = layers
+
+    kernels = [["call", "layer", "kernel", "why"]]
+    has_counts = "instructions_per_inference" in report
+    if has_counts:
+        kernels[0] += ["MACs", "instructions", "per MAC"]
+    for index, entry in enumerate(report["per_layer"]):
+        row = [str(index), entry["name"], entry["kernel"], entry["reason"]]
+        if has_counts:
+            ratio = entry["instructions"] / entry["macs"] if entry["macs"] else 0.0
+            row += [
+                f"{entry['macs']:,}",
+                f"{entry['instructions']:,}",
+                f"{ratio:.2f}" if entry["macs"] else "",
+            ]
+        kernels.append(row)
+    tables["kernels"] = kernels
+
+    budget = [["memory", "part", "bytes"]]
+    for memory, parts in report["budget"].items():
+        for part, size in parts.items():
+            budget.append([memory, part, f"{size:,}"])
+        budget.append([memory, "total", f"{sum(parts.values()):,}"])
+    board = report.get("board")
+    if board:
+        budget.append(["flash", f"{board['name']} ({board['mcu']})", f"{board['flash']:,}"])
+        budget.append(["RAM", f"{board['name']} ({board['mcu']})", f"{board['ram']:,}"])
+    tables["budget"] = budget
+
+    verification = [["target", "images", "mismatching bytes", "accuracy of the C"]]
+    for summary in (report.get("host"), report):
+        if summary is not None and (summary is report or report["target"] != "host"):
+            verification.append(
+                [
+                    summary["target"],
+                    f"{summary['images']:,}",
+                    f"{summary['mismatches']:,}",
+                    f"{summary['accuracy']:.4f}",
+                ]
+            )
+    tables["verification"] = verification
+    return tables
+
+
+def _html_table(rows: list[list[str]]) -> str:
+    head = "".join(
+        f"<th class='l'>{html.escape(c)}</th>" if i < 2 else f"<th>{html.escape(c)}</th>"
+        for i, c in enumerate(rows[0])
+    )
+    body = []
+    for row in rows[1:]:
+        cells = "".join(
+            f"<td class='l'>{html.escape(c)}</td>"
+            if i < 2 or not c[:1].isdigit()
+            else f"<td>{html.escape(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _image(name: str, encoded: dict[str, str], alt: str) -> str:
+    return (
+        f"<img id='figure-{html.escape(name)}' alt='{html.escape(alt)}' "
+        f"src='data:image/png;base64,{encoded[name]}'>"
+    )
+
+
+def render_html(report: dict[str, Any], encoded: dict[str, str]) -> str:
+    tables = _rows(report)
+    quantization = report["quantization"]
+    verdicts = [report] + (
+        [report["host"]] if report.get("host") and report["target"] != "host" else []
+    )
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>nn2mcu report: {html.escape(report['network']['name'])}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>nn2mcu report: {html.escape(report['network']['name'])}</h1>",
+    ]
+    for summary in verdicts:
+        kind = "pass" if summary["mismatches"] == 0 else "fail"
+        parts.append(f"<p class='{kind}'>{html.escape(_verdict(summary))}</p>")
+    parts += [
+        f"<p>float accuracy {quantization['float_accuracy']:.4f}, q7 (simulator) "
+        f"{quantization['q7_accuracy']:.4f} on {quantization['test_images']:,} test images; "
+        f"the C on {html.escape(report['target'])}: {report['accuracy']:.4f}.</p>",
+        "<h2>Network</h2>",
+        _html_table(tables["network"]),
+        "<h2>Accuracy</h2>",
+        _image("accuracy", encoded, "accuracy"),
+        _image("confusion", encoded, "confusion matrix"),
+        "<h2>Quantization per layer</h2>",
+        f"<p>input {q_format(quantization['input_frac'])}</p>",
+        _html_table(tables["quantization"]),
+    ]
+    for row in report["layers"]:
+        parts.append(_image(f"histogram-{row['name']}", encoded, f"histograms of {row['name']}"))
+    parts += ["<h2>Kernels</h2>", _html_table(tables["kernels"])]
+    if "instructions" in encoded:
+        parts.append(
+            f"<p>{report['instructions_per_inference']:,} instructions per inference (median "
+            f"over the images; {html.escape(report['counter'])}).</p>"
+        )
+        parts.append(_image("instructions", encoded, "instructions per layer"))
+    parts += [
+        "<h2>Flash and RAM</h2>",
+        _html_table(tables["budget"]),
+        _image("budget", encoded, "flash and RAM budget"),
+        "<h2>Verification</h2>",
+        _html_table(tables["verification"]),
+        f"<p><small>nn2mcu {__version__}</small></p></body></html>\n",
+    ]
+    return "\n".join(parts)
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    tables = _rows(report)
+    quantization = report["quantization"]
+    lines = [f"# nn2mcu report: {report['network']['name']}", ""]
+    lines += [f"**{_verdict(report)}**", ""]
+    if report.get("host") and report["target"] != "host":
+        lines += [f"**{_verdict(report['host'])}**", ""]
+    lines += [
+        f"Float accuracy {quantization['float_accuracy']:.4f}, q7 (simulator) "
+        f"{quantization['q7_accuracy']:.4f}; the C on {report['target']}: "
+        f"{report['accuracy']:.4f}. Figures are in report.html.",
+        "",
+        "## Network",
+        "",
+        _markdown_table(tables["network"]),
+        "",
+        "## Quantization per layer",
+        "",
+        f"input {q_format(quantization['input_frac'])}",
+        "",
+        _markdown_table(tables["quantization"]),
+        "",
+        "## Kernels",
+        "",
+        _markdown_table(tables["kernels"]),
+    ]
+    if "instructions_per_inference" in report:
+        lines += [
+            "",
+            f"{report['instructions_per_inference']:,} instructions per inference "
+            f"(median; {report['counter']}).",
+        ]
+    lines += [
+        "",
+        "## Flash and RAM",
+        "",
+        _markdown_table(tables["budget"]),
+        "",
+        "## Verification",
+        "",
+        _markdown_table(tables["verification"]),
+        "",
+    ]
+    return "\n".join(lines)

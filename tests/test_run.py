@@ -1,0 +1,169 @@
+"""nn2mcu run: the whole workflow on a tiny digits net, stages reused after an interrupted
+run, and the report rendered by Debian's chromium (which must be installed: scripts/setup
+installs it)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from nn2mcu.pipeline.stages import tree_hash
+from nn2mcu.q7.modelfile import read_model
+from tests.train.conftest import Files
+
+SCRIPT = Path(sys.executable).parent / "nn2mcu"
+
+
+def nn2mcu(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=1200
+    )
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete run: 150 iterations, quantized, verified on the host and the M4."""
+    root = tmp_path_factory.mktemp("run")
+    Files(root).solver("solver.prototxt", max_iter=150, test_interval=0, prefix="snap/tiny")
+    result = nn2mcu(
+        "run", "solver.prototxt", "--data", "digits", "--board", "nucleo-f411re",
+        "--no-progress", "-o", "out", cwd=root,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def test_run_writes_project_and_reports(finished: Path) -> None:
+    out = finished / "out"
+    assert {p.name for p in out.iterdir()} == {
+        "project", "report.html", "report.md", "report.json", "stages",
+    }  # fmt: skip
+    assert [p.name for p in sorted((out / "stages").iterdir())] == [
+        "1-train", "2-quantize", "3-generate", "4-verify-host", "5-verify-cortex-m4",
+    ]  # fmt: skip
+    assert (out / "project" / "weights.h").is_file() and (out / "project" / "kernels").is_dir()
+    report = json.loads((out / "report.json").read_text())
+    assert report["target"] == "cortex-m4" and report["mismatches"] == 0
+    assert report["host"]["mismatches"] == 0 and report["host"]["images"] == 360
+    assert report["board"]["name"] == "nucleo-f411re"
+    assert sum(map(sum, report["confusion_matrix"])) == 360
+    # the project builds as it is
+    build = subprocess.run(["make", "-C", str(out / "project")], capture_output=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+
+
+def test_report_json_agrees_with_verify(finished: Path) -> None:
+    out = finished / "out"
+    report = json.loads((out / "report.json").read_text())
+    result = nn2mcu(
+        "verify", out / "stages" / "2-quantize" / "model.json", "--data", "digits",
+        "--target", "cortex-m4", "--json", cwd=finished,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    verify = json.loads(result.stdout)
+    for key, value in verify.items():
+        assert report[key] == value, key
+
+
+def test_report_renders_in_chromium(finished: Path, tmp_path: Path) -> None:
+    out = finished / "out"
+    html = (out / "report.html").read_text()
+    assert "http://" not in html and "https://" not in html  # no external assets
+    images = dict(
+        re.findall(
+            r"<img id='figure-([\w-]+)' alt='[^']*' src='data:image/png;base64,([^']+)'>", html
+        )
+    )
+    layers = [entry["name"] for entry in json.loads((out / "report.json").read_text())["layers"]]
+    expected = {"accuracy", "confusion", "instructions", "budget"} | {
+        f"histogram-{n}" for n in layers
+    }
+    assert expected <= set(images), sorted(expected - set(images))
+    assert len(layers) == 2
+    for name, data in images.items():
+        picture = Image.open(io.BytesIO(base64.b64decode(data)))
+        assert picture.format == "PNG"
+        assert picture.width > 100 and picture.height > 100, name
+        assert len(picture.convert("RGB").getcolors(maxcolors=1 << 24) or []) > 1, name
+    chromium = shutil.which("chromium")
+    assert chromium is not None, "chromium is not installed (scripts/setup installs it)"
+    shot = tmp_path / "report.png"
+    render = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
+         "--window-size=1200,3000", (out / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert render.returncode == 0 and shot.is_file(), render.stderr
+    picture = Image.open(shot).convert("RGB")
+    colours = picture.getcolors(maxcolors=1 << 24) or []
+    assert len(colours) > 50  # text, tables and figures, not a blank page
+    # something is drawn far down the page too (the figures loaded)
+    lower = picture.crop((0, 1500, picture.width, 3000)).getcolors(maxcolors=1 << 24) or []
+    assert len(lower) > 10
+
+
+def test_an_interrupted_run_reuses_its_stages(tmp_path: Path) -> None:
+    Files(tmp_path).solver("solver.prototxt", max_iter=300, test_interval=0, prefix="snap/tiny")
+    command = [str(SCRIPT), "run", "solver.prototxt", "--data", "digits", "--no-progress",
+               "-o", "out"]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    quantized = tmp_path / "out" / "stages" / "2-quantize" / "stage.json"
+    deadline = time.monotonic() + 600
+    while not quantized.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert quantized.exists(), "the run ended before its quantize stage"
+    assert not (tmp_path / "out" / "report.json").exists(), "the run finished before the kill"
+    trained = tmp_path / "out" / "stages" / "1-train" / "stage.json"
+    trained_at = trained.stat().st_mtime_ns
+
+    rerun = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1200)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "== 1-train: unchanged, reused" in rerun.stdout
+    assert "== 2-quantize: unchanged, reused" in rerun.stdout
+    assert trained.stat().st_mtime_ns == trained_at
+    # no temporary stage directories are left behind
+    assert not [p for p in (tmp_path / "out" / "stages").iterdir() if p.name.startswith(".")]
+    # the project is byte-identical to one generated from the quantized model directly
+    model = tmp_path / "out" / "stages" / "2-quantize" / "model.json"
+    assert read_model(model) is not None
+    direct = nn2mcu("generate", model, "-o", tmp_path / "direct", cwd=tmp_path)
+    assert direct.returncode == 0, direct.stderr
+    (tmp_path / "direct" / ".nn2mcu-project").unlink()
+    (tmp_path / "out" / "project" / ".nn2mcu-project").unlink()
+    assert tree_hash(tmp_path / "out" / "project") == tree_hash(tmp_path / "direct")
+    # a third run reuses everything and writes the same project
+    before = tree_hash(tmp_path / "out" / "project")
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1200)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("unchanged, reused") == 5
+    (tmp_path / "out" / "project" / ".nn2mcu-project").unlink()
+    assert tree_hash(tmp_path / "out" / "project") == before
+
+
+def test_run_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    files = Files(tmp_path)
+    solver = files.solver("solver.prototxt", max_iter=10, test_interval=0)
+    result = nn2mcu("run", solver, "--data", "digits", "--board", "no-such-board", "-o", "out",
+                    cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("nn2mcu: error: --board no-such-board: unknown; known: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = nn2mcu("run", files.net, "--data", "digits", "-o", "out", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "a net, not a solver; give --weights W" in result.stderr
+    assert not (tmp_path / "out" / "stages").exists()
