@@ -167,3 +167,11 @@ def test_run_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "a net, not a solver; give --weights W" in result.stderr
     assert not (tmp_path / "out" / "stages").exists()
+
+
+def test_run_mean_goes_with_weights(tmp_path: Path) -> None:
+    solver = Files(tmp_path).solver("solver.prototxt", max_iter=10, test_interval=0)
+    result = nn2mcu("run", solver, "--data", "digits", "--mean", "m.binaryproto", "-o", "out",
+                    cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2
+    assert "--mean goes with --weights" in result.stderr

@@ -542,6 +542,13 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--board", metavar="NAME", help="budget flash and RAM against a board (nucleo-f411re, ...)"
     )
+    parser.add_argument(
+        "--mean",
+        type=Path,
+        metavar="FILE",
+        help="with --weights: this mean.binaryproto instead of the net's mean_file (which may "
+        "name a path on another machine); computed from --data when it does not exist",
+    )
     parser.add_argument("--calibration", type=int, metavar="N", help="calibration images")
     parser.add_argument("--shuffle", type=int, metavar="SEED", help="shuffle the training data")
     parser.add_argument("-n", type=int, metavar="N", help="test images to verify (default: all)")
@@ -569,6 +576,7 @@ def _run_run(args: argparse.Namespace) -> int:
         shuffle=args.shuffle,
         images=args.n,
         progress=not args.no_progress,
+        mean=args.mean,
     )
     try:
         report = run_pipeline(options, log=lambda line: print(line, flush=True))

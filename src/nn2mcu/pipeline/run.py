@@ -24,6 +24,7 @@ from nn2mcu.filemode import make_public
 from nn2mcu.frontends.caffe import InputShapeSources, load_net
 from nn2mcu.frontends.caffe.files import read_net_or_solver
 from nn2mcu.frontends.caffe.loader import build_net, load_definition
+from nn2mcu.ir import Graph
 from nn2mcu.pipeline.boards import BOARDS
 from nn2mcu.pipeline.stages import Stages, file_hash, tree_hash
 from nn2mcu.q7.modelfile import read_model, write_model
@@ -42,6 +43,7 @@ class RunOptions:
     shuffle: int | None = None
     images: int | None = None  # test images to verify (default: all)
     progress: bool = True
+    mean: Path | None = None  # with weights: this mean file instead of the net's (made if missing)
 
 
 def dataset_hash(dataset: Dataset) -> str:
@@ -66,6 +68,10 @@ def _check(options: RunOptions) -> None:
         raise InputError("with --weights give one NET (or solver) prototxt")
     elif not options.weights.is_file():
         raise InputError(f"--weights {options.weights}: no such file")
+    if options.mean is not None and options.weights is None:
+        raise InputError(
+            "--mean goes with --weights; for training, the solver's net names its mean file"
+        )
     if options.target != "host":
         from nn2mcu.codegen.cortex_m import check_tools
 
@@ -78,6 +84,11 @@ def _compute_missing_means(
     """Write the mean files the nets name but that do not exist (as `nn2mcu mean` would)."""
     from nn2mcu.mean import image_mean, write_mean_file
 
+    if options.mean is not None:
+        if not options.mean.exists():
+            log(f"computing the mean of {options.data}'s training images into {options.mean}")
+            write_mean_file(image_mean(dataset), options.mean)
+        return [options.mean]
     sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
     means = []
     for path in options.definitions:
@@ -175,7 +186,7 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         from nn2mcu.q7.quantize import QuantizeOptions, quantize_q7
 
         sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
-        graph = load_net(definition, weights=weights, phase="TEST", sources=sources)
+        graph = _float_graph(definition, weights, sources, options.mean)
         calibration = options.calibration or min(2000, len(dataset.train))
         result = quantize_q7(
             graph, dataset, QuantizeOptions(method=options.method, calibration=calibration), log
@@ -241,7 +252,7 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         options.output,
         model_json=model_json,
         program=program,
-        float_graph=load_net(definition, weights=weights, phase="TEST", sources=sources),
+        float_graph=_float_graph(definition, weights, sources, options.mean),
         dataset=dataset,
         images=count,
         verified=verified,
@@ -249,6 +260,28 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         board=options.board,
         target=options.target,
     )
+
+
+def _float_graph(
+    definition: Path, weights: Path, sources: InputShapeSources, mean: Path | None
+) -> Graph:
+    """The trained float network; with ``mean``, preprocessed with that mean file."""
+    import dataclasses
+
+    from nn2mcu.ops import Input
+
+    graph = load_net(definition, weights=weights, phase="TEST", sources=sources)
+    if mean is None:
+        return graph
+    layers = []
+    for layer in graph.layers:
+        if isinstance(layer.op, Input):
+            prep = dataclasses.replace(
+                layer.op.preprocessing, mean_file=str(mean.resolve()), mean_values=()
+            )
+            layer = dataclasses.replace(layer, op=dataclasses.replace(layer.op, preprocessing=prep))
+        layers.append(layer)
+    return Graph(graph.name, tuple(layers), graph.outputs)
 
 
 def _publish_project(source: Path, destination: Path) -> None:
