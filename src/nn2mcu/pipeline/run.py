@@ -113,6 +113,10 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
     if not 1 <= count <= len(dataset.test):
         raise InputError(f"-n {count}: the test split has {len(dataset.test)} images")
     data_key = dataset_hash(dataset)
+    for entry in options.output.glob(".project.*"):  # left by a killed run
+        shutil.rmtree(entry, ignore_errors=True)
+    for entry in options.output.glob(".report.*"):
+        entry.unlink(missing_ok=True)
     means = _compute_missing_means(options, dataset, log)
     stages = Stages(options.output, log)
     definitions = {str(p): file_hash(p) for p in options.definitions}

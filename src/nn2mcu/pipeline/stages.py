@@ -46,10 +46,24 @@ def key_hash(key: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def remove_leftovers(directory: Path) -> None:
+    """Delete the hidden temporary entries an interrupted (killed) run left in
+    ``directory``: nn2mcu names them with a leading dot."""
+    if not directory.is_dir():
+        return
+    for entry in directory.iterdir():
+        if entry.name.startswith("."):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
 class Stages:
     def __init__(self, output: Path, log: Callable[[str], None]) -> None:
         self.root = output / "stages"
         self.log = log
+        remove_leftovers(self.root)
 
     def run(
         self, index: int, name: str, key: dict[str, Any], produce: Callable[[Path], None]
