@@ -41,12 +41,12 @@ def doubling_high_mult_no_sat(m1: npt.ArrayLike, m2: npt.ArrayLike) -> IntArray:
 def divide_by_power_of_two(dividend: npt.ArrayLike, exponent: npt.ArrayLike) -> IntArray:
     """arm_nn_divide_by_power_of_two: dividend / 2^exponent, the midpoint away from zero."""
     value = np.asarray(dividend, dtype=np.int64)
-    exponent = np.asarray(exponent, dtype=np.int64)
-    mask = (np.int64(1) << exponent) - 1
+    power = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << power) - 1
     remainder = value & mask
-    result = value >> exponent
-    threshold = (mask >> 1) + (result < 0)
-    return result + (remainder > threshold)
+    result: IntArray = value >> power
+    threshold = (mask >> 1) + (result < 0).astype(np.int64)
+    return result + (remainder > threshold).astype(np.int64)
 
 
 def requantize(
