@@ -1,0 +1,149 @@
+"""A network quantized for CMSIS-NN's s8 kernels (TFLite's int8 scheme).
+
+Activations are asymmetric int8: real = scale * (q - zero_point). Weights of convolutions,
+depthwise convolutions and inner products are symmetric int8 per output channel
+(scale_w[o] = max|w[o]| / 127); biases are int32 with scale s_in * scale_w[o]; each output
+channel requantizes with the multiplier and shift of s_in * scale_w[o] / s_out. A ReLU
+right after a weighted layer is fused into its activation range (act_min = the output
+zero point) and its own layer passes values through; other ReLUs clamp at the zero
+point. Pooling, Dropout and Flatten keep their input's parameters.
+
+Pixels p become q = clamp(requantize(p - M, input multiplier, input shift) + zero
+point, -128, 127) with M = floor(mean + 0.5) and the multiplier of 2^scale_log2 / s_in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from nn2mcu.errors import InputError
+from nn2mcu.ir import Graph
+from nn2mcu.ops import (
+    Conv2D,
+    DepthwiseConv2D,
+    Dropout,
+    Flatten,
+    FullyConnected,
+    Input,
+    Pool2D,
+    ReLU,
+    Softmax,
+)
+from nn2mcu.s8.arithmetic import IntArray, quantize_multiplier
+
+WEIGHTED = (Conv2D, DepthwiseConv2D, FullyConnected)
+QMIN, QMAX = -128, 127
+
+
+@dataclass(frozen=True)
+class TensorParams:
+    scale: float
+    zero_point: int
+
+    @staticmethod
+    def from_range(low: float, high: float) -> TensorParams:
+        """TFLite's asymmetric parameters for a real range (widened to include 0)."""
+        low, high = min(low, 0.0), max(high, 0.0)
+        if high - low < 1e-12:
+            high = low + 1e-6
+        scale = (high - low) / (QMAX - QMIN)
+        zero_point = int(np.clip(round(QMIN - low / scale), QMIN, QMAX))
+        return TensorParams(scale, zero_point)
+
+
+@dataclass(frozen=True)
+class S8Layer:
+    weight: IntArray  # IR layout, int8 values
+    bias: IntArray  # int32 values, one per output channel
+    weight_scales: npt.NDArray[np.float64]  # per output channel
+    multiplier: IntArray  # per output channel
+    shift: IntArray
+    activation: tuple[int, int]  # (act_min, act_max)
+
+
+@dataclass(frozen=True)
+class S8Model:
+    graph: Graph  # float weights (the input scale folded in)
+    mean: IntArray  # M: per pixel (H, W, C) or per channel (C,)
+    scale_log2: int
+    input_multiplier: int
+    input_shift: int
+    tensors: Mapping[str, TensorParams]  # every layer's output
+    weighted: Mapping[str, S8Layer]
+    fused: frozenset[str]  # ReLU layers folded into the layer before them
+    logits: str = field(default="")
+
+
+def _weight_channels(op: object, weight: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+    """The weight as (output channel, everything else)."""
+    if isinstance(op, DepthwiseConv2D):
+        return weight.reshape(-1, weight.shape[-1]).T  # (1, KH, KW, C) -> (C, KH*KW)
+    return weight.reshape(weight.shape[0], -1)
+
+
+def build_model(
+    graph: Graph,
+    mean: IntArray,
+    scale_log2: int,
+    ranges: Mapping[str, tuple[float, float]],
+    logits: str,
+) -> S8Model:
+    """Integer weights, biases, multipliers and shifts for the given real ranges of the
+    input (key 'input') and of every weighted layer's output."""
+    tensors: dict[str, TensorParams] = {}
+    weighted: dict[str, S8Layer] = {}
+    fused: set[str] = set()
+    readers: dict[str, list[str]] = {}
+    for layer in graph.layers:
+        for name in layer.inputs:
+            readers.setdefault(name, []).append(layer.name)
+    for layer in graph.layers:
+        op = layer.op
+        if isinstance(op, Input):
+            tensors[layer.name] = TensorParams.from_range(*ranges["input"])
+        elif isinstance(op, WEIGHTED):
+            source = tensors[layer.inputs[0]]
+            out = TensorParams.from_range(*ranges[layer.name])
+            tensors[layer.name] = out
+            weight = np.asarray(layer.weights["weight"], dtype=np.float64)
+            per_channel = _weight_channels(op, weight)
+            scales = np.maximum(np.abs(per_channel).max(axis=1), 1e-12) / 127.0
+            if isinstance(op, DepthwiseConv2D):
+                q_weight = np.clip(np.round(weight / scales), -127, 127)
+            else:
+                shape = (-1,) + (1,) * (weight.ndim - 1)
+                q_weight = np.clip(np.round(weight / scales.reshape(shape)), -127, 127)
+            bias = layer.weights.get("bias")
+            channels = len(scales)
+            real_bias = np.zeros(channels) if bias is None else np.asarray(bias, np.float64)
+            q_bias = np.round(real_bias / (source.scale * scales))
+            if np.abs(q_bias).max(initial=0) >= 2**31:
+                raise InputError(f"layer '{layer.name}': a bias does not fit int32")
+            pairs = [quantize_multiplier(source.scale * s / out.scale) for s in scales]
+            follows = readers.get(layer.name, [])
+            relu = len(follows) == 1 and isinstance(graph.layer(follows[0]).op, ReLU)
+            if relu:
+                fused.add(follows[0])
+            low = max(out.zero_point, QMIN) if relu else QMIN
+            weighted[layer.name] = S8Layer(
+                q_weight.astype(np.int64),
+                q_bias.astype(np.int64),
+                scales,
+                np.array([m for m, _ in pairs], dtype=np.int64),
+                np.array([s for _, s in pairs], dtype=np.int64),
+                (low, QMAX),
+            )
+        elif isinstance(op, ReLU | Pool2D | Dropout | Flatten):
+            tensors[layer.name] = tensors[layer.inputs[0]]
+        elif isinstance(op, Softmax):
+            tensors[layer.name] = TensorParams(1 / 256, -128)  # TFLite's softmax output
+        else:
+            raise InputError(f"layer '{layer.name}' ({op.type_name}) has no s8 kernel")
+    input_params = tensors[graph.layers[0].name]
+    multiplier, shift = quantize_multiplier(2.0**scale_log2 / input_params.scale)
+    return S8Model(graph, mean, scale_log2, multiplier, shift, tensors, weighted,
+                   frozenset(fused), logits)  # fmt: skip

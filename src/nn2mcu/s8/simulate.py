@@ -1,0 +1,99 @@
+"""The bit-exact s8 simulator: an S8Model run on uint8 images as CMSIS-NN's s8 kernels
+(v7.0.0) run it."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from nn2mcu.ops import (
+    Conv2D,
+    DepthwiseConv2D,
+    Dropout,
+    Flatten,
+    FullyConnected,
+    Input,
+    Pool2D,
+    PoolMethod,
+    ReLU,
+    Softmax,
+)
+from nn2mcu.s8.arithmetic import IntArray, requantize
+from nn2mcu.s8.kernels import conv_s8, depthwise_conv_s8, fully_connected_s8, pool_s8
+from nn2mcu.s8.model import QMAX, QMIN, S8Model
+
+
+def quantize_input(model: S8Model, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
+    """q = clamp(requantize(p - M, input multiplier, input shift) + zero point, -128, 127)."""
+    centred = np.asarray(pixels, dtype=np.int64) - model.mean
+    zero_point = model.tensors[model.graph.layers[0].name].zero_point
+    scaled = requantize(centred, model.input_multiplier, model.input_shift)
+    return np.clip(scaled + zero_point, QMIN, QMAX).astype(np.int8)
+
+
+def simulate(model: S8Model, pixels: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.int8]]:
+    """Every layer's int8 output for a batch of uint8 NHWC images (a Softmax layer, which
+    the s8 pipeline leaves to arm_softmax_s8, is not simulated yet: its input is the
+    logits)."""
+    values: dict[str, npt.NDArray[np.int8]] = {}
+    for layer in model.graph.layers:
+        op = layer.op
+        if isinstance(op, Input):
+            values[layer.name] = quantize_input(model, pixels)
+            continue
+        x = values[layer.inputs[0]]
+        source = model.tensors[layer.inputs[0]]
+        params = model.tensors[layer.name]
+        if isinstance(op, Conv2D | DepthwiseConv2D | FullyConnected):
+            q = model.weighted[layer.name]
+            common = {
+                "input_offset": -source.zero_point,
+                "output_offset": params.zero_point,
+                "multiplier": q.multiplier,
+                "shift": q.shift,
+                "activation": q.activation,
+            }
+            if isinstance(op, FullyConnected):
+                out = fully_connected_s8(x, q.weight, q.bias, **common)  # type: ignore[arg-type]
+                values[layer.name] = out.reshape(len(x), 1, 1, -1)
+            elif isinstance(op, DepthwiseConv2D):
+                values[layer.name] = depthwise_conv_s8(
+                    x,
+                    q.weight,
+                    q.bias,
+                    stride=op.stride,
+                    pad=op.pad,
+                    **common,  # type: ignore[arg-type]
+                )
+            else:
+                values[layer.name] = conv_s8(
+                    x,
+                    q.weight,
+                    q.bias,
+                    stride=op.stride,
+                    pad=op.pad,
+                    **common,  # type: ignore[arg-type]
+                )
+        elif isinstance(op, ReLU):
+            values[layer.name] = (
+                x if layer.name in model.fused else np.maximum(x, params.zero_point).astype(np.int8)
+            )
+        elif isinstance(op, Pool2D):
+            shape = model.graph.shapes[layer.name]
+            values[layer.name] = pool_s8(
+                x, kernel=op.kernel, stride=op.stride, pad=op.pad, out_shape=(shape.h, shape.w),
+                average=op.method is PoolMethod.AVE,
+            )  # fmt: skip
+        elif isinstance(op, Flatten):
+            values[layer.name] = x.reshape(len(x), 1, 1, -1)
+        elif isinstance(op, Dropout | Softmax):
+            values[layer.name] = x
+        else:
+            raise ValueError(f"layer '{layer.name}' ({op.type_name}) has no s8 kernel")
+    return values
+
+
+def classify(model: S8Model, values: dict[str, npt.NDArray[np.int8]]) -> IntArray:
+    logits = values[model.logits].reshape(len(values[model.logits]), -1)
+    labels: IntArray = np.argmax(logits, axis=1).astype(np.int64)
+    return labels
