@@ -1,0 +1,66 @@
+/*
+ * nn2mcu portable kernels: arm_fully_connected_s8 (one multiplier and shift) and
+ * arm_fully_connected_per_channel_s8 (one per output). The filter is rows x depth
+ * (filter_dims->n = depth, filter_dims->c = rows); per row: bias + sum of
+ * (input + input_offset) * (filter + filter_offset), requantized, plus output_offset,
+ * clamped. No scratch buffer is needed.
+ */
+#include "arm_nnfunctions.h"
+#include "nn2mcu_s8_arith.h"
+
+#include <stddef.h>
+
+static void rows(const cmsis_nn_fc_params *params, const int32_t *multiplier, const int32_t *shift, int per_channel,
+                 const cmsis_nn_dims *input_dims, const int8_t *input, const cmsis_nn_dims *filter_dims,
+                 const int8_t *filter, const int32_t *bias, const cmsis_nn_dims *output_dims, int8_t *output)
+{
+    const int32_t depth = filter_dims->n, count = output_dims->c;
+    for (int32_t n = 0; n < input_dims->n; n++) {
+        const int8_t *vector = input + (size_t)n * depth;
+        for (int32_t r = 0; r < count; r++) {
+            const int8_t *row = filter + (size_t)r * depth;
+            int64_t sum = bias != NULL ? bias[r] : 0;
+            for (int32_t i = 0; i < depth; i++) {
+                sum += ((int32_t)vector[i] + params->input_offset) * ((int32_t)row[i] + params->filter_offset);
+            }
+            int32_t k = per_channel ? r : 0;
+            output[(size_t)n * count + r] = nn2mcu_s8_output(sum, multiplier[k], shift[k], params->output_offset,
+                                                             params->activation.min, params->activation.max);
+        }
+    }
+}
+
+arm_cmsis_nn_status arm_fully_connected_s8(const cmsis_nn_context *ctx, const cmsis_nn_fc_params *fc_params,
+                                           const cmsis_nn_per_tensor_quant_params *quant_params,
+                                           const cmsis_nn_dims *input_dims, const int8_t *input_data,
+                                           const cmsis_nn_dims *filter_dims, const int8_t *filter_data,
+                                           const cmsis_nn_dims *bias_dims, const int32_t *bias_data,
+                                           const cmsis_nn_dims *output_dims, int8_t *output_data)
+{
+    (void)ctx;
+    (void)bias_dims;
+    rows(fc_params, &quant_params->multiplier, &quant_params->shift, 0, input_dims, input_data, filter_dims,
+         filter_data, bias_data, output_dims, output_data);
+    return ARM_CMSIS_NN_SUCCESS;
+}
+
+arm_cmsis_nn_status arm_fully_connected_per_channel_s8(const cmsis_nn_context *ctx,
+                                                       const cmsis_nn_fc_params *fc_params,
+                                                       const cmsis_nn_per_channel_quant_params *quant_params,
+                                                       const cmsis_nn_dims *input_dims, const int8_t *input_data,
+                                                       const cmsis_nn_dims *filter_dims, const int8_t *filter_data,
+                                                       const cmsis_nn_dims *bias_dims, const int32_t *bias_data,
+                                                       const cmsis_nn_dims *output_dims, int8_t *output_data)
+{
+    (void)ctx;
+    (void)bias_dims;
+    rows(fc_params, quant_params->multiplier, quant_params->shift, 1, input_dims, input_data, filter_dims,
+         filter_data, bias_data, output_dims, output_data);
+    return ARM_CMSIS_NN_SUCCESS;
+}
+
+int32_t arm_fully_connected_s8_get_buffer_size(const cmsis_nn_dims *filter_dims)
+{
+    (void)filter_dims;
+    return 0;
+}

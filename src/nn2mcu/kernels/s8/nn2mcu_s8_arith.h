@@ -1,0 +1,55 @@
+/*
+ * nn2mcu portable kernels: CMSIS-NN's s8 requantization (arm_nn_requantize, v7.0.0),
+ * written without undefined or implementation-defined behaviour: 32-bit wrap-around
+ * through uint32_t, and arithmetic right shifts of negative values through complements.
+ *
+ * Default (two roundings): x = wrap32(val << max(shift, 0));
+ *   h = wrap32((x * multiplier + 2^30) >> 31); result = h / 2^max(-shift, 0), ties away
+ *   from zero.
+ * CMSIS_NN_USE_SINGLE_ROUNDING: t = wrap32((val * multiplier) >> (30 - shift));
+ *   result = (t + 1) >> 1.
+ */
+#ifndef NN2MCU_S8_ARITH_H
+#define NN2MCU_S8_ARITH_H
+
+#include <stdint.h>
+
+static inline int32_t nn2mcu_wrap32(int64_t value)
+{
+    uint32_t bits = (uint32_t)(uint64_t)value;
+    return bits < 0x80000000u ? (int32_t)bits : -(int32_t)(0xFFFFFFFFu - bits) - 1;
+}
+
+static inline int64_t nn2mcu_asr64(int64_t value, int shift)
+{
+    return value >= 0 ? value >> shift : ~((~value) >> shift);
+}
+
+static inline int32_t nn2mcu_requantize(int32_t value, int32_t multiplier, int32_t shift)
+{
+#ifdef CMSIS_NN_USE_SINGLE_ROUNDING
+    int32_t truncated = nn2mcu_wrap32(nn2mcu_asr64((int64_t)value * multiplier, 30 - shift));
+    return (int32_t)nn2mcu_asr64((int64_t)truncated + 1, 1);
+#else
+    int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    int32_t scaled = nn2mcu_wrap32((int64_t)value * ((int64_t)1 << left));
+    int32_t high = nn2mcu_wrap32(nn2mcu_asr64((int64_t)scaled * multiplier + ((int64_t)1 << 30), 31));
+    uint32_t mask = (uint32_t)(((uint64_t)1 << right) - 1u);
+    uint32_t remainder = (uint32_t)high & mask;
+    int32_t result = (int32_t)nn2mcu_asr64(high, right);
+    uint32_t threshold = (mask >> 1) + (result < 0 ? 1u : 0u);
+    return result + (remainder > threshold ? 1 : 0);
+#endif
+}
+
+/* requantize, add the output offset, clamp to the activation range */
+static inline int8_t nn2mcu_s8_output(int64_t accumulator, int32_t multiplier, int32_t shift, int32_t offset,
+                                      int32_t act_min, int32_t act_max)
+{
+    int64_t value = (int64_t)nn2mcu_requantize(nn2mcu_wrap32(accumulator), multiplier, shift) + offset;
+    value = value < act_min ? act_min : value;
+    value = value > act_max ? act_max : value;
+    return (int8_t)value;
+}
+
+#endif /* NN2MCU_S8_ARITH_H */

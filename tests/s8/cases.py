@@ -1,0 +1,100 @@
+"""Random cases for the s8 kernel harness (cmsis_nn_harness.c): the binary case and the
+output nn2mcu's model (nn2mcu.s8.kernels) expects. Shared by the checks against a real
+CMSIS-NN and against nn2mcu's portable s8 kernels."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from nn2mcu.s8.arithmetic import quantize_multiplier
+from nn2mcu.s8.kernels import conv_s8, depthwise_conv_s8, fully_connected_s8, pool_s8
+
+HARNESS = Path(__file__).with_name("cmsis_nn_harness.c")
+KINDS = {"conv": 0, "depthwise": 1, "fc": 2, "fc-per-channel": 3, "max": 4, "avg": 5}
+
+
+def _out(size: int, kernel: int, stride: int, pad: int) -> int:
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def case(
+    rng: np.random.Generator, kind: int, single_rounding: bool = False
+) -> tuple[bytes, np.ndarray]:
+    n = int(rng.integers(1, 3))
+    h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+    c = int(rng.integers(1, 9))
+    kh, kw = int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1))
+    if kind == 0 and rng.random() < 0.3:
+        kh = kw = 1
+    if kind == 0 and rng.random() < 0.2:
+        kh, h = 1, 1  # 1xN
+    sy, sx = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    py, px = int(rng.integers(0, kh)), int(rng.integers(0, kw))
+    if kh == kw == 1 and kind == 0:
+        py = px = 0
+    if kind in (2, 3):
+        out_h = out_w = 1
+    else:
+        out_h, out_w = _out(h, kh, sy, py), _out(w, kw, sx, px)
+    out_c = c if kind in (1, 4, 5) else int(rng.integers(1, 9))
+    input_offset = int(rng.integers(-127, 129))
+    output_offset = int(rng.integers(-128, 128))
+    low = int(rng.integers(-128, 0))
+    high = int(rng.integers(0, 128))
+    x = rng.integers(-128, 128, (n, h, w, c)).astype(np.int8)
+    if kind == 0:
+        weight = rng.integers(-127, 128, (out_c, kh, kw, c)).astype(np.int8)
+    elif kind == 1:
+        weight = rng.integers(-127, 128, (1, kh, kw, out_c)).astype(np.int8)
+    elif kind in (2, 3):
+        weight = rng.integers(-127, 128, (out_c, h * w * c)).astype(np.int8)
+    else:
+        weight = np.zeros(0, np.int8)
+    bias = rng.integers(-5000, 5000, out_c).astype(np.int32)
+    pairs = [quantize_multiplier(float(s)) for s in rng.uniform(2e-5, 0.05, out_c)]
+    if kind == 2:
+        pairs = [pairs[0]] * out_c
+    multiplier = np.array([m for m, _ in pairs], np.int32)
+    shift = np.array([s for _, s in pairs], np.int32)
+    header = [kind, n, h, w, c, out_h, out_w, out_c, kh, kw, sy, sx, py, px,
+              input_offset, output_offset, low, high, 0]  # fmt: skip
+    payload = struct.pack("<19i", *header) + x.tobytes() + weight.tobytes()
+    payload += bias.tobytes() + multiplier.tobytes() + shift.tobytes()
+    common = {"input_offset": input_offset, "output_offset": output_offset,
+              "multiplier": multiplier, "shift": shift, "activation": (low, high),
+              "single_rounding": single_rounding}  # fmt: skip
+    if kind == 0:
+        expected = conv_s8(x, weight, bias, stride=(sy, sx), pad=(py, px), **common)
+    elif kind == 1:
+        expected = depthwise_conv_s8(x, weight, bias, stride=(sy, sx), pad=(py, px), **common)
+    elif kind in (2, 3):
+        expected = fully_connected_s8(x, weight, bias, **common)
+    else:
+        expected = pool_s8(x, kernel=(kh, kw), stride=(sy, sx), pad=(py, px),
+                           out_shape=(out_h, out_w), average=kind == 5, activation=(low, high))  # fmt: skip
+    return payload, expected
+
+
+def run_cases(
+    binary: Path, kind: int, count: int, seed: int, single_rounding: bool = False
+) -> None:
+    """Run ``count`` random cases through the harness binary; every output must match."""
+    rng = np.random.default_rng(seed)
+    cases = [case(rng, kind, single_rounding) for _ in range(count)]
+    run = subprocess.run(
+        [str(binary)], input=b"".join(p for p, _ in cases), capture_output=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
+    offset = 0
+    for index, (_, expected) in enumerate(cases):
+        (status,) = struct.unpack_from("<i", run.stdout, offset)
+        offset += 4
+        got = np.frombuffer(run.stdout, np.int8, expected.size, offset).reshape(expected.shape)
+        offset += expected.size
+        assert status == 0, f"case {index}: status {status}"
+        assert np.array_equal(got, expected), f"case {index}"
+    assert offset == len(run.stdout)

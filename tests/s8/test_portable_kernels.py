@@ -1,0 +1,50 @@
+"""nn2mcu's portable s8 kernels (src/nn2mcu/kernels/s8) against the kernel models, which
+match a real CMSIS-NN (test_kernels_vs_cmsis_nn.py): the same random cases through the
+same harness, built with -Wall -Wextra -Werror under AddressSanitizer and UBSan, in both
+rounding modes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.s8.cases import HARNESS, KINDS, run_cases
+
+KERNELS = Path(__file__).resolve().parents[2] / "src" / "nn2mcu" / "kernels" / "s8"
+SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["default", "single-rounding"])
+def harness(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, bool]:
+    binary = tmp_path_factory.mktemp("s8_kernels") / "harness"
+    flags = ["-DCMSIS_NN_USE_SINGLE_ROUNDING"] if request.param else []
+    sources = sorted(str(p) for p in KERNELS.glob("*.c"))
+    build = subprocess.run(
+        ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE, *flags, f"-I{KERNELS}",
+         str(HARNESS), *sources, "-o", str(binary)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-2000:]
+    return binary, request.param
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_portable_kernel_matches_the_model(harness: tuple[Path, bool], kind: str) -> None:
+    binary, single_rounding = harness
+    run_cases(binary, KINDS[kind], 150, 2000 + KINDS[kind], single_rounding)
+
+
+def test_portable_kernels_build_for_cortex_m4_without_warnings(tmp_path: Path) -> None:
+    sources = sorted(str(p) for p in KERNELS.glob("*.c"))
+    for source in sources:
+        build = subprocess.run(
+            ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
+             "-mfpu=fpv4-sp-d16", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{KERNELS}",
+             "-c", source, "-o", str(tmp_path / (Path(source).stem + ".o"))],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert build.returncode == 0, build.stderr
