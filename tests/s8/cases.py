@@ -12,9 +12,11 @@ import numpy as np
 
 from nn2mcu.s8.arithmetic import quantize_multiplier
 from nn2mcu.s8.kernels import conv_s8, depthwise_conv_s8, fully_connected_s8, pool_s8
+from nn2mcu.s8.softmax import softmax_params, softmax_s8
 
 HARNESS = Path(__file__).with_name("cmsis_nn_harness.c")
-KINDS = {"conv": 0, "depthwise": 1, "fc": 2, "fc-per-channel": 3, "max": 4, "avg": 5}
+KINDS = {"conv": 0, "depthwise": 1, "fc": 2, "fc-per-channel": 3, "max": 4, "avg": 5,
+         "softmax": 6}  # fmt: skip
 
 
 def _out(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -24,6 +26,8 @@ def _out(size: int, kernel: int, stride: int, pad: int) -> int:
 def case(
     rng: np.random.Generator, kind: int, single_rounding: bool = False
 ) -> tuple[bytes, np.ndarray]:
+    if kind == 6:
+        return _softmax_case(rng)
     n = int(rng.integers(1, 3))
     h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
     c = int(rng.integers(1, 9))
@@ -77,6 +81,18 @@ def case(
         expected = pool_s8(x, kernel=(kh, kw), stride=(sy, sx), pad=(py, px),
                            out_shape=(out_h, out_w), average=kind == 5, activation=(low, high))  # fmt: skip
     return payload, expected
+
+
+def _softmax_case(rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
+    rows, size = int(rng.integers(1, 5)), int(rng.integers(1, 40))
+    multiplier, shift, diff_min = softmax_params(float(rng.uniform(0.01, 0.5)))
+    x = rng.integers(-128, 128, (rows, size)).astype(np.int8)
+    header = [6, rows, 1, 1, size, 1, 1, size, 1, 1, 1, 1, 0, 0, diff_min, 0, -128, 127, 0]
+    quant = np.full(size, multiplier, np.int32).tobytes() + np.full(size, shift, np.int32).tobytes()
+    payload = (
+        struct.pack("<19i", *header) + x.tobytes() + np.zeros(size, np.int32).tobytes() + quant
+    )
+    return payload, softmax_s8(x, multiplier, shift, diff_min)
 
 
 def run_cases(

@@ -5,7 +5,8 @@
  * pad_y, pad_x, input_offset, output_offset, act_min, act_max, unused), the input
  * (n*h*w*c int8), the weights (int8; count by kind), out_c int32 biases, multipliers and
  * shifts. Kinds: 0 conv wrapper, 1 depthwise wrapper, 2 fully connected (per tensor),
- * 3 fully connected per channel, 4 max pool, 5 average pool.
+ * 3 fully connected per channel, 4 max pool, 5 average pool, 6 softmax (rows n, row size c,
+ * the first multiplier and shift, diff_min in the input_offset field).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,9 @@ int main(void)
                 status = arm_fully_connected_per_channel_s8(&ctx, &params, &per_channel, &vector, in, &filter, w,
                                                             &bias_dims, bias, &output, out);
             }
+        } else if (kind == 6) {
+            arm_softmax_s8(in, h[1], h[4], mult[0], shift[0], h[14], out);
+            status = ARM_CMSIS_NN_SUCCESS;
         } else {
             cmsis_nn_pool_params params = {stride, pad, act};
             cmsis_nn_dims window = {1, h[8], h[9], 1};
