@@ -39,6 +39,11 @@ def test_random_nets_agree_with_their_float_model(seed: int) -> None:
     values = simulate(result.model, data.test.images)
     for name in result.model.weighted:
         assert len(np.unique(values[name])) >= 16, name
+    # the random nets end in a Softmax: arm_softmax_s8 keeps the logits' argmax
+    probabilities = values["prob"].reshape(len(data.test.images), -1)
+    logits = values[result.model.logits].reshape(len(data.test.images), -1)
+    top = probabilities.max(axis=1)
+    assert np.all(probabilities[np.arange(len(logits)), logits.argmax(axis=1)] == top)
 
 
 def test_trained_digits_net(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from nn2mcu.ops import (
 from nn2mcu.s8.arithmetic import IntArray, requantize
 from nn2mcu.s8.kernels import conv_s8, depthwise_conv_s8, fully_connected_s8, pool_s8
 from nn2mcu.s8.model import QMAX, QMIN, S8Model
+from nn2mcu.s8.softmax import softmax_params, softmax_s8
 
 
 def quantize_input(model: S8Model, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
@@ -32,9 +33,8 @@ def quantize_input(model: S8Model, pixels: npt.NDArray[np.uint8]) -> npt.NDArray
 
 
 def simulate(model: S8Model, pixels: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.int8]]:
-    """Every layer's int8 output for a batch of uint8 NHWC images (a Softmax layer, which
-    the s8 pipeline leaves to arm_softmax_s8, is not simulated yet: its input is the
-    logits)."""
+    """Every layer's int8 output for a batch of uint8 NHWC images (a Softmax layer runs
+    arm_softmax_s8 with TFLite's parameters for its input scale and beta 1)."""
     values: dict[str, npt.NDArray[np.int8]] = {}
     for layer in model.graph.layers:
         op = layer.op
@@ -86,7 +86,10 @@ def simulate(model: S8Model, pixels: npt.NDArray[np.uint8]) -> dict[str, npt.NDA
             )  # fmt: skip
         elif isinstance(op, Flatten):
             values[layer.name] = x.reshape(len(x), 1, 1, -1)
-        elif isinstance(op, Dropout | Softmax):
+        elif isinstance(op, Softmax):
+            multiplier, shift, diff_min = softmax_params(source.scale)
+            values[layer.name] = softmax_s8(x, multiplier, shift, diff_min)
+        elif isinstance(op, Dropout):
             values[layer.name] = x
         else:
             raise ValueError(f"layer '{layer.name}' ({op.type_name}) has no s8 kernel")
