@@ -19,6 +19,7 @@ from nn2mcu.ops._window import Pair, check_window, geometry_text, patches
 from nn2mcu.ops.registry import register
 from nn2mcu.q7.arithmetic import AnyIntArray, Int8Array, IntArray
 from nn2mcu.q7.matmul import conv_q7
+from nn2mcu.s8.kernels import conv_s8
 
 if TYPE_CHECKING:
     import torch
@@ -101,6 +102,27 @@ class Conv2D(Op):
             padding=self.pad,
             bias=self.bias,
         )
+
+    def s8_reference(
+        self,
+        x: AnyIntArray,
+        weight: IntArray,
+        bias: IntArray | None,
+        *,
+        input_offset: int,
+        output_offset: int,
+        multiplier: IntArray,
+        shift: IntArray,
+        activation: tuple[int, int] = (-128, 127),
+        single_rounding: bool = False,
+    ) -> Int8Array:
+        """arm_convolve_wrapper_s8 (CMSIS-NN v7.0.0): per output channel,
+        clamp(requantize(bias + sum (x + input_offset) * w) + output_offset)."""
+        return conv_s8(
+            x, weight, bias, stride=self.stride, pad=self.pad, input_offset=input_offset,
+            output_offset=output_offset, multiplier=multiplier, shift=shift,
+            activation=activation, single_rounding=single_rounding,
+        )  # fmt: skip
 
     def q7_reference(
         self, x: AnyIntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int

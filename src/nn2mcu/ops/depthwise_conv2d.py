@@ -19,6 +19,7 @@ from nn2mcu.ops.conv2d import conv_output_hw
 from nn2mcu.ops.registry import register
 from nn2mcu.q7.arithmetic import AnyIntArray, Int8Array, IntArray
 from nn2mcu.q7.matmul import conv_q7
+from nn2mcu.s8.kernels import depthwise_conv_s8
 
 if TYPE_CHECKING:
     import torch
@@ -84,6 +85,27 @@ class DepthwiseConv2D(Op):
             groups=channels,
             bias=self.bias,
         )
+
+    def s8_reference(
+        self,
+        x: AnyIntArray,
+        weight: IntArray,
+        bias: IntArray | None,
+        *,
+        input_offset: int,
+        output_offset: int,
+        multiplier: IntArray,
+        shift: IntArray,
+        activation: tuple[int, int] = (-128, 127),
+        single_rounding: bool = False,
+    ) -> Int8Array:
+        """arm_depthwise_conv_wrapper_s8 (CMSIS-NN v7.0.0, channel multiplier 1): per
+        channel, clamp(requantize(bias + sum (x + input_offset) * w) + output_offset)."""
+        return depthwise_conv_s8(
+            x, weight, bias, stride=self.stride, pad=self.pad, input_offset=input_offset,
+            output_offset=output_offset, multiplier=multiplier, shift=shift,
+            activation=activation, single_rounding=single_rounding,
+        )  # fmt: skip
 
     def q7_reference(
         self, x: AnyIntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int

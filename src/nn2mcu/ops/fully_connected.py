@@ -18,6 +18,7 @@ from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
 from nn2mcu.q7.arithmetic import AnyIntArray, Int8Array, IntArray
 from nn2mcu.q7.matmul import fully_connected_q7
+from nn2mcu.s8.kernels import fully_connected_s8
 
 if TYPE_CHECKING:
     import torch
@@ -86,6 +87,28 @@ class FullyConnected(Op):
         from nn2mcu.ops._torch_modules import InnerProduct
 
         return InnerProduct(inputs[0].size, self.out_features, bias=self.bias)
+
+    def s8_reference(
+        self,
+        x: AnyIntArray,
+        weight: IntArray,
+        bias: IntArray | None,
+        *,
+        input_offset: int,
+        output_offset: int,
+        multiplier: IntArray,
+        shift: IntArray,
+        activation: tuple[int, int] = (-128, 127),
+        single_rounding: bool = False,
+    ) -> Int8Array:
+        """arm_fully_connected_s8 (one multiplier) or arm_fully_connected_per_channel_s8
+        (CMSIS-NN v7.0.0) on N x 1 x 1 x K (or any N x ...) inputs; N x 1 x 1 x rows out."""
+        out = fully_connected_s8(
+            x, weight, bias, input_offset=input_offset, output_offset=output_offset,
+            multiplier=multiplier, shift=shift, activation=activation,
+            single_rounding=single_rounding,
+        )  # fmt: skip
+        return out.reshape(len(out), 1, 1, -1)
 
     def q7_reference(
         self, x: AnyIntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int

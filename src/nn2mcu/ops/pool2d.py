@@ -26,6 +26,7 @@ from nn2mcu.ir.shape import Shape
 from nn2mcu.ops._window import Pair, check_window, geometry_text
 from nn2mcu.ops.registry import register
 from nn2mcu.q7.arithmetic import Int8Array
+from nn2mcu.s8.kernels import pool_s8
 
 if TYPE_CHECKING:
     import torch
@@ -127,6 +128,19 @@ class Pool2D(Op):
 
     def geometry(self) -> str:
         return f"{self.method.value} " + geometry_text(self.kernel, self.stride, self.pad)
+
+    def s8_reference(
+        self,
+        x: npt.NDArray[np.integer],
+        out_shape: tuple[int, int],
+        activation: tuple[int, int] = (-128, 127),
+    ) -> Int8Array:
+        """arm_max_pool_s8 / arm_avgpool_s8 (CMSIS-NN v7.0.0): windows clipped to the
+        image; the average divides by the in-bounds count, ties away from zero."""
+        return pool_s8(
+            x, kernel=self.kernel, stride=self.stride, pad=self.pad, out_shape=out_shape,
+            average=self.method is PoolMethod.AVE, activation=activation,
+        )  # fmt: skip
 
     def q7_reference(
         self, x: npt.NDArray[np.integer], variant: AverageVariant = AverageVariant.DSP

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
 from nn2mcu.q7.arithmetic import AnyIntArray, IntArray, ssat8
+from nn2mcu.s8.softmax import softmax_s8
 
 if TYPE_CHECKING:
     import torch
@@ -46,6 +48,13 @@ class Softmax(Op):
         import torch
 
         return torch.nn.Softmax(dim=1)
+
+    def s8_reference(
+        self, x: AnyIntArray, multiplier: int, shift: int, diff_min: int
+    ) -> npt.NDArray[np.int8]:
+        """arm_softmax_s8 (CMSIS-NN v7.0.0) over the channels (last axis); the parameters
+        from nn2mcu.s8.softmax.softmax_params."""
+        return softmax_s8(x, multiplier, shift, diff_min)
 
     def q7_reference(
         self, x: AnyIntArray, version: SoftmaxVersion = SoftmaxVersion.V2019

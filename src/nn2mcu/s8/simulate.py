@@ -14,14 +14,12 @@ from nn2mcu.ops import (
     FullyConnected,
     Input,
     Pool2D,
-    PoolMethod,
     ReLU,
     Softmax,
 )
 from nn2mcu.s8.arithmetic import IntArray, requantize
-from nn2mcu.s8.kernels import conv_s8, depthwise_conv_s8, fully_connected_s8, pool_s8
 from nn2mcu.s8.model import QMAX, QMIN, S8Model
-from nn2mcu.s8.softmax import softmax_params, softmax_s8
+from nn2mcu.s8.softmax import softmax_params
 
 
 def quantize_input(model: S8Model, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
@@ -46,49 +44,28 @@ def simulate(model: S8Model, pixels: npt.NDArray[np.uint8]) -> dict[str, npt.NDA
         params = model.tensors[layer.name]
         if isinstance(op, Conv2D | DepthwiseConv2D | FullyConnected):
             q = model.weighted[layer.name]
-            common = {
-                "input_offset": -source.zero_point,
-                "output_offset": params.zero_point,
-                "multiplier": q.multiplier,
-                "shift": q.shift,
-                "activation": q.activation,
-            }
-            if isinstance(op, FullyConnected):
-                out = fully_connected_s8(x, q.weight, q.bias, **common)  # type: ignore[arg-type]
-                values[layer.name] = out.reshape(len(x), 1, 1, -1)
-            elif isinstance(op, DepthwiseConv2D):
-                values[layer.name] = depthwise_conv_s8(
-                    x,
-                    q.weight,
-                    q.bias,
-                    stride=op.stride,
-                    pad=op.pad,
-                    **common,  # type: ignore[arg-type]
-                )
-            else:
-                values[layer.name] = conv_s8(
-                    x,
-                    q.weight,
-                    q.bias,
-                    stride=op.stride,
-                    pad=op.pad,
-                    **common,  # type: ignore[arg-type]
-                )
+            values[layer.name] = op.s8_reference(
+                x,
+                q.weight,
+                q.bias,
+                input_offset=-source.zero_point,
+                output_offset=params.zero_point,
+                multiplier=q.multiplier,
+                shift=q.shift,
+                activation=q.activation,
+            )
         elif isinstance(op, ReLU):
             values[layer.name] = (
                 x if layer.name in model.fused else np.maximum(x, params.zero_point).astype(np.int8)
             )
         elif isinstance(op, Pool2D):
             shape = model.graph.shapes[layer.name]
-            values[layer.name] = pool_s8(
-                x, kernel=op.kernel, stride=op.stride, pad=op.pad, out_shape=(shape.h, shape.w),
-                average=op.method is PoolMethod.AVE,
-            )  # fmt: skip
+            values[layer.name] = op.s8_reference(x, (shape.h, shape.w))
         elif isinstance(op, Flatten):
             values[layer.name] = x.reshape(len(x), 1, 1, -1)
         elif isinstance(op, Softmax):
             multiplier, shift, diff_min = softmax_params(source.scale)
-            values[layer.name] = softmax_s8(x, multiplier, shift, diff_min)
+            values[layer.name] = op.s8_reference(x, multiplier, shift, diff_min)
         elif isinstance(op, Dropout):
             values[layer.name] = x
         else:
