@@ -32,7 +32,10 @@ def case(
     h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
     c = int(rng.integers(1, 9))
     kh, kw = int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1))
-    if kind == 0 and rng.random() < 0.3:
+    if kind == 0 and rng.random() < 0.2:  # long columns: the float64 path of the model
+        c, h, w = int(rng.integers(33, 49)), int(rng.integers(4, 9)), int(rng.integers(4, 9))
+        kh = kw = 4
+    elif kind == 0 and rng.random() < 0.3:
         kh = kw = 1
     if kind == 0 and rng.random() < 0.2:
         kh, h = 1, 1  # 1xN

@@ -9,12 +9,13 @@ arm_fully_connected_per_channel_s8) compute, per output,
     out = clamp(requantize(acc, multiplier, shift) + output_offset, act_min, act_max)
 
 with the multiplier and shift per output channel (or one for the tensor). The sums are
-computed exactly in float64 (|x + input_offset| <= 255, |w| <= 128, so every partial
-sum of fewer than 2^37 products is an exact integer) and wrapped to the int32
-accumulator. arm_max_pool_s8 takes the maximum of the window's in-bounds values;
-arm_avgpool_s8 divides their sum by their count, rounding half away from zero
-((sum + count/2) / count for a positive sum, (sum - count/2) / count otherwise, with C's
-truncating division). Both then clamp to [act_min, act_max].
+computed exactly in float32 or float64 (|x + input_offset| <= 255 and |w| <= 128, so
+every product is below 2^15 and every partial sum of K products an exact integer in
+float32 while K < 512, in float64 while K < 2^38) and wrapped to the int32 accumulator.
+arm_max_pool_s8 takes the maximum of the window's in-bounds values; arm_avgpool_s8
+divides their sum by their count, rounding half away from zero ((sum + count/2) / count
+for a positive sum, (sum - count/2) / count otherwise, with C's truncating division).
+Both then clamp to [act_min, act_max].
 """
 
 from __future__ import annotations
@@ -45,8 +46,16 @@ def _finish(
     return np.clip(scaled + output_offset, low, high).astype(np.int8)
 
 
-def _shifted_input(x: npt.NDArray[np.integer], input_offset: int) -> torch.Tensor:
-    values = np.asarray(x, dtype=np.float64) + input_offset
+def _exact_dtype(terms: int) -> np.dtype[np.floating]:
+    """float32 while every partial sum stays below 2^24 (|(x + offset) * w| < 2^15),
+    else float64 (exact below 2^53)."""
+    return np.dtype(np.float32) if terms * (1 << 15) < (1 << 24) else np.dtype(np.float64)
+
+
+def _shifted_input(
+    x: npt.NDArray[np.integer], input_offset: int, dtype: np.dtype[np.floating]
+) -> torch.Tensor:
+    values = (np.asarray(x, dtype=np.int64) + input_offset).astype(dtype)
     return torch.from_numpy(values).permute(0, 3, 1, 2)
 
 
@@ -65,8 +74,9 @@ def conv_s8(
     single_rounding: bool = False,
 ) -> Int8Array:
     """arm_convolve_wrapper_s8 on an NHWC batch; ``weight`` is OHWI."""
-    filters = torch.from_numpy(np.asarray(weight, dtype=np.float64).transpose(0, 3, 1, 2).copy())
-    sums = F.conv2d(_shifted_input(x, input_offset), filters, stride=stride, padding=pad)
+    dtype = _exact_dtype(int(np.prod(weight.shape[1:])))
+    filters = torch.from_numpy(np.asarray(weight, dtype=dtype).transpose(0, 3, 1, 2).copy())
+    sums = F.conv2d(_shifted_input(x, input_offset, dtype), filters, stride=stride, padding=pad)
     exact = sums.permute(0, 2, 3, 1).numpy().astype(np.int64)
     return _finish(exact, bias, multiplier, shift, output_offset, activation, single_rounding)
 
@@ -88,10 +98,11 @@ def depthwise_conv_s8(
     """arm_depthwise_conv_wrapper_s8 (channel multiplier 1) on an NHWC batch; ``weight`` is
     1 x KH x KW x C, CMSIS-NN's layout."""
     channels = x.shape[3]
-    kernel = np.asarray(weight, dtype=np.float64).reshape(weight.shape[-3:])
+    dtype = _exact_dtype(weight.shape[-3] * weight.shape[-2])
+    kernel = np.asarray(weight, dtype=dtype).reshape(weight.shape[-3:])
     filters = torch.from_numpy(kernel.transpose(2, 0, 1)[:, None].copy())
     sums = F.conv2d(
-        _shifted_input(x, input_offset), filters, stride=stride, padding=pad, groups=channels
+        _shifted_input(x, input_offset, dtype), filters, stride=stride, padding=pad, groups=channels
     )
     exact = sums.permute(0, 2, 3, 1).numpy().astype(np.int64)
     return _finish(exact, bias, multiplier, shift, output_offset, activation, single_rounding)

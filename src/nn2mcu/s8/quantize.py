@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from nn2mcu.datasets import Dataset
 from nn2mcu.ir import Graph
@@ -34,6 +35,7 @@ class S8Quantized:
 
 
 Range = tuple[float, float]
+Values = dict[str, npt.NDArray[np.int8]]
 
 
 def _mse_range(values: np.ndarray) -> Range:
@@ -75,20 +77,28 @@ def quantize_s8(
     ranges.update({name: options[name]["minmax"] for name in names})
     mean, logits = integer_mean(view.mean), logits_layer(view.graph)
 
-    def accuracy(trial: dict[str, Range]) -> float:
+    position = {layer.name: index for index, layer in enumerate(view.graph.layers)}
+
+    def run(trial: dict[str, Range], start: int = 0, known: Values | None = None) -> Values:
         model = build_model(view.graph, mean, view.scale_log2, trial, logits)
-        predicted = classify(model, simulate(model, split.pixels))
+        return simulate(model, split.pixels, start=start, known=known)
+
+    def accuracy(values: Values) -> float:
+        predicted = np.argmax(values[logits].reshape(len(split.labels), -1), axis=1)
         return float(np.mean(predicted == split.labels))
 
     chosen = {name: "minmax" for name in names}
-    best = accuracy(ranges)
+    current = run(ranges)
+    best = accuracy(current)
     progress(f"min/max ranges: calibration accuracy {best:.4f}")
     for name in names:
+        # a layer's range changes its output and everything after it, nothing before
         for method in ("percentile", "mse"):
             trial = {**ranges, name: options[name][method]}
-            score = accuracy(trial)
+            values = run(trial, position[name], current)
+            score = accuracy(values)
             if score > best:
-                best, ranges, chosen[name] = score, trial, method
+                best, ranges, chosen[name], current = score, trial, method, values
         progress(f"{name}: {chosen[name]} range {ranges[name][0]:.4g}..{ranges[name][1]:.4g}: "
                  f"calibration accuracy {best:.4f}")  # fmt: skip
     model = build_model(view.graph, mean, view.scale_log2, ranges, logits)

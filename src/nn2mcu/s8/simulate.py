@@ -30,13 +30,27 @@ def quantize_input(model: S8Model, pixels: npt.NDArray[np.uint8]) -> npt.NDArray
     return np.clip(scaled + zero_point, QMIN, QMAX).astype(np.int8)
 
 
-def simulate(model: S8Model, pixels: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.int8]]:
+def simulate(
+    model: S8Model,
+    pixels: npt.NDArray[np.uint8] | None = None,
+    *,
+    start: int = 0,
+    known: dict[str, npt.NDArray[np.int8]] | None = None,
+) -> dict[str, npt.NDArray[np.int8]]:
     """Every layer's int8 output for a batch of uint8 NHWC images (a Softmax layer runs
-    arm_softmax_s8 with TFLite's parameters for its input scale and beta 1)."""
+    arm_softmax_s8 with TFLite's parameters for its input scale and beta 1). With
+    ``start`` > 0 the layers before that index are taken from ``known``."""
     values: dict[str, npt.NDArray[np.int8]] = {}
-    for layer in model.graph.layers:
+    for index, layer in enumerate(model.graph.layers):
         op = layer.op
+        if index < start:
+            if known is None:
+                raise ValueError("start > 0 needs the earlier layers' outputs")
+            values[layer.name] = known[layer.name]
+            continue
         if isinstance(op, Input):
+            if pixels is None:
+                raise ValueError("the input layer needs pixels")
             values[layer.name] = quantize_input(model, pixels)
             continue
         x = values[layer.inputs[0]]
