@@ -29,14 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nn2mcu.codegen.cortex_m import TARGETS, build_target, run_images, ticks_to_instructions
-from nn2mcu.codegen.host import compare_outputs, generate_atomically
-from nn2mcu.codegen.plan import Program, flash_bytes, lower
+from nn2mcu.codegen.plan import flash_bytes, lower
 from nn2mcu.datasets import Dataset, load_dataset
 from nn2mcu.frontends.caffe import InputShapeSources, load_net
 from nn2mcu.ir import Graph
 from nn2mcu.mean import image_mean, write_mean_file
-from nn2mcu.ops import AverageVariant
+from nn2mcu.passes import use_mean_file
 from nn2mcu.q7.calibrate import FloatView
 from nn2mcu.q7.quantize import QuantizeOptions, logits_of, quantize_q7
 from nn2mcu.q7.simulate import simulate
@@ -49,7 +47,8 @@ CIFAR = str(SHARED / "data" / "cifar10-jpeg")
 ARM = SHARED / "data" / "arm-cmsisnn-cifar10"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import train_speed  # noqa: E402  (the sibling benchmark's runners)
+import cortex_m  # noqa: E402  (the sibling benchmarks' runners)
+import train_speed  # noqa: E402
 
 EXAMPLE_FLASH, EXAMPLE_RAM = 38_780, 44_160
 
@@ -137,20 +136,6 @@ def fx_int8_accuracy(
     return correct / len(test.test)
 
 
-def instructions(program: Program, pixels: np.ndarray) -> int:
-    board = TARGETS["cortex-m4"]
-    with tempfile.TemporaryDirectory(prefix="nn2mcu-bench-") as work:
-        project = Path(work) / "project"
-        generate_atomically(program, project)
-        elf = build_target(project, board)
-        run = run_images(program, elf, board, pixels, Path(work))
-    unknown = np.zeros(len(pixels), np.int64)
-    result = compare_outputs(program, run.outputs, pixels, unknown, AverageVariant.DSP)
-    if result.mismatches:
-        sys.exit(f"{result.mismatches} bytes of the C differ from the simulator")
-    return int(np.median(ticks_to_instructions(run.ticks[:, 0])))
-
-
 def main() -> None:
     rows = []
     seed_model, seed_pixels = None, None
@@ -162,7 +147,7 @@ def main() -> None:
         if network.mean is None:  # ARM's net names a mean file on ARM's machine
             mean = Path(tempfile.mkdtemp()) / "mean.binaryproto"
             write_mean_file(image_mean(dataset), mean)
-            graph = _with_mean(graph, mean)
+            graph = use_mean_file(graph, mean)
         timings, results = {}, {}
         for method in ("search", "arm"):
             started = time.perf_counter()
@@ -173,7 +158,8 @@ def main() -> None:
         program = lower(search.model)
         shapes, inputs = search.model.graph.shapes, search.model.graph.input_shapes
         macs = sum(c.layer.op.macs(inputs(c.layer), shapes[c.layer.name]) for c in program.calls)
-        count = instructions(program, dataset.test.images[:20])
+        counts = cortex_m.measure(program, "portable", None, "cortex-m4", dataset.test.images[:20])
+        count = int(np.median(counts[:, 0]))
         rows.append(
             (network.title, search.report["float_accuracy"], search.report["q7_accuracy"],
              results["arm"].report["q7_accuracy"], fx, timings["search"], timings["arm"], count,
@@ -216,20 +202,6 @@ def main() -> None:
         f"training, Fashion-MNIST example: nn2mcu {ours:,.0f} images/s, plain PyTorch "
         f"{plain:,.0f} images/s (ratio {ours / plain:.2f}; medians of 3 runs of 200 iterations)"
     )
-
-
-def _with_mean(graph: Graph, mean: Path) -> Graph:
-    import dataclasses
-
-    from nn2mcu.ops import Input
-
-    layers = []
-    for layer in graph.layers:
-        if isinstance(layer.op, Input):
-            prep = dataclasses.replace(layer.op.preprocessing, mean_file=str(mean), mean_values=())
-            layer = dataclasses.replace(layer, op=dataclasses.replace(layer.op, preprocessing=prep))
-        layers.append(layer)
-    return Graph(graph.name, tuple(layers), graph.outputs)
 
 
 def training_speed() -> tuple[float, float]:

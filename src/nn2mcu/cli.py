@@ -260,12 +260,11 @@ def _add_quantize(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _run_quantize(args: argparse.Namespace) -> int:
-    import dataclasses
     import time
 
     from nn2mcu.datasets import load_dataset
     from nn2mcu.frontends.caffe import InputShapeSources, load_net
-    from nn2mcu.ops import Input
+    from nn2mcu.passes import use_mean_file
     from nn2mcu.q7.modelfile import write_model
     from nn2mcu.q7.quantize import QuantizeOptions, format_report, quantize_q7
 
@@ -280,17 +279,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     if args.mean is not None:
         if not args.mean.is_file():
             raise InputError(f"--mean {args.mean}: no such file")
-        layers = []
-        for layer in graph.layers:
-            if isinstance(layer.op, Input):
-                prep = dataclasses.replace(
-                    layer.op.preprocessing, mean_file=str(args.mean.resolve()), mean_values=()
-                )
-                layer = dataclasses.replace(
-                    layer, op=dataclasses.replace(layer.op, preprocessing=prep)
-                )
-            layers.append(layer)
-        graph = type(graph)(graph.name, tuple(layers), graph.outputs)
+        graph = use_mean_file(graph, args.mean)
     from nn2mcu.ops import AverageVariant, SoftmaxVersion
 
     options = QuantizeOptions(

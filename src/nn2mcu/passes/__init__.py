@@ -1,5 +1,6 @@
 """Graph passes: small functions from Graph to Graph."""
 
 from nn2mcu.passes.fold_batchnorm import fold_batchnorm
+from nn2mcu.passes.use_mean_file import use_mean_file
 
-__all__ = ["fold_batchnorm"]
+__all__ = ["fold_batchnorm", "use_mean_file"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -15,19 +14,20 @@ from typing import Any
 
 import numpy as np
 
+from nn2mcu.atomic import publish_directory
 from nn2mcu.codegen.host import generate_atomically
 from nn2mcu.codegen.plan import lower
 from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
 from nn2mcu.datasets import Dataset, load_dataset
 from nn2mcu.errors import InputError
-from nn2mcu.filemode import make_public
 from nn2mcu.frontends.caffe import InputShapeSources, load_net
 from nn2mcu.frontends.caffe.files import read_net_or_solver
 from nn2mcu.frontends.caffe.loader import build_net, load_definition
 from nn2mcu.ir import Graph
+from nn2mcu.passes import use_mean_file
 from nn2mcu.pipeline.boards import BOARDS
-from nn2mcu.pipeline.stages import Stages, file_hash, tree_hash
-from nn2mcu.q7.modelfile import read_model, write_model
+from nn2mcu.pipeline.stages import Stages
+from nn2mcu.q7.modelfile import read_model, sha256_file, write_model
 
 
 @dataclass(frozen=True)
@@ -119,13 +119,13 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         entry.unlink(missing_ok=True)
     means = _compute_missing_means(options, dataset, log)
     stages = Stages(options.output, log)
-    definitions = {str(p): file_hash(p) for p in options.definitions}
+    definitions = {str(p): sha256_file(p) for p in options.definitions}
     net_files = {}
     for path in options.definitions:
         for phase in ("TRAIN", "TEST"):
             _, net_path = load_definition(path, phase)
-            net_files[str(net_path)] = file_hash(net_path)
-    mean_files = {str(p): file_hash(p) for p in means if p.exists()}
+            net_files[str(net_path)] = sha256_file(net_path)
+    mean_files = {str(p): sha256_file(p) for p in means if p.exists()}
     index = 1
 
     # 1. train
@@ -172,7 +172,7 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         index += 1
         weights = next(p for p in sorted(train_dir.iterdir()) if p.name.startswith("weights"))
     else:
-        weights, weights_key = options.weights, file_hash(options.weights)
+        weights, weights_key = options.weights, sha256_file(options.weights)
 
     # 2. quantize
     definition = options.definitions[-1]
@@ -270,41 +270,15 @@ def _float_graph(
     definition: Path, weights: Path, sources: InputShapeSources, mean: Path | None
 ) -> Graph:
     """The trained float network; with ``mean``, preprocessed with that mean file."""
-    import dataclasses
-
-    from nn2mcu.ops import Input
-
     graph = load_net(definition, weights=weights, phase="TEST", sources=sources)
-    if mean is None:
-        return graph
-    layers = []
-    for layer in graph.layers:
-        if isinstance(layer.op, Input):
-            prep = dataclasses.replace(
-                layer.op.preprocessing, mean_file=str(mean.resolve()), mean_values=()
-            )
-            layer = dataclasses.replace(layer, op=dataclasses.replace(layer.op, preprocessing=prep))
-        layers.append(layer)
-    return Graph(graph.name, tuple(layers), graph.outputs)
+    return graph if mean is None else use_mean_file(graph, mean)
 
 
 def _publish_project(source: Path, destination: Path) -> None:
     """Copy the verified project to DIR/project, replacing an earlier one atomically."""
     staging = Path(tempfile.mkdtemp(prefix=".project.", dir=destination.parent))
     try:
-        shutil.copytree(source, staging / "project")
-        for build in ("nn_host", "nn_cortex-m4.elf", "nn_cortex-m7.elf"):
-            (staging / "project" / build).unlink(missing_ok=True)
-        make_public(staging / "project")
-        if destination.exists():
-            old = Path(tempfile.mkdtemp(prefix=".project.old.", dir=destination.parent))
-            os.replace(destination, old / "project")
-            os.replace(staging / "project", destination)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging / "project", destination)
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        publish_directory(staging, destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-__all__ = ["RunOptions", "dataset_hash", "run_pipeline", "tree_hash"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -19,17 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from nn2mcu import __version__
-from nn2mcu.filemode import make_public
+from nn2mcu.atomic import publish_directory
+from nn2mcu.q7.modelfile import sha256_file
 
 STAGE_FILE = "stage.json"
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tree_hash(root: Path) -> str:
@@ -37,7 +29,7 @@ def tree_hash(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(root)).encode())
-        digest.update(file_hash(path).encode())
+        digest.update(sha256_file(path).encode())
     return digest.hexdigest()
 
 
@@ -89,14 +81,7 @@ class Stages:
                 json.dumps({"stage": name, "hash": digest, "key": key}, indent=2, default=str)
                 + "\n"
             )
-            make_public(staging)
-            if final.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{index}-{name}.old.", dir=self.root))
-                os.replace(final, old / final.name)
-                os.replace(staging, final)
-                shutil.rmtree(old)
-            else:
-                os.replace(staging, final)
+            publish_directory(staging, final)
         finally:
             if staging.exists():
                 shutil.rmtree(staging)

@@ -52,11 +52,32 @@ def _exact_dtype(terms: int) -> np.dtype[np.floating]:
     return np.dtype(np.float32) if terms * (1 << 15) < (1 << 24) else np.dtype(np.float64)
 
 
-def _shifted_input(
-    x: npt.NDArray[np.integer], input_offset: int, dtype: np.dtype[np.floating]
-) -> torch.Tensor:
-    values = (np.asarray(x, dtype=np.int64) + input_offset).astype(dtype)
-    return torch.from_numpy(values).permute(0, 3, 1, 2)
+def _convolve(
+    x: npt.NDArray[np.integer],
+    filters: npt.NDArray[np.integer],
+    groups: int,
+    bias: IntArray | None,
+    stride: tuple[int, int],
+    pad: tuple[int, int],
+    input_offset: int,
+    output_offset: int,
+    multiplier: npt.ArrayLike,
+    shift: npt.ArrayLike,
+    activation: tuple[int, int],
+    single_rounding: bool,
+) -> Int8Array:
+    """The sums of (x + input_offset) * filters (OIHW, zero padding), then the output stage."""
+    dtype = _exact_dtype(int(np.prod(filters.shape[1:])))
+    shifted = (np.asarray(x, dtype=np.int64) + input_offset).astype(dtype)
+    sums = F.conv2d(
+        torch.from_numpy(shifted).permute(0, 3, 1, 2),
+        torch.from_numpy(np.ascontiguousarray(filters, dtype=dtype)),
+        stride=stride,
+        padding=pad,
+        groups=groups,
+    )
+    exact = sums.permute(0, 2, 3, 1).numpy().astype(np.int64)
+    return _finish(exact, bias, multiplier, shift, output_offset, activation, single_rounding)
 
 
 def conv_s8(
@@ -74,11 +95,9 @@ def conv_s8(
     single_rounding: bool = False,
 ) -> Int8Array:
     """arm_convolve_wrapper_s8 on an NHWC batch; ``weight`` is OHWI."""
-    dtype = _exact_dtype(int(np.prod(weight.shape[1:])))
-    filters = torch.from_numpy(np.asarray(weight, dtype=dtype).transpose(0, 3, 1, 2).copy())
-    sums = F.conv2d(_shifted_input(x, input_offset, dtype), filters, stride=stride, padding=pad)
-    exact = sums.permute(0, 2, 3, 1).numpy().astype(np.int64)
-    return _finish(exact, bias, multiplier, shift, output_offset, activation, single_rounding)
+    filters = np.asarray(weight).transpose(0, 3, 1, 2)
+    return _convolve(x, filters, 1, bias, stride, pad, input_offset, output_offset, multiplier,
+                     shift, activation, single_rounding)  # fmt: skip
 
 
 def depthwise_conv_s8(
@@ -97,15 +116,10 @@ def depthwise_conv_s8(
 ) -> Int8Array:
     """arm_depthwise_conv_wrapper_s8 (channel multiplier 1) on an NHWC batch; ``weight`` is
     1 x KH x KW x C, CMSIS-NN's layout."""
-    channels = x.shape[3]
-    dtype = _exact_dtype(weight.shape[-3] * weight.shape[-2])
-    kernel = np.asarray(weight, dtype=dtype).reshape(weight.shape[-3:])
-    filters = torch.from_numpy(kernel.transpose(2, 0, 1)[:, None].copy())
-    sums = F.conv2d(
-        _shifted_input(x, input_offset, dtype), filters, stride=stride, padding=pad, groups=channels
-    )
-    exact = sums.permute(0, 2, 3, 1).numpy().astype(np.int64)
-    return _finish(exact, bias, multiplier, shift, output_offset, activation, single_rounding)
+    kernel = np.asarray(weight).reshape(weight.shape[-3:])  # KH x KW x C
+    filters = kernel.transpose(2, 0, 1)[:, None]  # C x 1 x KH x KW
+    return _convolve(x, filters, x.shape[3], bias, stride, pad, input_offset, output_offset,
+                     multiplier, shift, activation, single_rounding)  # fmt: skip
 
 
 def fully_connected_s8(
