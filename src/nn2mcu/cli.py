@@ -19,6 +19,8 @@ from nn2mcu.errors import InputError
 
 if TYPE_CHECKING:
     from nn2mcu.codegen.plan import Program
+    from nn2mcu.datasets import Dataset
+    from nn2mcu.ir import Graph
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -201,25 +203,47 @@ def _add_quantize(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     parser = commands.add_parser(
         "quantize",
         parents=[_common()],
-        help="quantize a trained network to 8-bit Qm.n for the legacy CMSIS-NN q7 kernels",
+        help="quantize a trained network to 8 bits: q7 (legacy CMSIS-NN) or s8 (CMSIS-NN v4+)",
         description=(
-            "Choose a power-of-two format (Qm.n) for the input, and per convolution and "
-            "inner product for its weights, bias and output, by the accuracy a bit-exact "
-            "model of the CMSIS-NN q7 kernels gives on a calibration split of the training "
-            "set (the first N training images after a permutation with seed 0; the test set "
-            "is never used to choose). Writes model.json and model.npz and prints float and "
-            "q7 test accuracy with per-layer formats, shifts, saturation and SQNR."
+            "q7 (default): choose a power-of-two format (Qm.n) for the input, and per "
+            "convolution and inner product for its weights, bias and output, by the accuracy "
+            "a bit-exact model of the CMSIS-NN q7 kernels gives on a calibration split of the "
+            "training set (the first N training images after a permutation with seed 0; the "
+            "test set is never used to choose). s8: TFLite's int8 scheme for the maintained "
+            "CMSIS-NN s8 kernels: per-channel symmetric weights, asymmetric activations, "
+            "int32 biases, a multiplier and shift per output channel; each layer's output "
+            "range is min/max, percentile or least-squared-error clipping, whichever gives "
+            "the bit-exact s8 simulator the best calibration accuracy. Writes model.json and "
+            "model.npz and prints float and quantized test accuracy with per-layer figures."
         ),
     )
     parser.add_argument("net", metavar="NET|SOLVER", type=Path, help="a net or solver .prototxt")
     parser.add_argument("--weights", type=Path, required=True, metavar="W", help="trained weights")
     parser.add_argument("--data", metavar="SPEC", required=True, help="the data set")
-    parser.add_argument("--scheme", choices=("q7",), default="q7", help="quantization scheme")
+    parser.add_argument(
+        "--scheme",
+        choices=("q7", "s8"),
+        default="q7",
+        help="q7: power-of-two formats for the legacy q7 kernels (default); s8: per-channel "
+        "int8 for CMSIS-NN v4 and later",
+    )
+    parser.add_argument(
+        "--rounding",
+        choices=("double", "single"),
+        default="double",
+        help="s8: arm_nn_requantize's rounding: double (CMSIS-NN's default, as TFLite's "
+        "reference) or single (CMSIS-NN built with CMSIS_NN_USE_SINGLE_ROUNDING)",
+    )
+    parser.add_argument(
+        "--pow2",
+        action="store_true",
+        help="s8: restrict every scale to a power of two (every multiplier is then 2^30)",
+    )
     parser.add_argument(
         "--method",
         choices=("search", "arm"),
         default="search",
-        help="how formats are chosen: search (default: every tensor by the simulator's "
+        help="q7: how formats are chosen: search (default: every tensor by the simulator's "
         "accuracy) or arm (ARM's nn_quantizer.py reproduced; figures still come from the "
         "simulator)",
     )
@@ -282,11 +306,16 @@ def _run_quantize(args: argparse.Namespace) -> int:
         graph = use_mean_file(graph, args.mean)
     from nn2mcu.ops import AverageVariant, SoftmaxVersion
 
+    calibration = (
+        args.calibration if args.calibration is not None else min(2000, len(dataset.train))
+    )
+    if args.scheme == "s8":
+        return _quantize_s8(args, graph, dataset, calibration, started)
+    if args.rounding != "double" or args.pow2:
+        raise InputError("--rounding and --pow2 are for --scheme s8")
     options = QuantizeOptions(
         method=args.method,
-        calibration=args.calibration
-        if args.calibration is not None
-        else min(2000, len(dataset.train)),
+        calibration=calibration,
         arm_test_set=args.arm_test_set,
         pool_variant=AverageVariant(args.average_pool),
         softmax_version=SoftmaxVersion(args.softmax),
@@ -294,6 +323,46 @@ def _run_quantize(args: argparse.Namespace) -> int:
     result = quantize_q7(graph, dataset, options, progress=lambda line: print(line, flush=True))
     result.report["seconds"] = round(time.perf_counter() - started, 1)
     write_model(
+        result.model,
+        args.output,
+        calibration={
+            "images": len(result.calibration.labels),
+            "seed": 0,
+            "sha256": result.calibration.sha256,
+            "data": args.data,
+        },
+        weights_file=args.weights,
+        report=result.report,
+    )
+    print(format_report(result.report))
+    print(
+        f"wrote {args.output} and {args.output.with_suffix('.npz')} in {result.report['seconds']} s"
+    )
+    return EXIT_OK
+
+
+def _quantize_s8(
+    args: argparse.Namespace, graph: Graph, dataset: Dataset, calibration: int, started: float
+) -> int:
+    import time
+
+    from nn2mcu.s8.modelfile import write_s8_model
+    from nn2mcu.s8.quantize import format_report, quantize_s8
+
+    if args.method != "search" or args.arm_test_set:
+        raise InputError("--method and --arm-test-set are for --scheme q7")
+    if args.average_pool != "dsp" or args.softmax != "2019":
+        raise InputError("--average-pool and --softmax are for --scheme q7")
+    result = quantize_s8(
+        graph,
+        dataset,
+        calibration,
+        progress=lambda line: print(line, flush=True),
+        single_rounding=args.rounding == "single",
+        pow2=args.pow2,
+    )
+    result.report["seconds"] = round(time.perf_counter() - started, 1)
+    write_s8_model(
         result.model,
         args.output,
         calibration={
@@ -332,7 +401,8 @@ def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         choices=("portable", "cmsis"),
         default="portable",
         help="portable: nn2mcu's kernels copied into DIR/kernels (default); cmsis: CMSIS-NN's "
-        "legacy q7 kernels from the CMSIS 5.x tree named by CMSIS_5_ROOT",
+        "legacy q7 kernels from the CMSIS 5.x tree named by CMSIS_5_ROOT (q7 models) or its s8 "
+        "kernels from the CMSIS-NN tree named by CMSIS_NN_ROOT (s8 models)",
     )
     parser.add_argument(
         "--compat",
@@ -364,16 +434,27 @@ def _describe_program(program: Program) -> None:
     )
 
 
-def _run_generate(args: argparse.Namespace) -> int:
+def _cmsis_root(program: Program) -> Path:
+    """The CMSIS tree for --kernels cmsis: CMSIS_5_ROOT for q7, CMSIS_NN_ROOT for s8."""
     import os
 
     from nn2mcu.codegen.emit import check_cmsis_root
+    from nn2mcu.codegen.emit_s8 import check_cmsis_nn_root
+    from nn2mcu.s8.model import S8Model
+
+    if isinstance(program.model, S8Model):
+        return check_cmsis_nn_root(os.environ.get("CMSIS_NN_ROOT"), program)
+    return check_cmsis_root(os.environ.get("CMSIS_5_ROOT"))
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+
     from nn2mcu.codegen.host import generate_atomically
     from nn2mcu.codegen.plan import lower
-    from nn2mcu.q7.modelfile import read_model
+    from nn2mcu.modelfile import read_quantized
 
-    root = check_cmsis_root(os.environ.get("CMSIS_5_ROOT")) if args.kernels == "cmsis" else None
-    program = lower(read_model(args.model))
+    program = lower(read_quantized(args.model))
+    root = _cmsis_root(program) if args.kernels == "cmsis" else None
     images = None
     if args.embed_images is not None:
         from nn2mcu.datasets import load_dataset
@@ -422,7 +503,8 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--kernels",
         choices=("portable", "cmsis"),
         default="portable",
-        help="portable (default) or cmsis (CMSIS_5_ROOT); CMSIS-NN built for the host takes "
+        help="portable (default) or cmsis (CMSIS_5_ROOT for q7, CMSIS_NN_ROOT for s8); legacy "
+        "CMSIS-NN built for the host takes "
         "its plain-C average-pool path, so the simulator's 2-D variant is the reference then",
     )
     parser.add_argument("-n", type=int, metavar="N", help="test images (default: all)")
@@ -445,18 +527,15 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    import os
 
     from nn2mcu.codegen.cortex_m import TargetFailure
-    from nn2mcu.codegen.emit import check_cmsis_root
     from nn2mcu.codegen.plan import lower
     from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
     from nn2mcu.datasets import load_dataset
-    from nn2mcu.q7.modelfile import read_model
+    from nn2mcu.modelfile import read_quantized
 
-    root = check_cmsis_root(os.environ.get("CMSIS_5_ROOT")) if args.kernels == "cmsis" else None
-    model = read_model(args.model)
-    program = lower(model)
+    program = lower(read_quantized(args.model))
+    root = _cmsis_root(program) if args.kernels == "cmsis" else None
     dataset = load_dataset(args.data)
     count = len(dataset.test) if args.n is None else args.n
     if not 1 <= count <= len(dataset.test):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nn2mcu.codegen.cgen import HEADER, c_values
-from nn2mcu.codegen.plan import Call, Program
+from nn2mcu.codegen.plan import Call, Program, q7_model
 from nn2mcu.errors import InputError
 from nn2mcu.ops import Conv2D, FullyConnected, Pool2D, PoolMethod, ReLU, Softmax
 from nn2mcu.ops.fully_connected import x4_interleave
@@ -197,7 +197,7 @@ def _check_buffers(program: Program, match: ExampleMatch) -> None:
             f"the example's softmax and printout take {CLASSES}"
         )
     if match.version == "b":
-        model = program.model
+        model = q7_model(program)
         if model.mean.ndim != 1:
             raise InputError(
                 f"--compat {COMPAT_NAME}: version (b) subtracts a per-channel mean, and this "
@@ -259,7 +259,7 @@ def _initialiser(name: str, values: np.ndarray) -> str:
 
 
 def weights_h(program: Program, match: ExampleMatch) -> str:
-    model = program.model
+    model = q7_model(program)
     out = [
         HEADER,
         f"/* Weights (initialiser lists), shifts and input preprocessing in the macro names "

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from nn2mcu.codegen.cgen import c_name
 from nn2mcu.codegen.plan import Program
 from nn2mcu.errors import InputError
+from nn2mcu.q7.model import Q7Model
 
 FAULT_EXIT = 0x7E  # startup.c's NN_FAULT_EXIT
 FLASH_END = 0x0040_0000  # mps2.ld: 4 MiB of code memory at 0
@@ -185,11 +186,15 @@ def elf_symbols(elf: Path) -> dict[str, Symbol]:
     return symbols
 
 
+S8_ARRAYS = ("wt", "bias", "multiplier", "shift")
+
+
 def weight_symbols(program: Program) -> list[str]:
+    arrays = ("wt", "bias") if isinstance(program.model, Q7Model) else S8_ARRAYS
     names = []
     for call in program.calls:
         if call.layer.name in program.model.weighted:
-            names += [f"{c_name(call.layer.name)}_wt", f"{c_name(call.layer.name)}_bias"]
+            names += [f"{c_name(call.layer.name)}_{array}" for array in arrays]
     return names
 
 

@@ -21,7 +21,10 @@ from nn2mcu.atomic import publish_directory
 from nn2mcu.codegen.plan import Program
 from nn2mcu.errors import InputError
 from nn2mcu.ops import AverageVariant
+from nn2mcu.q7.model import Q7Model
 from nn2mcu.q7.simulate import simulate
+from nn2mcu.s8.model import S8Model
+from nn2mcu.s8.simulate import simulate as simulate_s8
 
 MARKER = ".nn2mcu-project"
 
@@ -114,6 +117,20 @@ def verify_host(
     return compare_outputs(program, got, pixels, labels, average_pool)
 
 
+def simulate_model(
+    model: Q7Model | S8Model,
+    pixels: npt.NDArray[np.uint8],
+    average_pool: AverageVariant | None = None,
+) -> dict[str, npt.NDArray[np.int8]]:
+    """Every layer's output from the simulator of the model's scheme (for q7 with
+    ``average_pool`` overriding the model's average-pool variant)."""
+    if isinstance(model, S8Model):
+        return simulate_s8(model, pixels)
+    if average_pool is not None:
+        model = dataclasses.replace(model, pool_variant=average_pool)
+    return {name: np.asarray(value, np.int8) for name, value in simulate(model, pixels).items()}
+
+
 def compare_outputs(
     program: Program,
     got: npt.NDArray[np.int8],
@@ -123,12 +140,12 @@ def compare_outputs(
 ) -> Verification:
     """The C's output bytes against the simulator's, image by image."""
     model = program.model
-    if average_pool is not None:
-        model = dataclasses.replace(model, pool_variant=average_pool)
     size = model.graph.shapes[model.logits].size
     expected = np.concatenate(
         [
-            simulate(model, pixels[start : start + 1000])[model.logits].reshape(-1, size)
+            simulate_model(model, pixels[start : start + 1000], average_pool)[model.logits].reshape(
+                -1, size
+            )
             for start in range(0, len(pixels), 1000)
         ]
     )
@@ -191,9 +208,7 @@ def first_divergence(
         elf = build_target(traced, target, f"{cflags} -DNN_TRACE_LAYERS")
         run_qemu(elf, target, [images.name, outputs.name], work, 600)
     model = program.model
-    if average_pool is not None:
-        model = dataclasses.replace(model, pool_variant=average_pool)
-    expected = simulate(model, pixels[:1])
+    expected = simulate_model(model, pixels[:1], average_pool)
     data, offset = (work / "trace.bin").read_bytes(), 0
     for call in program.calls:
         index, size = np.frombuffer(data, dtype="<i4", count=2, offset=offset)

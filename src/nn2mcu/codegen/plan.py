@@ -9,7 +9,9 @@ _RGB convolution reads up to 3 bytes past its input, so that input gets 3 spare 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nn2mcu.errors import InputError
 from nn2mcu.ir import Layer, Shape
@@ -26,6 +28,9 @@ from nn2mcu.ops import (
     Softmax,
 )
 from nn2mcu.q7.model import Q7Model
+
+if TYPE_CHECKING:
+    from nn2mcu.s8.model import S8Model
 
 UINT16_MAX = 65535
 RGB_OVERREAD = 3
@@ -115,7 +120,7 @@ class Call:
 
 @dataclass
 class Program:
-    model: Q7Model
+    model: Q7Model | S8Model
     calls: list[Call]
     buffers: dict[str, Buffer]
     input_buffer: str
@@ -125,7 +130,7 @@ class Program:
     alias: dict[str, str] = field(default_factory=dict)
 
 
-def _scratch_size(model: Q7Model, layer: Layer) -> int:
+def scratch_size(model: Q7Model, layer: Layer) -> int:
     op = layer.op
     x = model.graph.input_shapes(layer)[0]
     if isinstance(op, Conv2D | DepthwiseConv2D):
@@ -137,7 +142,37 @@ def _scratch_size(model: Q7Model, layer: Layer) -> int:
     return 0
 
 
-def lower(model: Q7Model) -> Program:
+@dataclass(frozen=True)
+class Rules:
+    """What lowering needs to know of a scheme."""
+
+    choose_kernel: Callable[[Layer], Kernel]
+    scratch_size: Callable[[Layer], int]
+    moves_no_data: Callable[[Layer], bool]  # aliases its input (Dropout, Flatten, ...)
+
+
+def q7_model(program: Program) -> Q7Model:
+    if not isinstance(program.model, Q7Model):
+        raise TypeError("a q7 program was expected")
+    return program.model
+
+
+def lower(model: Q7Model | S8Model) -> Program:
+    """The kernel calls and the memory plan of a quantized model (either scheme)."""
+    if isinstance(model, Q7Model):
+        rules = Rules(
+            lambda layer: choose_kernel(model, layer),
+            lambda layer: scratch_size(model, layer),
+            lambda layer: isinstance(layer.op, Dropout | Flatten),
+        )
+    else:
+        from nn2mcu.codegen.plan_s8 import s8_rules
+
+        rules = s8_rules(model)
+    return _lower(model, rules)
+
+
+def _lower(model: Q7Model | S8Model, rules: Rules) -> Program:
     graph = model.graph
     buffers: dict[str, Buffer] = {}
     calls: list[Call] = []
@@ -150,14 +185,15 @@ def lower(model: Q7Model) -> Program:
         if isinstance(layer.op, Input):
             continue
         source = tensor_of[layer.inputs[0]]
-        if isinstance(layer.op, Dropout | Flatten):
+        if rules.moves_no_data(layer):
             tensor_of[layer.name] = source
             continue
-        kernel = choose_kernel(model, layer)
+        kernel = rules.choose_kernel(layer)
         index = len(calls)
         # The legacy API passes every dimension as uint16 (checked per argument when the
         # call is emitted); arm_softmax_q7 takes the vector length, and ReLU calls are split.
-        if isinstance(layer.op, Softmax) and graph.shapes[layer.name].size > UINT16_MAX:
+        too_long = graph.shapes[layer.name].size > UINT16_MAX
+        if isinstance(model, Q7Model) and isinstance(layer.op, Softmax) and too_long:
             raise InputError(
                 f"layer '{layer.name}': {graph.shapes[layer.name].size} elements exceed "
                 "arm_softmax_q7's uint16 length"
@@ -170,7 +206,7 @@ def lower(model: Q7Model) -> Program:
         output = layer.name
         buffers[output] = Buffer(output, graph.shapes[layer.name].size, index, index)
         scratch = None
-        size = _scratch_size(model, layer)
+        size = rules.scratch_size(layer)
         if size:
             scratch = f"{layer.name}_scratch"
             buffers[scratch] = Buffer(scratch, size, index, index)
@@ -219,8 +255,14 @@ def _place(buffers: list[Buffer]) -> int:
 
 
 def weight_bytes(program: Program) -> int:
-    """Bytes of the weight and bias arrays (a layer without biases gets zeros)."""
+    """Bytes of the weight and bias arrays (a layer without biases gets zeros); for s8 also
+    the int32 biases, multipliers and shifts."""
     model = program.model
+    if not isinstance(model, Q7Model):
+        return sum(
+            layer.weight.size + 4 * (layer.bias.size + layer.multiplier.size + layer.shift.size)
+            for layer in model.weighted.values()
+        )
     return sum(
         layer.weight.size + (layer.bias.size or model.graph.shapes[name].c)
         for name, layer in model.weighted.items()

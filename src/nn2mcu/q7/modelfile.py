@@ -12,47 +12,23 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nn2mcu import __version__
-from nn2mcu.errors import InputError
-from nn2mcu.filemode import make_public
 from nn2mcu.ir.serialize import graph_from_dict, graph_to_dict
+from nn2mcu.modelfile import (
+    SCHEMA_VERSION,
+    read_document,
+    sha256_file,
+    sidecar_path,
+    write_atomically,
+)
 from nn2mcu.ops import AverageVariant, SoftmaxVersion
 from nn2mcu.q7.formats import Shifts
 from nn2mcu.q7.model import LayerFormats, Q7Model, WeightedLayer, logits_layer
-
-SCHEMA_VERSION = 1
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        make_public(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def sidecar_path(path: Path) -> Path:
-    return path.with_suffix(".npz")
 
 
 def write_model(
@@ -102,26 +78,14 @@ def write_model(
         "report": report,
     }
     text = json.dumps(document, indent=2).encode()
-    _write_atomically(sidecar_path(path), sidecar)
-    _write_atomically(path, text)
+    write_atomically(sidecar_path(path), sidecar)
+    write_atomically(path, text)
 
 
 def read_model(path: Path) -> Q7Model:
     """A model.json (and its sidecar, checked against its hash) as a Q7Model whose graph
     carries no float weights."""
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from None
-    if document.get("schema_version") != SCHEMA_VERSION or document.get("scheme") != "q7":
-        raise InputError(f"{path}: not an nn2mcu q7 model (schema_version {SCHEMA_VERSION})")
-    sidecar = path.parent / document["arrays"]["path"]
-    if not sidecar.is_file():
-        raise InputError(f"{path}: its arrays file {sidecar} is missing")
-    if sha256_file(sidecar) != document["arrays"]["sha256"]:
-        raise InputError(f"{sidecar}: its sha256 differs from the one in {path}")
+    document, sidecar = read_document(path, "q7")
     graph = graph_from_dict(document["graph"])
     with np.load(sidecar, allow_pickle=False) as arrays:
         weighted = {
@@ -145,3 +109,6 @@ def read_model(path: Path) -> Q7Model:
         softmax_version=SoftmaxVersion(document["kernels"]["softmax"]),
         logits=document.get("logits") or logits_layer(graph),
     )
+
+
+__all__ = ["read_model", "sha256_file", "write_model"]

@@ -6,7 +6,10 @@ depthwise convolutions and inner products are symmetric int8 per output channel
 channel requantizes with the multiplier and shift of s_in * scale_w[o] / s_out. A ReLU
 right after a weighted layer is fused into its activation range (act_min = the output
 zero point) and its own layer passes values through; other ReLUs clamp at the zero
-point. Pooling, Dropout and Flatten keep their input's parameters.
+point. A ReLU right after a pooling layer is fused into the pool's activation range the
+same way (max and average commute with the clamp). Pooling, Dropout and Flatten keep their
+input's parameters. Average pooling with padding is refused: arm_avgpool_s8 divides by the
+in-bounds count, Caffe by a count that includes the padding.
 
 Pixels p become q = clamp(requantize(p - M, input multiplier, input shift) + zero
 point, -128, 127) with M = floor(mean + 0.5) and the multiplier of 2^scale_log2 / s_in.
@@ -14,6 +17,7 @@ point, -128, 127) with M = floor(mean + 0.5) and the multiplier of 2^scale_log2 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -30,6 +34,7 @@ from nn2mcu.ops import (
     FullyConnected,
     Input,
     Pool2D,
+    PoolMethod,
     ReLU,
     Softmax,
 )
@@ -39,18 +44,25 @@ WEIGHTED = (Conv2D, DepthwiseConv2D, FullyConnected)
 QMIN, QMAX = -128, 127
 
 
+def _pow2_ceil(value: float) -> float:
+    return float(2.0 ** math.ceil(math.log2(value)))
+
+
 @dataclass(frozen=True)
 class TensorParams:
     scale: float
     zero_point: int
 
     @staticmethod
-    def from_range(low: float, high: float) -> TensorParams:
-        """TFLite's asymmetric parameters for a real range (widened to include 0)."""
+    def from_range(low: float, high: float, pow2: bool = False) -> TensorParams:
+        """TFLite's asymmetric parameters for a real range (widened to include 0); with
+        ``pow2`` the scale is rounded up to a power of two."""
         low, high = min(low, 0.0), max(high, 0.0)
         if high - low < 1e-12:
             high = low + 1e-6
         scale = (high - low) / (QMAX - QMIN)
+        if pow2:
+            scale = _pow2_ceil(scale)
         zero_point = int(np.clip(round(QMIN - low / scale), QMIN, QMAX))
         return TensorParams(scale, zero_point)
 
@@ -76,6 +88,9 @@ class S8Model:
     weighted: Mapping[str, S8Layer]
     fused: frozenset[str]  # ReLU layers folded into the layer before them
     logits: str = field(default="")
+    # (act_min, act_max) of pooling layers whose following ReLU is folded into them
+    pool_activation: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    single_rounding: bool = False  # CMSIS_NN_USE_SINGLE_ROUNDING
 
 
 def _weight_channels(op: object, weight: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
@@ -91,12 +106,17 @@ def build_model(
     scale_log2: int,
     ranges: Mapping[str, tuple[float, float]],
     logits: str,
+    *,
+    single_rounding: bool = False,
+    pow2: bool = False,
 ) -> S8Model:
     """Integer weights, biases, multipliers and shifts for the given real ranges of the
-    input (key 'input') and of every weighted layer's output."""
+    input (key 'input') and of every weighted layer's output. With ``pow2`` every scale is
+    a power of two, so every requantization multiplier is 2^30."""
     tensors: dict[str, TensorParams] = {}
     weighted: dict[str, S8Layer] = {}
     fused: set[str] = set()
+    pool_activation: dict[str, tuple[int, int]] = {}
     readers: dict[str, list[str]] = {}
     for layer in graph.layers:
         for name in layer.inputs:
@@ -104,14 +124,16 @@ def build_model(
     for layer in graph.layers:
         op = layer.op
         if isinstance(op, Input):
-            tensors[layer.name] = TensorParams.from_range(*ranges["input"])
+            tensors[layer.name] = TensorParams.from_range(*ranges["input"], pow2)
         elif isinstance(op, WEIGHTED):
             source = tensors[layer.inputs[0]]
-            out = TensorParams.from_range(*ranges[layer.name])
+            out = TensorParams.from_range(*ranges[layer.name], pow2)
             tensors[layer.name] = out
             weight = np.asarray(layer.weights["weight"], dtype=np.float64)
             per_channel = _weight_channels(op, weight)
             scales = np.maximum(np.abs(per_channel).max(axis=1), 1e-12) / 127.0
+            if pow2:
+                scales = np.array([_pow2_ceil(float(value)) for value in scales])
             if isinstance(op, DepthwiseConv2D):
                 q_weight = np.clip(np.round(weight / scales), -127, 127)
             else:
@@ -137,7 +159,19 @@ def build_model(
                 np.array([s for _, s in pairs], dtype=np.int64),
                 (low, QMAX),
             )
-        elif isinstance(op, ReLU | Pool2D | Dropout | Flatten):
+        elif isinstance(op, Pool2D):
+            if op.method is PoolMethod.AVE and op.pad != (0, 0):
+                raise InputError(
+                    f"layer '{layer.name}': average pooling with pad {op.pad[0]} has no s8 "
+                    "kernel (arm_avgpool_s8 divides by the in-bounds count, Caffe counts the "
+                    "padding)"
+                )
+            tensors[layer.name] = tensors[layer.inputs[0]]
+            follows = readers.get(layer.name, [])
+            if len(follows) == 1 and isinstance(graph.layer(follows[0]).op, ReLU):
+                fused.add(follows[0])
+                pool_activation[layer.name] = (tensors[layer.name].zero_point, QMAX)
+        elif isinstance(op, ReLU | Dropout | Flatten):
             tensors[layer.name] = tensors[layer.inputs[0]]
         elif isinstance(op, Softmax):
             tensors[layer.name] = TensorParams(1 / 256, -128)  # TFLite's softmax output
@@ -146,4 +180,4 @@ def build_model(
     input_params = tensors[graph.layers[0].name]
     multiplier, shift = quantize_multiplier(2.0**scale_log2 / input_params.scale)
     return S8Model(graph, mean, scale_log2, multiplier, shift, tensors, weighted,
-                   frozenset(fused), logits)  # fmt: skip
+                   frozenset(fused), logits, pool_activation, single_rounding)  # fmt: skip

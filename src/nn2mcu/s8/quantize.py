@@ -20,7 +20,13 @@ import numpy.typing as npt
 
 from nn2mcu.datasets import Dataset
 from nn2mcu.ir import Graph
-from nn2mcu.q7.calibrate import Calibration, calibration_split, float_outputs, float_view
+from nn2mcu.q7.calibrate import (
+    Calibration,
+    FloatView,
+    calibration_split,
+    float_outputs,
+    float_view,
+)
 from nn2mcu.q7.model import logits_layer
 from nn2mcu.q7.preprocess import integer_mean
 from nn2mcu.s8.model import WEIGHTED, S8Model, TensorParams, build_model
@@ -66,6 +72,9 @@ def quantize_s8(
     dataset: Dataset,
     calibration: int = 2000,
     progress: Callable[[str], None] = lambda _: None,
+    *,
+    single_rounding: bool = False,
+    pow2: bool = False,
 ) -> S8Quantized:
     view = float_view(graph)
     split = calibration_split(dataset.train, min(calibration, len(dataset.train)))
@@ -77,10 +86,14 @@ def quantize_s8(
     ranges.update({name: options[name]["minmax"] for name in names})
     mean, logits = integer_mean(view.mean), logits_layer(view.graph)
 
+    def build(trial: dict[str, Range]) -> S8Model:
+        return build_model(view.graph, mean, view.scale_log2, trial, logits,
+                           single_rounding=single_rounding, pow2=pow2)  # fmt: skip
+
     position = {layer.name: index for index, layer in enumerate(view.graph.layers)}
 
     def run(trial: dict[str, Range], start: int = 0, known: Values | None = None) -> Values:
-        model = build_model(view.graph, mean, view.scale_log2, trial, logits)
+        model = build(trial)
         return simulate(model, split.pixels, start=start, known=known)
 
     def accuracy(values: Values) -> float:
@@ -101,20 +114,74 @@ def quantize_s8(
                 best, ranges, chosen[name], current = score, trial, method, values
         progress(f"{name}: {chosen[name]} range {ranges[name][0]:.4g}..{ranges[name][1]:.4g}: "
                  f"calibration accuracy {best:.4f}")  # fmt: skip
-    model = build_model(view.graph, mean, view.scale_log2, ranges, logits)
-    report = evaluate(model, dataset)
+    model = build(ranges)
+    report = evaluate(model, view, dataset)
     report["ranges"] = {
         name: {"method": chosen[name], "range": list(ranges[name])} for name in names
     }
     return S8Quantized(model, split, report)
 
 
-def evaluate(model: S8Model, dataset: Dataset, batch: int = 1000) -> dict[str, Any]:
-    """s8 accuracy of the simulator on the test split."""
+def evaluate(
+    model: S8Model, view: FloatView, dataset: Dataset, batch: int = 1000
+) -> dict[str, Any]:
+    """Float and s8 accuracy on the test split, and every weighted layer's parameters."""
     test = dataset.test
-    predictions = [
-        classify(model, simulate(model, test.images[start : start + batch]))
-        for start in range(0, len(test), batch)
-    ]
+    predictions, float_predictions = [], []
+    for start in range(0, len(test), batch):
+        images = test.images[start : start + batch]
+        predictions.append(classify(model, simulate(model, images)))
+        floats = float_outputs(view, images, [model.logits])[model.logits]
+        float_predictions.append(np.argmax(floats.reshape(len(images), -1), axis=1))
     predicted = np.concatenate(predictions)
-    return {"test_images": len(test), "s8_accuracy": float(np.mean(predicted == test.labels))}
+    float_predicted = np.concatenate(float_predictions)
+    layers = []
+    for name, layer in model.weighted.items():
+        source = model.tensors[model.graph.layer(name).inputs[0]]
+        out = model.tensors[name]
+        layers.append(
+            {
+                "name": name,
+                "input_scale": source.scale,
+                "input_zero_point": source.zero_point,
+                "output_scale": out.scale,
+                "output_zero_point": out.zero_point,
+                "weight_scale_min": float(layer.weight_scales.min()),
+                "weight_scale_max": float(layer.weight_scales.max()),
+                "shift_min": int(layer.shift.min()),
+                "shift_max": int(layer.shift.max()),
+                "activation": list(layer.activation),
+            }
+        )
+    return {
+        "test_images": len(test),
+        "float_accuracy": float(np.mean(float_predicted == test.labels)),
+        "s8_accuracy": float(np.mean(predicted == test.labels)),
+        "layers": layers,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    header = ("layer", "input scale/zp", "output scale/zp", "weight scales", "shifts", "range")
+    rows = [header]
+    for row in report["layers"]:
+        method = report.get("ranges", {}).get(row["name"], {}).get("method", "")
+        rows.append(
+            (
+                row["name"],
+                f"{row['input_scale']:.4g}/{row['input_zero_point']}",
+                f"{row['output_scale']:.4g}/{row['output_zero_point']}",
+                f"{row['weight_scale_min']:.3g}..{row['weight_scale_max']:.3g}",
+                f"{row['shift_min']}..{row['shift_max']}",
+                method,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    table = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
+    return "\n".join(
+        [
+            f"test set ({report['test_images']} images): float accuracy "
+            f"{report['float_accuracy']:.4f}, s8 accuracy {report['s8_accuracy']:.4f}",
+            *table,
+        ]
+    )

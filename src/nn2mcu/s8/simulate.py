@@ -26,7 +26,9 @@ def quantize_input(model: S8Model, pixels: npt.NDArray[np.uint8]) -> npt.NDArray
     """q = clamp(requantize(p - M, input multiplier, input shift) + zero point, -128, 127)."""
     centred = np.asarray(pixels, dtype=np.int64) - model.mean
     zero_point = model.tensors[model.graph.layers[0].name].zero_point
-    scaled = requantize(centred, model.input_multiplier, model.input_shift)
+    scaled = requantize(
+        centred, model.input_multiplier, model.input_shift, single_rounding=model.single_rounding
+    )
     return np.clip(scaled + zero_point, QMIN, QMAX).astype(np.int8)
 
 
@@ -67,6 +69,7 @@ def simulate(
                 multiplier=q.multiplier,
                 shift=q.shift,
                 activation=q.activation,
+                single_rounding=model.single_rounding,
             )
         elif isinstance(op, ReLU):
             values[layer.name] = (
@@ -74,7 +77,8 @@ def simulate(
             )
         elif isinstance(op, Pool2D):
             shape = model.graph.shapes[layer.name]
-            values[layer.name] = op.s8_reference(x, (shape.h, shape.w))
+            activation = model.pool_activation.get(layer.name, (QMIN, QMAX))
+            values[layer.name] = op.s8_reference(x, (shape.h, shape.w), activation)
         elif isinstance(op, Flatten):
             values[layer.name] = x.reshape(len(x), 1, 1, -1)
         elif isinstance(op, Softmax):
