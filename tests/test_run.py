@@ -175,3 +175,33 @@ def test_run_mean_goes_with_weights(tmp_path: Path) -> None:
                     cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2
     assert "--mean goes with --weights" in result.stderr
+
+
+def test_run_with_the_s8_scheme(finished: Path) -> None:
+    """run --scheme s8 on the trained weights: verified on the host and the M4, and the
+    report shows the s8 figures and agrees with verify --json."""
+    weights = next((finished / "out" / "stages" / "1-train").glob("weights*"))
+    result = nn2mcu(
+        "run", "net.prototxt", "--weights", weights, "--data", "digits", "--scheme", "s8",
+        "-n", 120, "--no-progress", "-o", "s8", cwd=finished,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = finished / "s8"
+    report = json.loads((out / "report.json").read_text())
+    assert report["quantization"]["scheme"] == "s8"
+    assert report["mismatches"] == 0 and report["host"]["mismatches"] == 0
+    assert report["images"] == 120 and report["target"] == "cortex-m4"
+    assert "arm_convolve_wrapper_s8" in {entry["kernel"] for entry in report["per_layer"]}
+    html = (out / "report.html").read_text()
+    for entry in report["layers"]:
+        assert f"id='figure-histogram-{entry['name']}'" in html
+    assert "s8 (simulator)" in (out / "report.md").read_text()
+    model = out / "stages" / "1-quantize" / "model.json"
+    assert json.loads(model.read_text())["scheme"] == "s8"
+    result = nn2mcu(
+        "verify", model, "--data", "digits", "--target", "cortex-m4", "-n", 120, "--json",
+        cwd=finished,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for key, value in json.loads(result.stdout).items():
+        assert report[key] == value, key

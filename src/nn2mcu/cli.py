@@ -599,8 +599,18 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument("--weights", type=Path, metavar="W", help="trained weights: no training")
     parser.add_argument("--data", metavar="SPEC", required=True, help="the data set")
-    parser.add_argument("--scheme", choices=("q7",), default="q7", help="quantization scheme")
-    parser.add_argument("--method", choices=("search", "arm"), default="search")
+    parser.add_argument(
+        "--scheme",
+        choices=("q7", "s8"),
+        default="q7",
+        help="q7: legacy CMSIS-NN q7 kernels (default); s8: per-channel int8 for CMSIS-NN v4+",
+    )
+    parser.add_argument(
+        "--method",
+        choices=("search", "arm"),
+        default="search",
+        help="q7: how formats are chosen (as in quantize)",
+    )
     parser.add_argument(
         "--target",
         choices=("host", "cortex-m4", "cortex-m7"),
@@ -631,6 +641,8 @@ def _run_run(args: argparse.Namespace) -> int:
 
     if args.output.exists() and not args.output.is_dir():
         raise InputError(f"-o {args.output}: exists and is not a directory")
+    if args.scheme == "s8" and args.method != "search":
+        raise InputError("--method is for --scheme q7")
     args.output.mkdir(parents=True, exist_ok=True)
     options = RunOptions(
         definitions=tuple(args.definitions),
@@ -638,6 +650,7 @@ def _run_run(args: argparse.Namespace) -> int:
         output=args.output,
         weights=args.weights,
         method=args.method,
+        scheme=args.scheme,
         target=args.target,
         board=args.board,
         calibration=args.calibration,

@@ -24,10 +24,12 @@ from nn2mcu.frontends.caffe import InputShapeSources, load_net
 from nn2mcu.frontends.caffe.files import read_net_or_solver
 from nn2mcu.frontends.caffe.loader import build_net, load_definition
 from nn2mcu.ir import Graph
+from nn2mcu.modelfile import read_quantized, sha256_file
 from nn2mcu.passes import use_mean_file
 from nn2mcu.pipeline.boards import BOARDS
 from nn2mcu.pipeline.stages import Stages
-from nn2mcu.q7.modelfile import read_model, sha256_file, write_model
+from nn2mcu.q7.calibrate import Calibration
+from nn2mcu.q7.modelfile import write_model
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class RunOptions:
     output: Path
     weights: Path | None = None
     method: str = "search"
+    scheme: str = "q7"  # q7 or s8
     target: str = "cortex-m4"
     board: str | None = None
     calibration: int | None = None
@@ -184,35 +187,42 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         "data": data_key,
         "method": options.method,
         "calibration": options.calibration,
+        **({"scheme": options.scheme} if options.scheme != "q7" else {}),
     }
 
     def quantize(directory: Path) -> None:
         from nn2mcu.q7.quantize import QuantizeOptions, quantize_q7
+        from nn2mcu.s8.modelfile import write_s8_model
+        from nn2mcu.s8.quantize import quantize_s8
 
         sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
         graph = _float_graph(definition, weights, sources, options.mean)
         calibration = options.calibration or min(2000, len(dataset.train))
-        result = quantize_q7(
+        if options.scheme == "s8":
+            s8 = quantize_s8(graph, dataset, calibration, log)
+            write_s8_model(
+                s8.model,
+                directory / "model.json",
+                calibration=_calibration_record(s8.calibration, options.data),
+                weights_file=weights,
+                report=s8.report,
+            )
+            return
+        q7 = quantize_q7(
             graph, dataset, QuantizeOptions(method=options.method, calibration=calibration), log
         )
         write_model(
-            result.model,
+            q7.model,
             directory / "model.json",
-            calibration={
-                "images": len(result.calibration.labels),
-                "seed": 0,
-                "sha256": result.calibration.sha256,
-                "data": options.data,
-            },
+            calibration=_calibration_record(q7.calibration, options.data),
             weights_file=weights,
-            report=result.report,
+            report=q7.report,
         )
 
     quantize_dir, quantize_key = stages.run(index, "quantize", key, quantize)
     index += 1
     model_json = quantize_dir / "model.json"
-    model = read_model(model_json)
-    program = lower(model)
+    program = lower(read_quantized(model_json))
 
     # 3. generate
     def generate(directory: Path) -> None:
@@ -264,6 +274,15 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         board=options.board,
         target=options.target,
     )
+
+
+def _calibration_record(calibration: Calibration, data: str) -> dict[str, Any]:
+    return {
+        "images": len(calibration.labels),
+        "seed": 0,
+        "sha256": calibration.sha256,
+        "data": data,
+    }
 
 
 def _float_graph(

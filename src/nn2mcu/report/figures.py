@@ -35,7 +35,7 @@ def accuracy_figure(bars: dict[str, float]) -> bytes:
     axes.set_xlim(0, 110)
     axes.invert_yaxis()
     axes.set_xlabel("test accuracy (%)")
-    axes.set_title("Accuracy: float model, q7 simulator, generated C")
+    axes.set_title("Accuracy: float model, simulator, generated C")
     return _png(figure)
 
 
@@ -58,26 +58,30 @@ def confusion_figure(matrix: npt.NDArray[np.int64], classes: Sequence[str]) -> b
     return _png(figure)
 
 
-def _histogram(axes: Any, values: npt.NDArray[np.floating], frac: int, title: str) -> None:
-    low, high = -128 / 2.0**frac, 127 / 2.0**frac
+def _histogram(
+    axes: Any, values: npt.NDArray[np.floating], limits: tuple[float, float], title: str
+) -> None:
+    low, high = limits
     axes.hist(values.ravel(), bins=80, color="#4c72b0", log=True)
     for edge in (low, high):
         axes.axvline(edge, color="#c44e52", linestyle="--", linewidth=1.2)
-    axes.set_title(f"{title}: range [{low:g}, {high:g}] (frac {frac})", fontsize=9)
+    axes.set_title(f"{title}: range [{low:.4g}, {high:.4g}]", fontsize=9)
     axes.set_ylabel("count (log)")
 
 
 def histogram_figure(
     layer: str,
     weights: npt.NDArray[np.floating],
-    w_frac: int,
+    weight_range: tuple[float, float],
     activations: npt.NDArray[np.floating],
-    out_frac: int,
+    output_range: tuple[float, float],
+    scheme: str = "q7",
 ) -> bytes:
+    """Float weights and outputs of a layer with the ranges its integer types represent."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
-    _histogram(left, weights, w_frac, "weights")
-    _histogram(right, activations, out_frac, "outputs")
-    figure.suptitle(f"{layer}: float values and the chosen q7 range (dashed)", fontsize=10)
+    _histogram(left, weights, weight_range, "weights")
+    _histogram(right, activations, output_range, "outputs")
+    figure.suptitle(f"{layer}: float values and the chosen {scheme} range (dashed)", fontsize=10)
     return _png(figure)
 
 

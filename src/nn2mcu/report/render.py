@@ -34,30 +34,7 @@ def _verdict(summary: dict[str, Any]) -> str:
     )
 
 
-def _rows(report: dict[str, Any]) -> dict[str, list[list[str]]]:
-    """The report's tables as rows of strings, shared by HTML and Markdown."""
-    tables: dict[str, list[list[str]]] = {}
-    network = [["layer", "type", "output HxWxC", "kernel/stride/pad", "MACs", "params"]]
-    for row in report["network"]["layers"]:
-        geometry = ""
-        if "kernel" in row:
-            geometry = "{}x{}/{}/{}".format(*row["kernel"], row["stride"][0], row["pad"][0])
-            if "method" in row:
-                geometry = f"{row['method']} {geometry}"
-        network.append(
-            [
-                row["name"],
-                row["type"],
-                "x".join(map(str, row["output_shape"])),
-                geometry,
-                f"{row['macs']:,}",
-                f"{row['params']:,}",
-            ]
-        )
-    totals = report["network"]["totals"]
-    network.append(["total", "", "", "", f"{totals['macs']:,}", f"{totals['params']:,}"])
-    tables["network"] = network
-
+def _q7_layers(report: dict[str, Any]) -> list[list[str]]:
     layers = [
         [
             "layer",
@@ -86,7 +63,57 @@ def _rows(report: dict[str, Any]) -> dict[str, list[list[str]]]:
                 sqnr,
             ]
         )
-    tables["quantization"] = layers
+    return layers
+
+
+def _s8_layers(report: dict[str, Any]) -> list[list[str]]:
+    layers = [
+        ["layer", "input scale", "input zp", "output scale", "output zp", "weight scales",
+         "shifts", "activation"]
+    ]  # fmt: skip
+    for row in report["layers"]:
+        layers.append(
+            [
+                row["name"],
+                f"{row['input_scale']:.4g}",
+                str(row["input_zero_point"]),
+                f"{row['output_scale']:.4g}",
+                str(row["output_zero_point"]),
+                f"{row['weight_scale_min']:.3g} .. {row['weight_scale_max']:.3g}",
+                f"{row['shift_min']} .. {row['shift_max']}",
+                "{} .. {}".format(*row["activation"]),
+            ]
+        )
+    return layers
+
+
+def _rows(report: dict[str, Any]) -> dict[str, list[list[str]]]:
+    """The report's tables as rows of strings, shared by HTML and Markdown."""
+    tables: dict[str, list[list[str]]] = {}
+    network = [["layer", "type", "output HxWxC", "kernel/stride/pad", "MACs", "params"]]
+    for row in report["network"]["layers"]:
+        geometry = ""
+        if "kernel" in row:
+            geometry = "{}x{}/{}/{}".format(*row["kernel"], row["stride"][0], row["pad"][0])
+            if "method" in row:
+                geometry = f"{row['method']} {geometry}"
+        network.append(
+            [
+                row["name"],
+                row["type"],
+                "x".join(map(str, row["output_shape"])),
+                geometry,
+                f"{row['macs']:,}",
+                f"{row['params']:,}",
+            ]
+        )
+    totals = report["network"]["totals"]
+    network.append(["total", "", "", "", f"{totals['macs']:,}", f"{totals['params']:,}"])
+    tables["network"] = network
+
+    tables["quantization"] = (
+        _q7_layers(report) if report["quantization"]["scheme"] == "q7" else _s8_layers(report)
+    )
 
     kernels = [["call", "layer", "kernel", "why"]]
     has_counts = "instructions_per_inference" in report
@@ -170,8 +197,9 @@ def render_html(report: dict[str, Any], encoded: dict[str, str]) -> str:
         kind = "pass" if summary["mismatches"] == 0 else "fail"
         parts.append(f"<p class='{kind}'>{html.escape(_verdict(summary))}</p>")
     parts += [
-        f"<p>float accuracy {quantization['float_accuracy']:.4f}, q7 (simulator) "
-        f"{quantization['q7_accuracy']:.4f} on {quantization['test_images']:,} test images; "
+        f"<p>float accuracy {quantization['float_accuracy']:.4f}, {quantization['scheme']} "
+        f"(simulator) {quantization['quantized_accuracy']:.4f} on "
+        f"{quantization['test_images']:,} test images; "
         f"the C on {html.escape(report['target'])}: {report['accuracy']:.4f}.</p>",
         "<h2>Network</h2>",
         _html_table(tables["network"]),
@@ -179,7 +207,7 @@ def render_html(report: dict[str, Any], encoded: dict[str, str]) -> str:
         _image("accuracy", encoded, "accuracy"),
         _image("confusion", encoded, "confusion matrix"),
         "<h2>Quantization per layer</h2>",
-        f"<p>input {q_format(quantization['input_frac'])}</p>",
+        f"<p>input {html.escape(quantization['input'])}</p>",
         _html_table(tables["quantization"]),
     ]
     for row in report["layers"]:
@@ -216,8 +244,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("host") and report["target"] != "host":
         lines += [f"**{_verdict(report['host'])}**", ""]
     lines += [
-        f"Float accuracy {quantization['float_accuracy']:.4f}, q7 (simulator) "
-        f"{quantization['q7_accuracy']:.4f}; the C on {report['target']}: "
+        f"Float accuracy {quantization['float_accuracy']:.4f}, {quantization['scheme']} "
+        f"(simulator) {quantization['quantized_accuracy']:.4f}; the C on {report['target']}: "
         f"{report['accuracy']:.4f}. Figures are in report.html.",
         "",
         "## Network",
@@ -226,7 +254,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "## Quantization per layer",
         "",
-        f"input {q_format(quantization['input_frac'])}",
+        f"input {quantization['input']}",
         "",
         _markdown_table(tables["quantization"]),
         "",
