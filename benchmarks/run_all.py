@@ -3,12 +3,14 @@
 For the Fashion-MNIST example, the CIFAR seed network (examples/cifar10_m4_small) and
 ARM's trained M7 network: test accuracy of the float model, of nn2mcu's q7 model with
 formats chosen by the simulator's accuracy (search) and by ARM's nn_quantizer.py method
-(arm), and of PyTorch's FX int8 post-training quantization of the same float model
-(x86 backend, calibrated on the same 2,000 images); quantize time; instructions per
-inference of the generated C on an emulated Cortex-M4 (portable kernels, 20 images)
-against the floor MACs/2; flash (weights, biases, mean) and RAM (the arena) against the
-official CMSIS-NN CIFAR-10 example (38,780 bytes of weights, 44,160 of buffers). Then
-the simulator's speed and training speed against plain PyTorch.
+(arm), of nn2mcu's s8 model (per-channel int8), and of PyTorch's FX int8 post-training
+quantization of the same float model (x86 backend, calibrated on the same 2,000 images);
+quantize time; instructions per inference of the generated C on an emulated Cortex-M4
+(portable kernels, 20 images; q7 and s8) against the floor MACs/2; flash (weights,
+biases, mean) and RAM (the arena) against the official CMSIS-NN CIFAR-10 example (38,780
+bytes of weights, 44,160 of buffers). For the seed network also real CMSIS-NN (q7 with
+CMSIS_5_ROOT, s8 with CMSIS_NN_ROOT) against TensorFlow Lite Micro with CMSIS-NN
+(anchors.md). Then the simulator's speed and training speed against plain PyTorch.
 
 The two examples' trained weights come from `scripts/demo`-style training; missing ones
 are trained here first (about 2.5 minutes each).
@@ -18,6 +20,7 @@ are trained here first (about 2.5 minutes each).
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -38,6 +41,7 @@ from nn2mcu.passes import use_mean_file
 from nn2mcu.q7.calibrate import FloatView
 from nn2mcu.q7.quantize import QuantizeOptions, logits_of, quantize_q7
 from nn2mcu.q7.simulate import simulate
+from nn2mcu.s8.quantize import quantize_s8
 from nn2mcu.torch_net import TorchNet
 from nn2mcu.train.session import TrainOptions, train_solvers
 
@@ -51,6 +55,7 @@ import cortex_m  # noqa: E402  (the sibling benchmarks' runners)
 import train_speed  # noqa: E402
 
 EXAMPLE_FLASH, EXAMPLE_RAM = 38_780, 44_160
+TFLM_INSTRUCTIONS, TFLM_ARENA = 15_636_772, 43_108  # ../shared/reference/anchors.md
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,8 @@ def fx_int8_accuracy(
 def main() -> None:
     rows = []
     seed_model, seed_pixels = None, None
+    seed_counts: dict[str, int] = {}
+    seed_arenas: dict[str, int] = {}
     for network in NETWORKS:
         dataset = load_dataset(network.data)
         prepare(network, dataset)
@@ -153,21 +160,39 @@ def main() -> None:
             started = time.perf_counter()
             results[method] = quantize_q7(graph, dataset, QuantizeOptions(method=method))
             timings[method] = time.perf_counter() - started
+        started = time.perf_counter()
+        s8 = quantize_s8(graph, dataset)
+        timings["s8"] = time.perf_counter() - started
         search = results["search"]
         fx = fx_int8_accuracy(graph, search.view, search.calibration.pixels, dataset)
-        program = lower(search.model)
+        program, s8_program = lower(search.model), lower(s8.model)
         shapes, inputs = search.model.graph.shapes, search.model.graph.input_shapes
         macs = sum(c.layer.op.macs(inputs(c.layer), shapes[c.layer.name]) for c in program.calls)
-        counts = cortex_m.measure(program, "portable", None, "cortex-m4", dataset.test.images[:20])
-        count = int(np.median(counts[:, 0]))
+        pixels = dataset.test.images[:20]
+        counts = {
+            "q7": cortex_m.measure(program, "portable", None, "cortex-m4", pixels),
+            "s8": cortex_m.measure(s8_program, "portable", None, "cortex-m4", pixels),
+        }
+        if network.title == "CIFAR seed network":
+            for scheme, variable, chosen in (("q7", "CMSIS_5_ROOT", program),
+                                             ("s8", "CMSIS_NN_ROOT", s8_program)):  # fmt: skip
+                root = os.environ.get(variable)
+                if root:
+                    counts[f"{scheme} CMSIS-NN"] = cortex_m.measure(
+                        chosen, "cmsis", Path(root), "cortex-m4", pixels
+                    )
+            seed_model, seed_pixels = search.model, dataset.test.images[:2000]
+            seed_arenas = {"q7": program.arena_size, "s8": s8_program.arena_size}
+            seed_counts = {key: int(np.median(value[:, 0])) for key, value in counts.items()}
         rows.append(
             (network.title, search.report["float_accuracy"], search.report["q7_accuracy"],
-             results["arm"].report["q7_accuracy"], fx, timings["search"], timings["arm"], count,
-             macs // 2, flash_bytes(program), program.arena_size)
+             results["arm"].report["q7_accuracy"], s8.report["s8_accuracy"], fx,
+             timings["search"], timings["arm"], timings["s8"],
+             int(np.median(counts["q7"][:, 0])), int(np.median(counts["s8"][:, 0])), macs // 2,
+             flash_bytes(program), flash_bytes(s8_program), program.arena_size,
+             s8_program.arena_size)
         )  # fmt: skip
         print(f"done: {network.title}", flush=True)
-        if network.title == "CIFAR seed network":
-            seed_model, seed_pixels = search.model, dataset.test.images[:2000]
 
     rates = []
     assert seed_model is not None and seed_pixels is not None
@@ -181,20 +206,34 @@ def main() -> None:
     print()
     print(f"nn2mcu benchmarks: torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(
-        "| network | float | q7 search | q7 arm | PyTorch FX int8 | quantize s (search / arm) "
-        "| instructions / inference (M4) | MACs/2 | ratio | flash B | RAM B |"
+        "| network | float | q7 search | q7 arm | s8 | PyTorch FX int8 "
+        "| quantize s (search / arm / s8) | instructions / inference, M4 portable (q7 / s8) "
+        "| MACs/2 | flash B (q7 / s8) | RAM B (q7 / s8) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        title, flt, q7s, q7a, fx, ts, ta, count, floor, flash, ram = row
+        title, flt, q7s, q7a, s8a, fx, ts, ta, t8, q7c, s8c, floor, f7, f8, r7, r8 = row
         print(
-            f"| {title} | {flt:.4f} | {q7s:.4f} | {q7a:.4f} | {fx:.4f} | {ts:.0f} / {ta:.0f} "
-            f"| {count:,} | {floor:,} | {count / floor:.2f} | {flash:,} | {ram:,} |"
+            f"| {title} | {flt:.4f} | {q7s:.4f} | {q7a:.4f} | {s8a:.4f} | {fx:.4f} "
+            f"| {ts:.0f} / {ta:.0f} / {t8:.0f} | {q7c:,} / {s8c:,} | {floor:,} "
+            f"| {f7:,} / {f8:,} | {r7:,} / {r8:,} |"
         )
     print(
-        f"| official CMSIS-NN CIFAR-10 example (for scale) | | | | | | 14,489,707 | | "
+        f"| official CMSIS-NN CIFAR-10 example (for scale) | | | | | | | 14,489,707 (q7) | "
         f"| {EXAMPLE_FLASH:,} | {EXAMPLE_RAM:,} |"
     )
+    print()
+    print("CIFAR seed network on the emulated Cortex-M4 (median of 20 images, nn_run):")
+    print("| code | instructions / inference | vs TFLM | arena B |")
+    print("|---|---|---|---|")
+    print(f"| TFLM + CMSIS-NN (anchors.md) | {TFLM_INSTRUCTIONS:,} | 1.00 | {TFLM_ARENA:,} |")
+    for key, count in seed_counts.items():
+        kernels = key if "CMSIS" in key else f"{key} portable"
+        arena = seed_arenas[key.split()[0]]
+        print(f"| nn2mcu {kernels} | {count:,} | {count / TFLM_INSTRUCTIONS:.2f} | {arena:,} |")
+    for variable in ("CMSIS_5_ROOT", "CMSIS_NN_ROOT"):
+        if not os.environ.get(variable):
+            print(f"(set {variable} for the real CMSIS-NN row of its scheme)")
     print()
     simulator = statistics.median(rates)
     print(f"q7 simulator, CIFAR seed network: {simulator:,.0f} images/s (median of 3)")

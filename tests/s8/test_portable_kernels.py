@@ -13,6 +13,7 @@ import pytest
 from tests.s8.cases import HARNESS, KINDS, run_cases
 
 KERNELS = Path(__file__).resolve().parents[2] / "src" / "nn2mcu" / "kernels" / "s8"
+SIMD = KERNELS.parent / "q7"  # nn2mcu_simd.h, shared with the q7 kernels
 SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
 
@@ -24,7 +25,7 @@ def harness(
     flags = ["-DCMSIS_NN_USE_SINGLE_ROUNDING"] if request.param else []
     sources = sorted(str(p) for p in KERNELS.glob("*.c"))
     build = subprocess.run(
-        ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE, *flags, f"-I{KERNELS}",
+        ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE, *flags, f"-I{KERNELS}", f"-I{SIMD}",
          str(HARNESS), *sources, "-o", str(binary)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -44,7 +45,7 @@ def test_portable_kernels_build_for_cortex_m4_without_warnings(tmp_path: Path) -
         build = subprocess.run(
             ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
              "-mfpu=fpv4-sp-d16", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{KERNELS}",
-             "-c", source, "-o", str(tmp_path / (Path(source).stem + ".o"))],
+             f"-I{SIMD}", "-c", source, "-o", str(tmp_path / (Path(source).stem + ".o"))],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert build.returncode == 0, build.stderr

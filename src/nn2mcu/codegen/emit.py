@@ -673,7 +673,10 @@ def generate(
     if kernels == "portable":
         folder = directory / "kernels"
         folder.mkdir(exist_ok=True)
-        for source in sorted(kernel_folder.iterdir()):
+        sources = sorted(kernel_folder.iterdir())
+        if kernel_folder == KERNELS_S8:  # the s8 kernels share the SIMD helpers
+            sources.append(KERNELS / "nn2mcu_simd.h")
+        for source in sources:
             if source.suffix in (".c", ".h"):
                 shutil.copyfile(source, folder / source.name)
                 written.append(folder / source.name)

@@ -8,6 +8,7 @@
  *   nn2mcu_sxtb16(w)      bytes 0 and 2 of w, sign-extended to 16 bits each
  *   nn2mcu_sxtb16_ror8(w) bytes 1 and 3 of w, sign-extended to 16 bits each
  *   nn2mcu_smlad(x, y, a) a + x.lo * y.lo + x.hi * y.hi, modulo 2^32
+ *   nn2mcu_sadd16(x, y)   the 16-bit lanes of x and y added, each modulo 2^16
  *   nn2mcu_max8x4(a, b)   the signed maximum of each of the four byte lanes
  *
  * Accumulating with smlad in any order gives the 32-bit wrapped sum the CMSIS-NN q7
@@ -51,6 +52,11 @@ static inline uint32_t nn2mcu_smlad(uint32_t x, uint32_t y, uint32_t acc)
     return (uint32_t)__smlad((int16x2_t)x, (int16x2_t)y, (int32_t)acc);
 }
 
+static inline uint32_t nn2mcu_sadd16(uint32_t x, uint32_t y)
+{
+    return (uint32_t)__sadd16((int16x2_t)x, (int16x2_t)y);
+}
+
 static inline uint32_t nn2mcu_max8x4(uint32_t a, uint32_t b)
 {
     (void)__ssub8((int8x4_t)a, (int8x4_t)b); /* GE bit of each lane: a >= b */
@@ -82,6 +88,11 @@ static inline uint32_t nn2mcu_smlad(uint32_t x, uint32_t y, uint32_t acc)
     int32_t low = nn2mcu_lane(x) * nn2mcu_lane(y);
     int32_t high = nn2mcu_lane(x >> 16) * nn2mcu_lane(y >> 16);
     return acc + (uint32_t)low + (uint32_t)high;
+}
+
+static inline uint32_t nn2mcu_sadd16(uint32_t x, uint32_t y)
+{
+    return ((x + y) & 0xFFFFu) | (((x >> 16) + (y >> 16)) << 16);
 }
 
 static inline uint32_t nn2mcu_max8x4(uint32_t a, uint32_t b)

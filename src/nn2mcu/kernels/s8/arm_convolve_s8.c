@@ -3,12 +3,21 @@
  * (dilation 1, channel multiplier 1), NHWC activations, OHWI filters (depthwise:
  * 1 x KH x KW x C). Per output: bias + sum over the in-bounds window of
  * (input + input_offset) * filter, requantized per output channel, plus output_offset,
- * clamped to the activation range. The scratch buffer is not needed: 0 bytes.
+ * clamped to the activation range.
+ *
+ * With a scratch buffer of at least two int16 columns (what *_get_buffer_size asks, the
+ * larger of CMSIS-NN's generic and DSP sizes) a convolution takes the fast path: two
+ * output pixels at a time, each receptive field copied once as int16 (input + offset, 0 in
+ * the padding), then two filters against both columns with dual 16-bit MACs (SMLAD on a
+ * core with the DSP extension). Sums modulo 2^32 do not depend on their order, so both
+ * paths give the same bytes. Depthwise convolutions take the direct path.
  */
 #include "arm_nnfunctions.h"
 #include "nn2mcu_s8_arith.h"
+#include "nn2mcu_simd.h"
 
 #include <stddef.h>
+#include <string.h>
 
 static arm_cmsis_nn_status convolve(const cmsis_nn_tile stride, const cmsis_nn_tile padding,
                                     const cmsis_nn_tile dilation, int32_t input_offset, int32_t output_offset,
@@ -52,13 +61,195 @@ static arm_cmsis_nn_status convolve(const cmsis_nn_tile stride, const cmsis_nn_t
                             }
                         }
                     }
-                    pixel_out[o] = nn2mcu_s8_output(sum, quant->multiplier[o], quant->shift[o], output_offset,
+                    pixel_out[o] = nn2mcu_s8_output(nn2mcu_wrap32(sum), quant->multiplier[o], quant->shift[o], output_offset,
                                                     act.min, act.max);
                 }
             }
         }
     }
     return ARM_CMSIS_NN_SUCCESS;
+}
+
+/* Where value j of a column is stored: within each complete group of 4 the order is
+   0, 2, 1, 3 (the order in which nn2mcu_sxtb16 and nn2mcu_sxtb16_ror8 unpack 4 filter
+   bytes); the last length % 4 values stay in order. */
+static int32_t column_position(int32_t j, int32_t grouped)
+{
+    static const int8_t swap[4] = {0, 1, -1, 0};
+    return j < grouped ? j + swap[j & 3] : j;
+}
+
+/* Values [j, end) of a column from contiguous input bytes src (input + offset each). */
+static void copy_run(const int8_t *src, int32_t j, int32_t end, int32_t grouped, int32_t offset, int16_t *col)
+{
+    const uint32_t offsets = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
+    for (; j < end && (j & 3) != 0; j++, src++) {
+        col[column_position(j, grouped)] = (int16_t)(*src + offset);
+    }
+    const int32_t last = end < grouped ? end : grouped;
+    for (; j + 4 <= last; j += 4, src += 4) { /* a whole group at once */
+        uint32_t word = nn2mcu_load32(src);
+        nn2mcu_store32(col + j, nn2mcu_sadd16(nn2mcu_sxtb16(word), offsets));
+        nn2mcu_store32(col + j + 2, nn2mcu_sadd16(nn2mcu_sxtb16_ror8(word), offsets));
+    }
+    for (; j < end; j++, src++) {
+        col[column_position(j, grouped)] = (int16_t)(*src + offset);
+    }
+}
+
+/* Values [j, end) of a column set to 0 (the padding). */
+static void zero_run(int32_t j, int32_t end, int32_t grouped, int16_t *col)
+{
+    for (; j < end && (j & 3) != 0; j++) {
+        col[column_position(j, grouped)] = 0;
+    }
+    int32_t whole = end < grouped ? end & ~3 : grouped; /* complete groups: order is moot */
+    if (whole > j) {
+        memset(col + j, 0, (size_t)(whole - j) * sizeof col[0]);
+        j = whole;
+    }
+    for (; j < end; j++) {
+        col[column_position(j, grouped)] = 0;
+    }
+}
+
+/* The receptive field of output pixel (ox, oy) as int16 values input + offset (0 where the
+   window leaves the image), in column_position order. A window row that lies inside the
+   image is one contiguous run of kw * ch_in input bytes. */
+static void im2col(const int8_t *image, const cmsis_nn_dims *in, int32_t kh, int32_t kw, cmsis_nn_tile stride,
+                   cmsis_nn_tile padding, int32_t offset, int32_t ox, int32_t oy, int16_t *col)
+{
+    const int32_t ch_in = in->c, row = kw * ch_in, grouped = (kh * row) & ~3;
+    const int32_t x0 = ox * stride.w - padding.w;
+    for (int32_t ky = 0; ky < kh; ky++) {
+        const int32_t iy = oy * stride.h - padding.h + ky, start = ky * row;
+        if (iy < 0 || iy >= in->h) {
+            zero_run(start, start + row, grouped, col);
+            continue;
+        }
+        const int8_t *line = image + (size_t)iy * in->w * ch_in;
+        if (x0 >= 0 && x0 + kw <= in->w) {
+            copy_run(line + (size_t)x0 * ch_in, start, start + row, grouped, offset, col);
+            continue;
+        }
+        for (int32_t kx = 0; kx < kw; kx++) { /* the window leaves the image sideways */
+            const int32_t ix = x0 + kx, j = start + kx * ch_in;
+            if (ix < 0 || ix >= in->w) {
+                zero_run(j, j + ch_in, grouped, col);
+            } else {
+                copy_run(line + (size_t)ix * ch_in, j, j + ch_in, grouped, offset, col);
+            }
+        }
+    }
+}
+
+/* acc[0] += a.w0, acc[1] += b.w0, acc[2] += a.w1, acc[3] += b.w1 (length values each),
+   modulo 2^32. */
+static void dot_2x2(const int16_t *a, const int16_t *b, const int8_t *w0, const int8_t *w1, int32_t length,
+                    uint32_t acc[4])
+{
+    uint32_t a0w0 = acc[0], b0w0 = acc[1], a0w1 = acc[2], b0w1 = acc[3];
+    const int16_t *end = a + (length & ~3);
+    while (a != end) {
+        uint32_t a01 = nn2mcu_load32(a), a23 = nn2mcu_load32(a + 2);
+        uint32_t b01 = nn2mcu_load32(b), b23 = nn2mcu_load32(b + 2);
+        uint32_t wa = nn2mcu_load32(w0);
+        uint32_t wa02 = nn2mcu_sxtb16(wa), wa13 = nn2mcu_sxtb16_ror8(wa);
+        a0w0 = nn2mcu_smlad(a01, wa02, a0w0);
+        a0w0 = nn2mcu_smlad(a23, wa13, a0w0);
+        b0w0 = nn2mcu_smlad(b01, wa02, b0w0);
+        b0w0 = nn2mcu_smlad(b23, wa13, b0w0);
+        uint32_t wb = nn2mcu_load32(w1);
+        uint32_t wb02 = nn2mcu_sxtb16(wb), wb13 = nn2mcu_sxtb16_ror8(wb);
+        a0w1 = nn2mcu_smlad(a01, wb02, a0w1);
+        a0w1 = nn2mcu_smlad(a23, wb13, a0w1);
+        b0w1 = nn2mcu_smlad(b01, wb02, b0w1);
+        b0w1 = nn2mcu_smlad(b23, wb13, b0w1);
+        w0 += 4;
+        w1 += 4;
+        a += 4;
+        b += 4;
+    }
+    for (int32_t i = 0; i < (length & 3); i++) {
+        a0w0 += (uint32_t)((int32_t)a[i] * w0[i]);
+        b0w0 += (uint32_t)((int32_t)b[i] * w0[i]);
+        a0w1 += (uint32_t)((int32_t)a[i] * w1[i]);
+        b0w1 += (uint32_t)((int32_t)b[i] * w1[i]);
+    }
+    acc[0] = a0w0;
+    acc[1] = b0w0;
+    acc[2] = a0w1;
+    acc[3] = b0w1;
+}
+
+static int32_t as_int32(uint32_t bits)
+{
+    return bits < 0x80000000u ? (int32_t)bits : -(int32_t)(0xFFFFFFFFu - bits) - 1;
+}
+
+/* Output pixels a and b (b may be NULL) from their columns, two channels at a time. */
+static void columns_to_pixels(const int16_t *col_a, const int16_t *col_b, int32_t length, const int8_t *weights,
+                              int32_t ch_out, const int32_t *bias, const cmsis_nn_per_channel_quant_params *quant,
+                              int32_t output_offset, cmsis_nn_activation act, int8_t *out_a, int8_t *out_b)
+{
+    const int16_t *second = col_b != NULL ? col_b : col_a;
+    for (int32_t o = 0; o < ch_out; o += 2) {
+        int32_t next = o + 1 < ch_out ? o + 1 : o; /* an odd count: the last filter twice */
+        uint32_t acc[4];
+        acc[0] = acc[1] = (uint32_t)(bias != NULL ? bias[o] : 0);
+        acc[2] = acc[3] = (uint32_t)(bias != NULL ? bias[next] : 0);
+        dot_2x2(col_a, second, weights + (size_t)o * length, weights + (size_t)next * length, length, acc);
+        for (int32_t k = 0; k < 2 && o + k < ch_out; k++) {
+            int32_t channel = o + k;
+            int32_t m = quant->multiplier[channel], s = quant->shift[channel];
+            out_a[channel] = nn2mcu_s8_output(as_int32(acc[2 * k]), m, s, output_offset, act.min, act.max);
+            if (out_b != NULL) {
+                out_b[channel] =
+                    nn2mcu_s8_output(as_int32(acc[2 * k + 1]), m, s, output_offset, act.min, act.max);
+            }
+        }
+    }
+}
+
+/* All output pixels, two at a time through int16 columns in buffer (2 * length values). */
+static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile padding, int32_t input_offset,
+                          int32_t output_offset, cmsis_nn_activation act,
+                          const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in,
+                          const int8_t *input, const cmsis_nn_dims *filter, const int8_t *weights,
+                          const int32_t *bias, const cmsis_nn_dims *out, int8_t *output, int16_t *buffer)
+{
+    const int32_t length = filter->h * filter->w * in->c, ch_out = out->c;
+    const int32_t pixels = out->h * out->w;
+    int16_t *col_a = buffer, *col_b = buffer + length;
+    for (int32_t n = 0; n < in->n; n++) {
+        const int8_t *image = input + (size_t)n * in->h * in->w * in->c;
+        int8_t *result = output + (size_t)n * pixels * ch_out;
+        int32_t p = 0;
+        for (; p + 1 < pixels; p += 2) {
+            im2col(image, in, filter->h, filter->w, stride, padding, input_offset, p % out->w, p / out->w, col_a);
+            im2col(image, in, filter->h, filter->w, stride, padding, input_offset, (p + 1) % out->w,
+                   (p + 1) / out->w, col_b);
+            columns_to_pixels(col_a, col_b, length, weights, ch_out, bias, quant, output_offset, act,
+                              result + (size_t)p * ch_out, result + (size_t)(p + 1) * ch_out);
+        }
+        if (p < pixels) {
+            im2col(image, in, filter->h, filter->w, stride, padding, input_offset, p % out->w, p / out->w, col_a);
+            columns_to_pixels(col_a, NULL, length, weights, ch_out, bias, quant, output_offset, act,
+                              result + (size_t)p * ch_out, NULL);
+        }
+    }
+}
+
+/* What the fast path needs: two int16 columns; 0 when it does not apply. */
+static int32_t fast_buffer_size(const cmsis_nn_conv_params *params, const cmsis_nn_dims *in,
+                                const cmsis_nn_dims *filter)
+{
+    const int32_t length = filter->h * filter->w * in->c;
+    if (filter->h == 1 && filter->w == 1 && params->padding.w == 0 && params->padding.h == 0) {
+        /* CMSIS-NN's 1x1 kernels: 2 * ch_in int16 with stride 1 (its DSP rule), else none */
+        return params->stride.w == 1 && params->stride.h == 1 ? 4 * in->c : 0;
+    }
+    return 2 * ((length + 3) & ~3) * (int32_t)sizeof(int16_t); /* arm_convolve_s8's rule */
 }
 
 arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx, const cmsis_nn_conv_params *conv_params,
@@ -68,8 +259,15 @@ arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx, const c
                                             const cmsis_nn_dims *bias_dims, const int32_t *bias_data,
                                             const cmsis_nn_dims *output_dims, int8_t *output_data)
 {
-    (void)ctx;
     (void)bias_dims;
+    const int32_t length = filter_dims->h * filter_dims->w * input_dims->c;
+    if (ctx != NULL && ctx->buf != NULL && ctx->size >= 2 * length * (int32_t)sizeof(int16_t) &&
+        conv_params->dilation.w == 1 && conv_params->dilation.h == 1 && filter_dims->c == input_dims->c) {
+        convolve_fast(conv_params->stride, conv_params->padding, conv_params->input_offset,
+                      conv_params->output_offset, conv_params->activation, quant_params, input_dims, input_data,
+                      filter_dims, filter_data, bias_data, output_dims, output_data, (int16_t *)ctx->buf);
+        return ARM_CMSIS_NN_SUCCESS;
+    }
     return convolve(conv_params->stride, conv_params->padding, conv_params->dilation, conv_params->input_offset,
                     conv_params->output_offset, conv_params->activation, quant_params, input_dims, input_data,
                     filter_dims, filter_data, bias_data, output_dims, output_data, 0);
@@ -79,11 +277,8 @@ int32_t arm_convolve_wrapper_s8_get_buffer_size(const cmsis_nn_conv_params *conv
                                                 const cmsis_nn_dims *input_dims, const cmsis_nn_dims *filter_dims,
                                                 const cmsis_nn_dims *output_dims)
 {
-    (void)conv_params;
-    (void)input_dims;
-    (void)filter_dims;
     (void)output_dims;
-    return 0;
+    return fast_buffer_size(conv_params, input_dims, filter_dims);
 }
 
 arm_cmsis_nn_status arm_depthwise_conv_wrapper_s8(const cmsis_nn_context *ctx,

@@ -24,8 +24,9 @@ static void rows(const cmsis_nn_fc_params *params, const int32_t *multiplier, co
                 sum += ((int32_t)vector[i] + params->input_offset) * ((int32_t)row[i] + params->filter_offset);
             }
             int32_t k = per_channel ? r : 0;
-            output[(size_t)n * count + r] = nn2mcu_s8_output(sum, multiplier[k], shift[k], params->output_offset,
-                                                             params->activation.min, params->activation.max);
+            output[(size_t)n * count + r] = nn2mcu_s8_output(nn2mcu_wrap32(sum), multiplier[k], shift[k],
+                                                             params->output_offset, params->activation.min,
+                                                             params->activation.max);
         }
     }
 }

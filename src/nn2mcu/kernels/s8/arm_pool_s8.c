@@ -3,10 +3,32 @@
  * out * stride - padding and are clipped to the image; the average divides the sum of the
  * in-bounds values by their count, rounding half away from zero. Both clamp to the
  * activation range; an empty window is an argument error. No scratch buffer is needed.
+ * Max pooling over a multiple of 4 channels compares four byte lanes at once.
  */
 #include "arm_nnfunctions.h"
+#include "nn2mcu_simd.h"
 
 #include <stddef.h>
+
+/* Max pooling of 4 channels from c on, one window [y0, y1) x [x0, x1) */
+static void max4(const int8_t *image, int32_t width, int32_t ch, int32_t c, int32_t y0, int32_t y1, int32_t x0,
+                 int32_t x1, const cmsis_nn_activation act, int8_t *out)
+{
+    uint32_t best = 0x80808080u;
+    for (int32_t y = y0; y < y1; y++) {
+        const int8_t *pixel = image + ((size_t)y * width + x0) * ch + c;
+        for (int32_t x = x0; x < x1; x++, pixel += ch) {
+            best = nn2mcu_max8x4(best, nn2mcu_load32(pixel));
+        }
+    }
+    best = nn2mcu_max8x4(best, ((uint32_t)act.min & 0xFFu) * 0x01010101u); /* act.min >= -128 */
+    nn2mcu_store32(out + c, best);
+    if (act.max < 127) {
+        for (int32_t k = 0; k < 4; k++) {
+            out[c + k] = out[c + k] > act.max ? (int8_t)act.max : out[c + k];
+        }
+    }
+}
 
 static arm_cmsis_nn_status pool(const cmsis_nn_pool_params *params, const cmsis_nn_dims *in, const int8_t *input,
                                 const cmsis_nn_dims *filter, const cmsis_nn_dims *out, int8_t *output, int average)
@@ -27,7 +49,13 @@ static arm_cmsis_nn_status pool(const cmsis_nn_pool_params *params, const cmsis_
                 }
                 const int32_t count = (y1 - y0) * (x1 - x0);
                 int8_t *pixel_out = output + (((size_t)n * out->h + oy) * out->w + ox) * ch;
-                for (int32_t c = 0; c < ch; c++) {
+                int32_t c = 0;
+                if (!average && params->activation.min >= -128 && params->activation.max >= -128) {
+                    for (; c + 4 <= ch; c += 4) {
+                        max4(image, in->w, ch, c, y0, y1, x0, x1, params->activation, pixel_out);
+                    }
+                }
+                for (; c < ch; c++) {
                     int32_t best = -128, sum = 0;
                     for (int32_t y = y0; y < y1; y++) {
                         for (int32_t x = x0; x < x1; x++) {

@@ -1,7 +1,8 @@
 /*
  * nn2mcu portable kernels: CMSIS-NN's s8 requantization (arm_nn_requantize, v7.0.0),
- * written without undefined or implementation-defined behaviour: 32-bit wrap-around
- * through uint32_t, and arithmetic right shifts of negative values through complements.
+ * written without undefined behaviour: 32-bit wrap-around through uint32_t, and arithmetic
+ * right shifts of negative values through complements (or, under GCC and Clang, which
+ * define >> of a negative value as arithmetic, the shift itself).
  *
  * Default (two roundings): x = wrap32(val << max(shift, 0));
  *   h = wrap32((x * multiplier + 2^30) >> 31); result = h / 2^max(-shift, 0), ties away
@@ -22,7 +23,11 @@ static inline int32_t nn2mcu_wrap32(int64_t value)
 
 static inline int64_t nn2mcu_asr64(int64_t value, int shift)
 {
+#if defined(__GNUC__) /* GCC and Clang document >> of a negative value as arithmetic */
+    return value >> shift;
+#else
     return value >= 0 ? value >> shift : ~((~value) >> shift);
+#endif
 }
 
 static inline int32_t nn2mcu_requantize(int32_t value, int32_t multiplier, int32_t shift)
@@ -42,14 +47,16 @@ static inline int32_t nn2mcu_requantize(int32_t value, int32_t multiplier, int32
 #endif
 }
 
-/* requantize, add the output offset, clamp to the activation range */
-static inline int8_t nn2mcu_s8_output(int64_t accumulator, int32_t multiplier, int32_t shift, int32_t offset,
+/* requantize, add the output offset, clamp to the activation range (exactly: the
+   clamp happens before the offset is added, against the range shifted by it) */
+static inline int8_t nn2mcu_s8_output(int32_t accumulator, int32_t multiplier, int32_t shift, int32_t offset,
                                       int32_t act_min, int32_t act_max)
 {
-    int64_t value = (int64_t)nn2mcu_requantize(nn2mcu_wrap32(accumulator), multiplier, shift) + offset;
-    value = value < act_min ? act_min : value;
-    value = value > act_max ? act_max : value;
-    return (int8_t)value;
+    int32_t value = nn2mcu_requantize(accumulator, multiplier, shift);
+    int32_t low = act_min - offset, high = act_max - offset;
+    value = value < low ? low : value;
+    value = value > high ? high : value;
+    return (int8_t)(value + offset);
 }
 
 #endif /* NN2MCU_S8_ARITH_H */
