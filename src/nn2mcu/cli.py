@@ -20,6 +20,7 @@ from nn2mcu.errors import InputError
 if TYPE_CHECKING:
     from nn2mcu.codegen.plan import Program
     from nn2mcu.datasets import Dataset
+    from nn2mcu.frontends.caffe import InputShapeSources
     from nn2mcu.ir import Graph
 
 EXIT_OK = 0
@@ -59,19 +60,23 @@ def _add_inspect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         parents=[_common()],
         help="show a network's layers, shapes, work and memory",
         description=(
-            "Load a Caffe network definition (or the net a solver trains) into nn2mcu's IR "
-            "and print one row per layer: output shape (HxWxC), kernel/stride/pad, MACs, "
-            "parameters, weight bytes at 8 bit and activation bytes, with totals. With "
-            "--weights the parameters are loaded and checked against the net, and "
-            "BatchNorm/Scale layers are folded into the layer before them."
+            "Load a Caffe network definition (or the net a solver trains), or an ONNX model, "
+            "into nn2mcu's IR and print one row per layer: output shape (HxWxC), "
+            "kernel/stride/pad, MACs, parameters, weight bytes at 8 bit and activation "
+            "bytes, with totals. With --weights (Caffe) or an ONNX model the parameters are "
+            "loaded and checked, and BatchNorm/Scale layers are folded into the layer before "
+            "them."
         ),
     )
-    parser.add_argument("net", metavar="NET|SOLVER", type=Path, help="a net or solver .prototxt")
+    parser.add_argument(
+        "net", metavar="NET|SOLVER|MODEL", type=Path, help="a net or solver .prototxt, or a .onnx"
+    )
     parser.add_argument(
         "--weights",
         type=Path,
         metavar="W",
-        help="trained weights: a binary .caffemodel or a .caffemodel.h5",
+        help="trained weights: a binary .caffemodel or a .caffemodel.h5 (ONNX models carry "
+        "their own)",
     )
     parser.add_argument(
         "--input-shape",
@@ -98,7 +103,8 @@ def _add_inspect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _run_inspect(args: argparse.Namespace) -> int:
     from nn2mcu.datasets import image_shape
-    from nn2mcu.frontends.caffe import InputShapeSources, load_net
+    from nn2mcu.frontends.caffe import InputShapeSources
+    from nn2mcu.frontends.load import load_network
     from nn2mcu.inspect import format_table, summarize
 
     sources = InputShapeSources(
@@ -106,7 +112,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
         data_shape=image_shape(args.data) if args.data else None,
         data_spec=args.data,
     )
-    graph = load_net(args.net, weights=args.weights, phase=args.phase, sources=sources)
+    graph = load_network(args.net, weights=args.weights, phase=args.phase, sources=sources)
     summary = summarize(graph)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -217,8 +223,15 @@ def _add_quantize(commands: argparse._SubParsersAction[argparse.ArgumentParser])
             "model.npz and prints float and quantized test accuracy with per-layer figures."
         ),
     )
-    parser.add_argument("net", metavar="NET|SOLVER", type=Path, help="a net or solver .prototxt")
-    parser.add_argument("--weights", type=Path, required=True, metavar="W", help="trained weights")
+    parser.add_argument(
+        "net", metavar="NET|SOLVER|MODEL", type=Path, help="a net or solver .prototxt, or a .onnx"
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        metavar="W",
+        help="trained weights (Caffe; an ONNX model has its own)",
+    )
     parser.add_argument("--data", metavar="SPEC", required=True, help="the data set")
     parser.add_argument(
         "--scheme",
@@ -258,13 +271,7 @@ def _add_quantize(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="N",
         help="calibration images (default: 2000, or all training images when fewer)",
     )
-    parser.add_argument(
-        "--mean",
-        type=Path,
-        metavar="FILE",
-        help="a mean.binaryproto to use instead of the net's mean_file (which may name a "
-        "path from another machine)",
-    )
+    _add_preprocessing(parser)
     parser.add_argument(
         "--average-pool",
         choices=("dsp", "2d"),
@@ -283,12 +290,50 @@ def _add_quantize(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.set_defaults(handler=_run_quantize)
 
 
+def _add_preprocessing(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mean",
+        metavar="FILE|M[,M,M]",
+        help="Caffe: a mean.binaryproto to use instead of the net's mean_file (which may name "
+        "a path from another machine); ONNX: the mean M (one value, or one per channel) "
+        "subtracted from 0..255 pixels, x = (p - M) * S",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        metavar="S",
+        help="ONNX: the scale S of x = (p - M) * S (default: the model's metadata_props "
+        "nn2mcu.scale, else 1)",
+    )
+
+
+def _load_with_preprocessing(args: argparse.Namespace, sources: InputShapeSources) -> Graph:
+    """The network of ``args.net`` with --weights, --mean and --scale applied."""
+    from nn2mcu.frontends.load import is_onnx, load_network
+    from nn2mcu.frontends.onnx import parse_mean
+    from nn2mcu.passes import use_mean_file
+
+    if is_onnx(args.net):
+        mean = parse_mean(args.mean, "--mean") if args.mean is not None else None
+        return load_network(args.net, mean=mean, scale=args.scale, sources=sources)
+    if args.weights is None:
+        raise InputError(f"{args.net}: a Caffe net needs --weights W (the trained weights)")
+    if args.scale is not None:
+        raise InputError("--scale is for ONNX models; a Caffe net gives it in transform_param")
+    graph = load_network(args.net, weights=args.weights, phase="TEST", sources=sources)
+    if args.mean is not None:
+        mean_file = Path(args.mean)
+        if not mean_file.is_file():
+            raise InputError(f"--mean {args.mean}: no such file")
+        graph = use_mean_file(graph, mean_file)
+    return graph
+
+
 def _run_quantize(args: argparse.Namespace) -> int:
     import time
 
     from nn2mcu.datasets import load_dataset
-    from nn2mcu.frontends.caffe import InputShapeSources, load_net
-    from nn2mcu.passes import use_mean_file
+    from nn2mcu.frontends.caffe import InputShapeSources
     from nn2mcu.q7.modelfile import write_model
     from nn2mcu.q7.quantize import QuantizeOptions, format_report, quantize_q7
 
@@ -299,11 +344,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     sources = InputShapeSources(
         explicit=args.input_shape, data_shape=dataset.image_shape, data_spec=args.data
     )
-    graph = load_net(args.net, weights=args.weights, phase="TEST", sources=sources)
-    if args.mean is not None:
-        if not args.mean.is_file():
-            raise InputError(f"--mean {args.mean}: no such file")
-        graph = use_mean_file(graph, args.mean)
+    graph = _load_with_preprocessing(args, sources)
     from nn2mcu.ops import AverageVariant, SoftmaxVersion
 
     calibration = (
@@ -331,7 +372,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
             "sha256": result.calibration.sha256,
             "data": args.data,
         },
-        weights_file=args.weights,
+        weights_file=args.weights or args.net,
         report=result.report,
     )
     print(format_report(result.report))
@@ -371,7 +412,7 @@ def _quantize_s8(
             "sha256": result.calibration.sha256,
             "data": args.data,
         },
-        weights_file=args.weights,
+        weights_file=args.weights or args.net,
         report=result.report,
     )
     print(format_report(result.report))

@@ -15,8 +15,8 @@ import numpy as np
 from nn2mcu.codegen.cgen import HEADER, c_macro, c_name, c_values
 from nn2mcu.codegen.plan import Call, Program
 from nn2mcu.errors import InputError
-from nn2mcu.ops import Conv2D, DepthwiseConv2D, FullyConnected, Pool2D, ReLU, Softmax
-from nn2mcu.s8.model import QMAX, QMIN, S8Model
+from nn2mcu.ops import Conv2D, DepthwiseConv2D, FullyConnected, Pool2D, ReLU, ReLU6, Softmax
+from nn2mcu.s8.model import QMAX, QMIN, S8Model, activation_range
 from nn2mcu.s8.softmax import softmax_params
 
 ALIGN = """#if defined(__GNUC__) || defined(__clang__)
@@ -99,8 +99,9 @@ def _defines(program: Program, call: Call) -> dict[str, int]:
     if isinstance(op, Pool2D):
         low, high = model.pool_activation.get(layer.name, (QMIN, QMAX))
         values.update(ACT_MIN=low, ACT_MAX=high)
-    if isinstance(op, ReLU):
-        values.update(SIZE=y.size, ZERO_POINT=source.zero_point)
+    if isinstance(op, ReLU | ReLU6):
+        low, high = activation_range(op, source)
+        values.update(SIZE=y.size, ACT_MIN=low, ACT_MAX=high)
     if isinstance(op, Softmax):
         multiplier, shift, diff_min = softmax_params(source.scale)
         values.update(SIZE=y.size, MULT=multiplier, SHIFT=shift, DIFF_MIN=diff_min)
@@ -243,8 +244,8 @@ def _call(call: Call) -> str:
         )
     if isinstance(op, Softmax):
         return f"{k}({src}, 1, {p}_SIZE, {p}_MULT, {p}_SHIFT, {p}_DIFF_MIN, {dst});"
-    if isinstance(op, ReLU):
-        return f"{k}({src}, {p}_SIZE, {p}_ZERO_POINT);"
+    if isinstance(op, ReLU | ReLU6):
+        return f"{k}({src}, {p}_SIZE, {p}_ACT_MIN, {p}_ACT_MAX);"
     raise InputError(f"layer '{call.layer.name}': no s8 call for {op.type_name}")
 
 
@@ -290,13 +291,11 @@ static int32_t nn_requantize(int32_t value, int32_t multiplier, int32_t shift)
 }
 """
 
-RELU = """/* ReLU not fused into a kernel: max(x, zero point), in place */
-static void nn_relu_s8(int8_t *data, int32_t size, int32_t zero_point)
+RELU = """/* a ReLU or ReLU6 not fused into a kernel: a clamp to [low, high], in place */
+static void nn_clamp_s8(int8_t *data, int32_t size, int32_t low, int32_t high)
 {
     for (int32_t i = 0; i < size; i++) {
-        if (data[i] < zero_point) {
-            data[i] = (int8_t)zero_point;
-        }
+        data[i] = (int8_t)(data[i] < low ? low : (data[i] > high ? high : data[i]));
     }
 }
 
@@ -326,7 +325,7 @@ def nn_c(program: Program) -> str:
             body.append(f"    {statement}")
         size = model.graph.shapes[call.layer.name].size
         body.append(f"    NN_TRACE({index - 1}, nn_arena + {c_macro(call.output)}_OFFSET, {size});")
-    relu = RELU if any(call.kernel.name == "nn_relu_s8" for call in program.calls) else ""
+    relu = RELU if any(call.kernel.name == "nn_clamp_s8" for call in program.calls) else ""
     softmax = ""
     if program.softmax_buffer:
         softmax = (

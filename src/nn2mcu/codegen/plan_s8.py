@@ -3,7 +3,7 @@
 Each scratch buffer is the larger of the generic and the DSP rule of the function's
 *_get_buffer_size in CMSIS-NN v7.0.0, so one plan serves every Cortex-M build and the host;
 the MVE (Helium) rules are not covered. A ReLU fused into the layer before it moves no data;
-any other ReLU runs in place as nn_relu_s8 in nn.c (clamp at the zero point).
+any other ReLU or ReLU6 runs in place as nn_clamp_s8 in nn.c (a clamp to its range).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from nn2mcu.ops import (
     Pool2D,
     PoolMethod,
     ReLU,
+    ReLU6,
     Softmax,
 )
 from nn2mcu.s8.model import S8Model
@@ -56,8 +57,8 @@ def choose_kernel_s8(model: S8Model, layer: Layer) -> Kernel:
         if op.method is PoolMethod.MAX:
             return Kernel("arm_max_pool_s8", "max pooling")
         return Kernel("arm_avgpool_s8", "average pooling (in-bounds count)")
-    if isinstance(op, ReLU):
-        return Kernel("nn_relu_s8", "in place, clamp at the zero point (nn.c)")
+    if isinstance(op, ReLU | ReLU6):
+        return Kernel("nn_clamp_s8", "in place, not fused: a clamp to its int8 range (nn.c)")
     if isinstance(op, Softmax):
         return Kernel("arm_softmax_s8", "softmax (second output)")
     raise InputError(f"layer '{layer.name}' ({op.type_name}) has no s8 kernel")

@@ -14,6 +14,7 @@ from nn2mcu.ops.input import Input, Preprocessing
 from nn2mcu.ops.pool2d import AverageVariant, Pool2D, PoolMethod
 from nn2mcu.ops.registry import OPS, lookup
 from nn2mcu.ops.relu import ReLU
+from nn2mcu.ops.relu6 import ReLU6
 from nn2mcu.ops.scale import Scale
 from nn2mcu.ops.softmax import Softmax, SoftmaxVersion
 
@@ -31,6 +32,7 @@ __all__ = [
     "PoolMethod",
     "Preprocessing",
     "ReLU",
+    "ReLU6",
     "Scale",
     "Softmax",
     "SoftmaxVersion",

@@ -28,6 +28,7 @@ from nn2mcu.ops import (
     Softmax,
     SoftmaxVersion,
 )
+from nn2mcu.ops.relu6 import Q7_REFUSAL, ReLU6
 from nn2mcu.q7.arithmetic import INT8_MAX, INT8_MIN, IntArray
 from nn2mcu.q7.formats import FormatError, Shifts, layer_shifts
 
@@ -74,6 +75,8 @@ def check_q7_graph(graph: Graph) -> None:
         op = layer.op
         if isinstance(op, BatchNorm | Scale):
             raise InputError(f"layer '{layer.name}' ({op.type_name}) must be folded before q7")
+        if isinstance(op, ReLU6):
+            raise InputError(f"layer '{layer.name}' (ReLU6): {Q7_REFUSAL}")
         if isinstance(op, Pool2D):
             if op.pad != (0, 0):
                 raise InputError(

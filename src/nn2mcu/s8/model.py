@@ -7,7 +7,8 @@ channel requantizes with the multiplier and shift of s_in * scale_w[o] / s_out. 
 right after a weighted layer is fused into its activation range (act_min = the output
 zero point) and its own layer passes values through; other ReLUs clamp at the zero
 point. A ReLU right after a pooling layer is fused into the pool's activation range the
-same way (max and average commute with the clamp). Pooling, Dropout and Flatten keep their
+same way (max and average commute with the clamp), and a ReLU6 likewise with the upper
+end zero point + round(6 / scale). Pooling, Dropout and Flatten keep their
 input's parameters. Average pooling with padding is refused: arm_avgpool_s8 divides by the
 in-bounds count, Caffe by a count that includes the padding.
 
@@ -36,6 +37,7 @@ from nn2mcu.ops import (
     Pool2D,
     PoolMethod,
     ReLU,
+    ReLU6,
     Softmax,
 )
 from nn2mcu.s8.arithmetic import IntArray, quantize_multiplier
@@ -93,6 +95,15 @@ class S8Model:
     single_rounding: bool = False  # CMSIS_NN_USE_SINGLE_ROUNDING
 
 
+def activation_range(op: object, params: TensorParams) -> tuple[int, int]:
+    """The int8 range a ReLU or ReLU6 leaves: [zero point, 127] or [zero point, zero point
+    + round(6 / scale)] (capped at 127)."""
+    low = max(params.zero_point, QMIN)
+    if isinstance(op, ReLU6):
+        return low, int(min(QMAX, params.zero_point + round(6.0 / params.scale)))
+    return low, QMAX
+
+
 def _weight_channels(op: object, weight: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
     """The weight as (output channel, everything else)."""
     if isinstance(op, DepthwiseConv2D):
@@ -147,17 +158,17 @@ def build_model(
                 raise InputError(f"layer '{layer.name}': a bias does not fit int32")
             pairs = [quantize_multiplier(source.scale * s / out.scale) for s in scales]
             follows = readers.get(layer.name, [])
-            relu = len(follows) == 1 and isinstance(graph.layer(follows[0]).op, ReLU)
-            if relu:
+            activation = (QMIN, QMAX)
+            if len(follows) == 1 and isinstance(graph.layer(follows[0]).op, ReLU | ReLU6):
                 fused.add(follows[0])
-            low = max(out.zero_point, QMIN) if relu else QMIN
+                activation = activation_range(graph.layer(follows[0]).op, out)
             weighted[layer.name] = S8Layer(
                 q_weight.astype(np.int64),
                 q_bias.astype(np.int64),
                 scales,
                 np.array([m for m, _ in pairs], dtype=np.int64),
                 np.array([s for _, s in pairs], dtype=np.int64),
-                (low, QMAX),
+                activation,
             )
         elif isinstance(op, Pool2D):
             if op.method is PoolMethod.AVE and op.pad != (0, 0):
@@ -168,10 +179,12 @@ def build_model(
                 )
             tensors[layer.name] = tensors[layer.inputs[0]]
             follows = readers.get(layer.name, [])
-            if len(follows) == 1 and isinstance(graph.layer(follows[0]).op, ReLU):
+            if len(follows) == 1 and isinstance(graph.layer(follows[0]).op, ReLU | ReLU6):
                 fused.add(follows[0])
-                pool_activation[layer.name] = (tensors[layer.name].zero_point, QMAX)
-        elif isinstance(op, ReLU | Dropout | Flatten):
+                pool_activation[layer.name] = activation_range(
+                    graph.layer(follows[0]).op, tensors[layer.name]
+                )
+        elif isinstance(op, ReLU | ReLU6 | Dropout | Flatten):
             tensors[layer.name] = tensors[layer.inputs[0]]
         elif isinstance(op, Softmax):
             tensors[layer.name] = TensorParams(1 / 256, -128)  # TFLite's softmax output

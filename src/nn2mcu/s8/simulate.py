@@ -15,10 +15,11 @@ from nn2mcu.ops import (
     Input,
     Pool2D,
     ReLU,
+    ReLU6,
     Softmax,
 )
 from nn2mcu.s8.arithmetic import IntArray, requantize
-from nn2mcu.s8.model import QMAX, QMIN, S8Model
+from nn2mcu.s8.model import QMAX, QMIN, S8Model, activation_range
 from nn2mcu.s8.softmax import softmax_params
 
 
@@ -71,10 +72,12 @@ def simulate(
                 activation=q.activation,
                 single_rounding=model.single_rounding,
             )
-        elif isinstance(op, ReLU):
-            values[layer.name] = (
-                x if layer.name in model.fused else np.maximum(x, params.zero_point).astype(np.int8)
-            )
+        elif isinstance(op, ReLU | ReLU6):
+            if layer.name in model.fused:
+                values[layer.name] = x
+            else:
+                low, high = activation_range(op, params)
+                values[layer.name] = np.clip(x, low, high).astype(np.int8)
         elif isinstance(op, Pool2D):
             shape = model.graph.shapes[layer.name]
             activation = model.pool_activation.get(layer.name, (QMIN, QMAX))
