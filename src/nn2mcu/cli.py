@@ -633,12 +633,15 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument(
         "definitions",
-        metavar="SOLVER|NET",
+        metavar="SOLVER|NET|MODEL",
         nargs="+",
         type=Path,
-        help="solver .prototxt files to train in order, or one net with --weights",
+        help="solver .prototxt files to train in order, one net with --weights, or one .onnx "
+        "model (trained elsewhere)",
     )
-    parser.add_argument("--weights", type=Path, metavar="W", help="trained weights: no training")
+    parser.add_argument(
+        "--weights", type=Path, metavar="W", help="Caffe: trained weights, so no training"
+    )
     parser.add_argument("--data", metavar="SPEC", required=True, help="the data set")
     parser.add_argument(
         "--scheme",
@@ -663,11 +666,12 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument(
         "--mean",
-        type=Path,
-        metavar="FILE",
-        help="with --weights: this mean.binaryproto instead of the net's mean_file (which may "
-        "name a path on another machine); computed from --data when it does not exist",
+        metavar="FILE|M[,M,M]",
+        help="Caffe with --weights: this mean.binaryproto instead of the net's mean_file (which "
+        "may name a path on another machine; computed from --data when it does not exist); "
+        "ONNX: the mean M subtracted from 0..255 pixels, x = (p - M) * S",
     )
+    parser.add_argument("--scale", type=float, metavar="S", help="ONNX: the S of x = (p - M) * S")
     parser.add_argument("--calibration", type=int, metavar="N", help="calibration images")
     parser.add_argument("--shuffle", type=int, metavar="SEED", help="shuffle the training data")
     parser.add_argument("-n", type=int, metavar="N", help="test images to verify (default: all)")
@@ -682,8 +686,12 @@ def _run_run(args: argparse.Namespace) -> int:
 
     if args.output.exists() and not args.output.is_dir():
         raise InputError(f"-o {args.output}: exists and is not a directory")
+    from nn2mcu.frontends.load import is_onnx
+    from nn2mcu.frontends.onnx import parse_mean
+
     if args.scheme == "s8" and args.method != "search":
         raise InputError("--method is for --scheme q7")
+    onnx = any(is_onnx(path) for path in args.definitions)
     args.output.mkdir(parents=True, exist_ok=True)
     options = RunOptions(
         definitions=tuple(args.definitions),
@@ -698,7 +706,9 @@ def _run_run(args: argparse.Namespace) -> int:
         shuffle=args.shuffle,
         images=args.n,
         progress=not args.no_progress,
-        mean=args.mean,
+        mean=None if args.mean is None or onnx else Path(args.mean),
+        mean_values=parse_mean(args.mean, "--mean") if args.mean is not None and onnx else None,
+        scale=args.scale,
     )
     try:
         report = run_pipeline(options, log=lambda line: print(line, flush=True))

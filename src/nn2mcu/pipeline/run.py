@@ -20,9 +20,10 @@ from nn2mcu.codegen.plan import lower
 from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
 from nn2mcu.datasets import Dataset, load_dataset
 from nn2mcu.errors import InputError
-from nn2mcu.frontends.caffe import InputShapeSources, load_net
+from nn2mcu.frontends.caffe import InputShapeSources
 from nn2mcu.frontends.caffe.files import read_net_or_solver
 from nn2mcu.frontends.caffe.loader import build_net, load_definition
+from nn2mcu.frontends.load import is_onnx, load_network
 from nn2mcu.ir import Graph
 from nn2mcu.modelfile import read_quantized, sha256_file
 from nn2mcu.passes import use_mean_file
@@ -47,6 +48,8 @@ class RunOptions:
     images: int | None = None  # test images to verify (default: all)
     progress: bool = True
     mean: Path | None = None  # with weights: this mean file instead of the net's (made if missing)
+    mean_values: tuple[float, ...] | None = None  # ONNX: x = (p - mean) * scale
+    scale: float | None = None
 
 
 def dataset_hash(dataset: Dataset) -> str:
@@ -57,10 +60,23 @@ def dataset_hash(dataset: Dataset) -> str:
     return digest.hexdigest()
 
 
+def _onnx(options: RunOptions) -> bool:
+    return len(options.definitions) == 1 and is_onnx(options.definitions[0])
+
+
 def _check(options: RunOptions) -> None:
     if options.board is not None and options.board not in BOARDS:
         raise InputError(f"--board {options.board}: unknown; known: {', '.join(sorted(BOARDS))}")
-    if options.weights is None:
+    if any(is_onnx(path) for path in options.definitions):
+        if not _onnx(options):
+            raise InputError("give one ONNX model, without solvers")
+        if options.weights is not None:
+            raise InputError("--weights is for Caffe nets; an ONNX model carries its weights")
+        if not options.definitions[0].is_file():
+            raise InputError(f"{options.definitions[0]}: no such file")
+    elif options.mean_values is not None or options.scale is not None:
+        raise InputError("mean values and --scale are for ONNX models")
+    elif options.weights is None:
         for path in options.definitions:
             if not path.is_file():
                 raise InputError(f"{path}: no such file")
@@ -120,11 +136,11 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         shutil.rmtree(entry, ignore_errors=True)
     for entry in options.output.glob(".report.*"):
         entry.unlink(missing_ok=True)
-    means = _compute_missing_means(options, dataset, log)
+    means = [] if _onnx(options) else _compute_missing_means(options, dataset, log)
     stages = Stages(options.output, log)
     definitions = {str(p): sha256_file(p) for p in options.definitions}
     net_files = {}
-    for path in options.definitions:
+    for path in [] if _onnx(options) else options.definitions:
         for phase in ("TRAIN", "TEST"):
             _, net_path = load_definition(path, phase)
             net_files[str(net_path)] = sha256_file(net_path)
@@ -132,8 +148,11 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
     index = 1
 
     # 1. train
-    if options.weights is None:
-        key = {
+    if _onnx(options):  # trained elsewhere: the model carries its weights
+        weights = options.definitions[0]
+        weights_key = definitions[str(weights)]
+    elif options.weights is None:
+        key: dict[str, Any] = {
             "definitions": definitions,
             "nets": net_files,
             "means": mean_files,
@@ -188,6 +207,7 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         "method": options.method,
         "calibration": options.calibration,
         **({"scheme": options.scheme} if options.scheme != "q7" else {}),
+        **({"mean": options.mean_values, "scale": options.scale} if _onnx(options) else {}),
     }
 
     def quantize(directory: Path) -> None:
@@ -196,7 +216,7 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         from nn2mcu.s8.quantize import quantize_s8
 
         sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
-        graph = _float_graph(definition, weights, sources, options.mean)
+        graph = _float_graph(definition, weights, sources, options)
         calibration = options.calibration or min(2000, len(dataset.train))
         if options.scheme == "s8":
             s8 = quantize_s8(graph, dataset, calibration, log)
@@ -266,7 +286,7 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         options.output,
         model_json=model_json,
         program=program,
-        float_graph=_float_graph(definition, weights, sources, options.mean),
+        float_graph=_float_graph(definition, weights, sources, options),
         dataset=dataset,
         images=count,
         verified=verified,
@@ -286,11 +306,14 @@ def _calibration_record(calibration: Calibration, data: str) -> dict[str, Any]:
 
 
 def _float_graph(
-    definition: Path, weights: Path, sources: InputShapeSources, mean: Path | None
+    definition: Path, weights: Path, sources: InputShapeSources, options: RunOptions
 ) -> Graph:
-    """The trained float network; with ``mean``, preprocessed with that mean file."""
-    graph = load_net(definition, weights=weights, phase="TEST", sources=sources)
-    return graph if mean is None else use_mean_file(graph, mean)
+    """The trained float network (with --mean FILE, preprocessed with that mean file)."""
+    if _onnx(options):
+        return load_network(definition, mean=options.mean_values, scale=options.scale,
+                            sources=sources)  # fmt: skip
+    graph = load_network(definition, weights=weights, phase="TEST", sources=sources)
+    return graph if options.mean is None else use_mean_file(graph, options.mean)
 
 
 def _publish_project(source: Path, destination: Path) -> None:
