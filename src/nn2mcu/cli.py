@@ -315,7 +315,9 @@ def _load_with_preprocessing(args: argparse.Namespace, sources: InputShapeSource
 
     if is_onnx(args.net):
         mean = parse_mean(args.mean, "--mean") if args.mean is not None else None
-        return load_network(args.net, mean=mean, scale=args.scale, sources=sources)
+        return load_network(
+            args.net, weights=args.weights, mean=mean, scale=args.scale, sources=sources
+        )
     if args.weights is None:
         raise InputError(f"{args.net}: a Caffe net needs --weights W (the trained weights)")
     if args.scale is not None:

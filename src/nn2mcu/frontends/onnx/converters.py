@@ -165,6 +165,18 @@ def global_average_pool(
     return Converted([(Pool2D(method=PoolMethod.AVE, kernel=(x.h, x.w), ceil_mode=False), {})])
 
 
+def reduce_mean(
+    node: onnx.NodeProto, attrs: dict[str, Any], constants: Constants, x: Shape
+) -> Converted:
+    """A mean over the spatial axes: global average pooling (as exporters write
+    adaptive_avg_pool2d(x, 1))."""
+    given = _optional(node, 1, constants, "axes")
+    axes = [int(a) for a in (given if given is not None else attrs.get("axes", []))]
+    if sorted(a % 4 for a in axes) != [2, 3]:
+        raise Unsupported(f"axes {axes}: only the mean over H and W (axes 2, 3)")
+    return global_average_pool(node, attrs, constants, x)
+
+
 def relu(node: onnx.NodeProto, attrs: dict[str, Any], constants: Constants, x: Shape) -> Converted:
     return Converted([(ReLU(), {})])
 
@@ -272,6 +284,7 @@ CONVERTERS: dict[str, Converter] = {
     "MaxPool": max_pool,
     "AveragePool": average_pool,
     "GlobalAveragePool": global_average_pool,
+    "ReduceMean": reduce_mean,
     "Relu": relu,
     "Clip": clip,
     "Gemm": gemm,

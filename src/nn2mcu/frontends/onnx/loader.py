@@ -79,6 +79,12 @@ def _read(path: Path) -> onnx.ModelProto:
         raise InputError(f"{path}: no such file")
     try:
         model = onnx.load(str(path))
+    except Exception as error:
+        raise InputError(f"{path}: not an ONNX model ({str(error).splitlines()[0]})") from None
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset not in OPSETS:
+        raise InputError(f"{path}: opset {opset}; nn2mcu reads opsets 11 to 21")
+    try:
         onnx.checker.check_model(model)
     except Exception as error:  # the onnx library's own message names the fault
         raise InputError(f"{path}: not a valid ONNX model ({str(error).splitlines()[0]})") from None
@@ -101,9 +107,7 @@ def read_onnx(
 ) -> OnnxNet:
     """The IR of an ONNX model (weights folded), without the float check."""
     model = _read(path)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if opset not in OPSETS:
-        raise InputError(f"{path}: opset {opset}; nn2mcu reads opsets 11 to 21")
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     initializers = {init.name for init in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1:
