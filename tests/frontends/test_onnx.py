@@ -34,7 +34,8 @@ MEAN, SCALE = 128.0, 1 / 64
 
 
 class Plain(nn.Module):
-    """conv-relu-maxpool, conv-bn-relu-avgpool, flatten, linear, linear, softmax"""
+    """conv-relu-maxpool, conv-bn-relu-avgpool, flatten, linear, linear, softmax; on 14x14
+    images the second pool rounds 7 down to 3 (floor mode, where Caffe's ceil gives 4)"""
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,8 +84,8 @@ def _trained_like(model: nn.Module, seed: int) -> nn.Module:
     return model.eval()
 
 
-def export(model: nn.Module, path: Path, exporter: str) -> Path:
-    x = torch.randn(1, 3, 12, 12)
+def export(model: nn.Module, path: Path, exporter: str, size: int = 12) -> Path:
+    x = torch.randn(1, 3, size, size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if exporter == "default":
@@ -96,10 +97,10 @@ def export(model: nn.Module, path: Path, exporter: str) -> Path:
     return path
 
 
-def dataset(model: nn.Module, seed: int) -> Dataset:
-    """Random 12x12x3 images labelled by the float model itself."""
+def dataset(model: nn.Module, seed: int, size: int = 12) -> Dataset:
+    """Random size x size x 3 images labelled by the float model itself."""
     rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (800, 12, 12, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, (800, size, size, 3), dtype=np.uint8)
     with torch.no_grad():
         x = torch.from_numpy(((images.astype(np.float32) - MEAN) * SCALE).transpose(0, 3, 1, 2))
         labels = model(x).argmax(dim=1).numpy().astype(np.int64)
@@ -122,14 +123,14 @@ EXPORTERS = ["default", "no-optimize", "torchscript"]
 @pytest.mark.parametrize("exporter", EXPORTERS)
 def test_plain_net_imports_and_verifies_in_both_schemes(exporter: str, tmp_path: Path) -> None:
     torch_model = _trained_like(Plain(), 0)
-    path = export(torch_model, tmp_path / "plain.onnx", exporter)
+    path = export(torch_model, tmp_path / "plain.onnx", exporter, size=14)
     if exporter == "no-optimize":
         assert "BatchNormalization" in {n.op_type for n in onnx.load(str(path)).graph.node}
     graph = load_onnx(path, mean=(MEAN,), scale=SCALE)
     kinds = [type(layer.op) for layer in graph.layers]
     assert BatchNorm not in kinds and Scale not in kinds  # folded
     assert kinds.count(FullyConnected) == 2 and kinds.count(Pool2D) == 2
-    data = dataset(torch_model, 0)
+    data = dataset(torch_model, 0, size=14)
     q7 = quantize_q7(graph, data, QuantizeOptions(calibration=600))
     assert q7.report["q7_accuracy"] > 0.6
     assert _verified(q7.model, data, tmp_path / "q7") == 0

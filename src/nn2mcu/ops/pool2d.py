@@ -158,7 +158,7 @@ class Pool2D(Op):
         from nn2mcu.q7.pooling import average_q7, max_q7
 
         if self.method is PoolMethod.MAX:
-            return max_q7(x, self.kernel, self.stride)
+            return max_q7(x, self.kernel, self.stride, self.ceil_mode)
         rows, columns = self.windows(0, x.shape[1]), self.windows(1, x.shape[2])
         return average_q7(
             x,
@@ -167,4 +167,5 @@ class Pool2D(Op):
             [e - s for s, e, _ in rows],
             [e - s for s, e, _ in columns],
             two_passes=variant is AverageVariant.DSP,
+            ceil_mode=self.ceil_mode,
         )

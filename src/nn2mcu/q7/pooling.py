@@ -1,7 +1,8 @@
 """The q7 pooling kernels on NHWC int8 batches, through PyTorch's pooling.
 
 Window sums of at most k*k int8 values and maxima are exact in float32; ceil-mode
-pooling with pad 0 clips the last windows to the image as the kernels do; averages
+pooling with pad 0 clips the last windows to the image as the kernels do (floor-mode
+pooling, from ONNX, has the same windows and drops the clipped ones); averages
 divide by the in-bounds count with truncation toward zero (integer division).
 """
 
@@ -25,13 +26,18 @@ def _nhwc_int8(t: torch.Tensor) -> Int8Array:
 
 
 def max_q7(
-    x: npt.NDArray[np.integer], kernel: tuple[int, int], stride: tuple[int, int]
+    x: npt.NDArray[np.integer],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    ceil_mode: bool = True,
 ) -> Int8Array:
-    return _nhwc_int8(F.max_pool2d(_nchw(x), kernel, stride, ceil_mode=True))
+    return _nhwc_int8(F.max_pool2d(_nchw(x), kernel, stride, ceil_mode=ceil_mode))
 
 
-def _sums(t: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> torch.Tensor:
-    sums = F.avg_pool2d(t, kernel, stride, ceil_mode=True, divisor_override=1)
+def _sums(
+    t: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], ceil_mode: bool
+) -> torch.Tensor:
+    sums = F.avg_pool2d(t, kernel, stride, ceil_mode=ceil_mode, divisor_override=1)
     return sums.to(torch.int32)
 
 
@@ -43,13 +49,16 @@ def average_q7(
     column_counts: list[int],
     *,
     two_passes: bool,
+    ceil_mode: bool = True,
 ) -> Int8Array:
     t = _nchw(x)
     rows = torch.tensor(row_counts, dtype=torch.int32).view(1, 1, -1, 1)
     columns = torch.tensor(column_counts, dtype=torch.int32).view(1, 1, 1, -1)
     if not two_passes:
-        sums = _sums(t, kernel, stride)
+        sums = _sums(t, kernel, stride, ceil_mode)
         return _nhwc_int8(torch.div(sums, rows * columns, rounding_mode="trunc"))
-    across = torch.div(_sums(t, (1, kernel[1]), (1, stride[1])), columns, rounding_mode="trunc")
-    down = _sums(across.to(torch.float32), (kernel[0], 1), (stride[0], 1))
+    across = torch.div(
+        _sums(t, (1, kernel[1]), (1, stride[1]), ceil_mode), columns, rounding_mode="trunc"
+    )
+    down = _sums(across.to(torch.float32), (kernel[0], 1), (stride[0], 1), ceil_mode)
     return _nhwc_int8(torch.div(down, rows, rounding_mode="trunc"))
