@@ -1,19 +1,20 @@
 """The table nn2mcu tracks, in one run.
 
-For the Fashion-MNIST example, the CIFAR seed network (examples/cifar10_m4_small) and
-ARM's trained M7 network: test accuracy of the float model, of nn2mcu's q7 model with
-formats chosen by the simulator's accuracy (search) and by ARM's nn_quantizer.py method
-(arm), of nn2mcu's s8 model (per-channel int8), and of PyTorch's FX int8 post-training
-quantization of the same float model (x86 backend, calibrated on the same 2,000 images);
-quantize time; instructions per inference of the generated C on an emulated Cortex-M4
-(portable kernels, 20 images; q7 and s8) against the floor MACs/2; flash (weights,
-biases, mean) and RAM (the arena) against the official CMSIS-NN CIFAR-10 example (38,780
-bytes of weights, 44,160 of buffers). For the seed network also real CMSIS-NN (q7 with
+For the Fashion-MNIST example, the CIFAR seed network (examples/cifar10_m4_small), ARM's
+trained M7 network and the PyTorch example (examples/pytorch_fashion_mnist, ONNX): test
+accuracy of the float model, of nn2mcu's q7 model with formats chosen by the simulator's
+accuracy (search) and by ARM's nn_quantizer.py method (arm), of nn2mcu's s8 model
+(per-channel int8), and of PyTorch's FX int8 post-training quantization of the same
+float model (x86 backend, calibrated on the same 2,000 images); quantize time;
+instructions per inference of the generated C on an emulated Cortex-M4 (portable
+kernels, 20 images; q7 and s8) against the floor MACs/2; flash (weights, biases, mean)
+and RAM (the arena) against the official CMSIS-NN CIFAR-10 example (38,780 bytes of
+weights, 44,160 of buffers). For the seed network also real CMSIS-NN (q7 with
 CMSIS_5_ROOT, s8 with CMSIS_NN_ROOT) against TensorFlow Lite Micro with CMSIS-NN
 (anchors.md). Then the simulator's speed and training speed against plain PyTorch.
 
-The two examples' trained weights come from `scripts/demo`-style training; missing ones
-are trained here first (about 2.5 minutes each).
+The examples' trained weights come from `scripts/demo`-style training (the PyTorch one
+from its train.py); missing ones are trained here first (about 2.5 minutes each).
 
     .venv/bin/python benchmarks/run_all.py
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +36,8 @@ import torch
 
 from nn2mcu.codegen.plan import flash_bytes, lower
 from nn2mcu.datasets import Dataset, load_dataset
-from nn2mcu.frontends.caffe import InputShapeSources, load_net
+from nn2mcu.frontends.caffe import InputShapeSources
+from nn2mcu.frontends.load import is_onnx, load_network
 from nn2mcu.ir import Graph
 from nn2mcu.mean import image_mean, write_mean_file
 from nn2mcu.passes import use_mean_file
@@ -49,6 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 CIFAR = str(SHARED / "data" / "cifar10-jpeg")
 ARM = SHARED / "data" / "arm-cmsisnn-cifar10"
+PYTORCH = REPO / "examples" / "pytorch_fashion_mnist"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cortex_m  # noqa: E402  (the sibling benchmarks' runners)
@@ -91,11 +95,18 @@ NETWORKS = (
     ),
     Network("ARM's M7 network", ARM / "cifar10_m7_train_test.prototxt",
             ARM / "cifar10_m7_iter_300000.caffemodel.h5", CIFAR),
+    Network("PyTorch example (ONNX)", PYTORCH / "model.onnx", PYTORCH / "model.onnx",
+            "fashion-mnist"),
 )  # fmt: skip
 
 
 def prepare(network: Network, dataset: Dataset) -> None:
     """Mean file and trained weights of an example, made when missing."""
+    if is_onnx(network.net):
+        if not network.net.exists():
+            print(f"training {network.title} first (its model is missing)", flush=True)
+            subprocess.run([sys.executable, str(PYTORCH / "train.py")], check=True)
+        return
     if network.mean is not None and not network.mean.exists():
         write_mean_file(image_mean(dataset), network.mean)
     if not network.weights.exists():
@@ -150,8 +161,11 @@ def main() -> None:
         dataset = load_dataset(network.data)
         prepare(network, dataset)
         sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=network.data)
-        graph = load_net(network.net, weights=network.weights, sources=sources)
-        if network.mean is None:  # ARM's net names a mean file on ARM's machine
+        if is_onnx(network.net):  # preprocessing from the model's metadata_props
+            graph = load_network(network.net, sources=sources)
+        else:
+            graph = load_network(network.net, weights=network.weights, sources=sources)
+        if network.mean is None and not is_onnx(network.net):  # ARM's net: a path at ARM
             mean = Path(tempfile.mkdtemp()) / "mean.binaryproto"
             write_mean_file(image_mean(dataset), mean)
             graph = use_mean_file(graph, mean)
