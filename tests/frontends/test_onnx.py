@@ -34,12 +34,14 @@ MEAN, SCALE = 128.0, 1 / 64
 
 
 class Plain(nn.Module):
-    """conv-relu-maxpool, conv-bn-relu-avgpool, flatten, linear, linear, softmax; on 14x14
-    images the second pool rounds 7 down to 3 (floor mode, where Caffe's ceil gives 4)"""
+    """conv-relu-maxpool, depthwise-relu, conv-bn-relu-avgpool, flatten, linear, linear,
+    softmax; on 14x14 images the second pool rounds 7 down to 3 (floor mode, where
+    Caffe's ceil gives 4)"""
 
     def __init__(self) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8)
         self.conv2 = nn.Conv2d(8, 12, 3, padding=1)
         self.bn2 = nn.BatchNorm2d(12)
         self.fc1 = nn.Linear(12 * 3 * 3, 16)
@@ -47,6 +49,7 @@ class Plain(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = torch.relu(self.depthwise(x))
         x = nn.functional.avg_pool2d(torch.relu(self.bn2(self.conv2(x))), 2)
         x = torch.relu(self.fc1(torch.flatten(x, 1)))
         return torch.softmax(self.fc2(x), dim=1)
@@ -130,6 +133,7 @@ def test_plain_net_imports_and_verifies_in_both_schemes(exporter: str, tmp_path:
     kinds = [type(layer.op) for layer in graph.layers]
     assert BatchNorm not in kinds and Scale not in kinds  # folded
     assert kinds.count(FullyConnected) == 2 and kinds.count(Pool2D) == 2
+    assert kinds.count(DepthwiseConv2D) == 1
     data = dataset(torch_model, 0, size=14)
     q7 = quantize_q7(graph, data, QuantizeOptions(calibration=600))
     assert q7.report["q7_accuracy"] > 0.6
@@ -228,3 +232,21 @@ def test_refusals_name_the_node_and_the_reason(tmp_path: Path) -> None:
         result.returncode == 2 and "takes 3x12x12 (CxHxW) images, digits has 1x8x8" in result.stderr
     )
     assert not (tmp_path / "m.json").exists()
+
+
+def test_the_pytorch_example_trains_exports_and_deploys(tmp_path: Path) -> None:
+    """examples/pytorch_fashion_mnist/train.py on 1,000 images for one epoch: its model
+    carries its preprocessing and verifies in s8 on the host."""
+    script = Path(__file__).resolve().parents[2] / "examples" / "pytorch_fashion_mnist" / "train.py"
+    model = tmp_path / "model.onnx"
+    result = subprocess.run([sys.executable, str(script), "--epochs", "1", "--limit", "1000",
+                             "-o", str(model)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    prep = load_onnx(model).layers[0].op.preprocessing  # type: ignore[attr-defined]
+    assert prep.mean_values == (0.0,) and prep.scale == pytest.approx(1 / 255)
+    out = tmp_path / "s8.json"
+    result = _run("quantize", model, "--data", "fashion-mnist", "--scheme", "s8",
+                  "--calibration", 300, "-o", out, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    result = _run("verify", out, "--data", "fashion-mnist", "-n", 300, "--sanitize", cwd=tmp_path)
+    assert result.returncode == 0 and "300 images: 0 mismatching bytes" in result.stdout
