@@ -51,7 +51,7 @@ class Plain(nn.Module):
         x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
         x = torch.relu(self.depthwise(x))
         x = nn.functional.avg_pool2d(torch.relu(self.bn2(self.conv2(x))), 2)
-        x = torch.relu(self.fc1(torch.flatten(x, 1)))
+        x = torch.relu(self.fc1(x.reshape(x.size(0), -1)))  # with a dynamic batch: Shape...
         return torch.softmax(self.fc2(x), dim=1)
 
 
@@ -95,6 +95,9 @@ def export(model: nn.Module, path: Path, exporter: str, size: int = 12) -> Path:
             torch.onnx.export(model, (x,), str(path))
         elif exporter == "no-optimize":
             torch.onnx.export(model, (x,), str(path), optimize=False)
+        elif exporter == "torchscript-opset11":  # and a dynamic batch size
+            torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=11,
+                              input_names=["x"], dynamic_axes={"x": {0: "batch"}})  # fmt: skip
         else:
             torch.onnx.export(model, (x,), str(path), dynamo=False)
     return path
@@ -120,7 +123,7 @@ def _verified(model: object, data: Dataset, tmp_path: Path) -> int:
     return result.mismatches
 
 
-EXPORTERS = ["default", "no-optimize", "torchscript"]
+EXPORTERS = ["default", "no-optimize", "torchscript", "torchscript-opset11"]
 
 
 @pytest.mark.parametrize("exporter", EXPORTERS)

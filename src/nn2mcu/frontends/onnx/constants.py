@@ -1,7 +1,7 @@
 """Constant folding of an ONNX graph: initializers, Constant nodes, every node whose
 inputs are all constant (evaluated by onnx's reference evaluator, one node at a time),
 CastLike of a constant to an activation's type (float32), and Shape of a tensor whose
-shape shape inference knows."""
+shape shape inference knows (an unknown batch size counts as 1)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ Constants = dict[str, np.ndarray]
 
 
 def static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
-    """Every tensor shape that shape inference knows completely."""
+    """Every tensor shape that shape inference knows, with an unknown batch size taken as
+    1 (the generated code runs one image at a time)."""
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception:  # shape inference is a help, not a requirement
@@ -25,8 +26,11 @@ def static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     graph = inferred.graph
     for info in [*graph.input, *graph.value_info, *graph.output]:
         dims = info.type.tensor_type.shape.dim
-        if info.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
-            shapes[info.name] = tuple(int(d.dim_value) for d in dims)
+        if not info.type.tensor_type.HasField("shape") or not dims:
+            continue
+        if all(d.HasField("dim_value") for d in dims[1:]):
+            batch = int(dims[0].dim_value) if dims[0].HasField("dim_value") else 1
+            shapes[info.name] = (batch, *(int(d.dim_value) for d in dims[1:]))
     return shapes
 
 
