@@ -65,7 +65,7 @@ def _input_description(model: Q7Model | S8Model) -> str:
         return (
             f"scale {params.scale:.6g}, zero point {params.zero_point}; "
             f"q = requantize(p - M, {model.input_multiplier}, {model.input_shift}) "
-            f"+ {params.zero_point}"
+            f"{'-' if params.zero_point < 0 else '+'} {abs(params.zero_point)}"
         )
     return q_format(model.input_frac)
 
