@@ -625,10 +625,10 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         parents=[_common()],
         help="the whole workflow in one command: train, quantize, generate, verify, report",
         description=(
-            "Train (chained solvers as in train, unless --weights is given; a missing mean "
-            "file is computed), quantize, generate, build, and verify on the host and on the "
-            "target, then write DIR/project (the verified project), DIR/report.html, "
-            "DIR/report.md and DIR/report.json. Each finished stage is kept under "
+            "Train (chained solvers as in train, unless --weights is given or the model is "
+            "ONNX; a missing mean file is computed), quantize, generate, build, and verify on "
+            "the host and on the target, then write DIR/project (the verified project), "
+            "DIR/report.html, DIR/report.md and DIR/report.json. Each finished stage is kept under "
             "DIR/stages/<n>-<name>/ with a hash of its inputs: a rerun reuses a stage when "
             "nothing it depends on changed."
         ),
