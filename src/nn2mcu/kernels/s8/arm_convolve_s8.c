@@ -10,7 +10,8 @@
  * output pixels at a time, each receptive field copied once as int16 (input + offset, 0 in
  * the padding), then two filters against both columns with dual 16-bit MACs (SMLAD on a
  * core with the DSP extension). Sums modulo 2^32 do not depend on their order, so both
- * paths give the same bytes. Depthwise convolutions take the direct path.
+ * paths give the same bytes. Depthwise convolutions compute each output pixel's window
+ * once for blocks of channels.
  */
 #include "arm_nnfunctions.h"
 #include "nn2mcu_s8_arith.h"
@@ -24,15 +25,12 @@ static arm_cmsis_nn_status convolve(const cmsis_nn_tile stride, const cmsis_nn_t
                                     cmsis_nn_activation act, const cmsis_nn_per_channel_quant_params *quant,
                                     const cmsis_nn_dims *in, const int8_t *input, const cmsis_nn_dims *filter,
                                     const int8_t *weights, const int32_t *bias, const cmsis_nn_dims *out,
-                                    int8_t *output, int depthwise)
+                                    int8_t *output)
 {
     if (dilation.w != 1 || dilation.h != 1) {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
     const int32_t kh = filter->h, kw = filter->w, ch_in = in->c, ch_out = out->c;
-    if (depthwise && ch_in != ch_out) {
-        return ARM_CMSIS_NN_ARG_ERROR;
-    }
     for (int32_t n = 0; n < in->n; n++) {
         const int8_t *image = input + (size_t)n * in->h * in->w * ch_in;
         for (int32_t oy = 0; oy < out->h; oy++) {
@@ -51,18 +49,14 @@ static arm_cmsis_nn_status convolve(const cmsis_nn_tile stride, const cmsis_nn_t
                                 continue;
                             }
                             const int8_t *pixel = image + ((size_t)iy * in->w + ix) * ch_in;
-                            if (depthwise) {
-                                sum += ((int32_t)pixel[o] + input_offset) * weights[((size_t)ky * kw + kx) * ch_out + o];
-                                continue;
-                            }
                             const int8_t *w = weights + (((size_t)o * kh + ky) * kw + kx) * ch_in;
                             for (int32_t i = 0; i < ch_in; i++) {
                                 sum += ((int32_t)pixel[i] + input_offset) * w[i];
                             }
                         }
                     }
-                    pixel_out[o] = nn2mcu_s8_output(nn2mcu_wrap32(sum), quant->multiplier[o], quant->shift[o], output_offset,
-                                                    act.min, act.max);
+                    pixel_out[o] = nn2mcu_s8_output(nn2mcu_wrap32(sum), quant->multiplier[o], quant->shift[o],
+                                                    output_offset, act.min, act.max);
                 }
             }
         }
@@ -270,7 +264,7 @@ arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx, const c
     }
     return convolve(conv_params->stride, conv_params->padding, conv_params->dilation, conv_params->input_offset,
                     conv_params->output_offset, conv_params->activation, quant_params, input_dims, input_data,
-                    filter_dims, filter_data, bias_data, output_dims, output_data, 0);
+                    filter_dims, filter_data, bias_data, output_dims, output_data);
 }
 
 int32_t arm_convolve_wrapper_s8_get_buffer_size(const cmsis_nn_conv_params *conv_params,
@@ -279,6 +273,53 @@ int32_t arm_convolve_wrapper_s8_get_buffer_size(const cmsis_nn_conv_params *conv
 {
     (void)output_dims;
     return fast_buffer_size(conv_params, input_dims, filter_dims);
+}
+
+/* Depthwise (multiplier 1): per output pixel, the in-bounds window once, then up to
+   DW_BLOCK channels at a time with their sums in 32-bit words (modulo 2^32, as CMSIS-NN's
+   int32 sums). */
+#define DW_BLOCK 32
+
+static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, int32_t input_offset,
+                      int32_t output_offset, cmsis_nn_activation act,
+                      const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in,
+                      const int8_t *input, const cmsis_nn_dims *filter, const int8_t *weights,
+                      const int32_t *bias, const cmsis_nn_dims *out, int8_t *output)
+{
+    const int32_t ch = in->c, kh = filter->h, kw = filter->w;
+    for (int32_t n = 0; n < in->n; n++) {
+        const int8_t *image = input + (size_t)n * in->h * in->w * ch;
+        for (int32_t oy = 0; oy < out->h; oy++) {
+            const int32_t y0 = oy * stride.h - padding.h;
+            const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = in->h - y0 < kh ? in->h - y0 : kh;
+            for (int32_t ox = 0; ox < out->w; ox++) {
+                const int32_t x0 = ox * stride.w - padding.w;
+                const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = in->w - x0 < kw ? in->w - x0 : kw;
+                int8_t *pixel_out = output + (((size_t)n * out->h + oy) * out->w + ox) * ch;
+                for (int32_t c0 = 0; c0 < ch; c0 += DW_BLOCK) {
+                    const int32_t count = ch - c0 < DW_BLOCK ? ch - c0 : DW_BLOCK;
+                    uint32_t acc[DW_BLOCK];
+                    for (int32_t k = 0; k < count; k++) {
+                        acc[k] = (uint32_t)(bias != NULL ? bias[c0 + k] : 0);
+                    }
+                    for (int32_t ky = ky0; ky < ky1; ky++) {
+                        for (int32_t kx = kx0; kx < kx1; kx++) {
+                            const int8_t *x = image + ((size_t)(y0 + ky) * in->w + (x0 + kx)) * ch + c0;
+                            const int8_t *w = weights + ((size_t)ky * kw + kx) * ch + c0;
+                            for (int32_t k = 0; k < count; k++) {
+                                acc[k] += (uint32_t)(((int32_t)x[k] + input_offset) * w[k]);
+                            }
+                        }
+                    }
+                    for (int32_t k = 0; k < count; k++) {
+                        int32_t c = c0 + k;
+                        pixel_out[c] = nn2mcu_s8_output(as_int32(acc[k]), quant->multiplier[c], quant->shift[c],
+                                                        output_offset, act.min, act.max);
+                    }
+                }
+            }
+        }
+    }
 }
 
 arm_cmsis_nn_status arm_depthwise_conv_wrapper_s8(const cmsis_nn_context *ctx,
@@ -291,13 +332,14 @@ arm_cmsis_nn_status arm_depthwise_conv_wrapper_s8(const cmsis_nn_context *ctx,
 {
     (void)ctx;
     (void)bias_dims;
-    if (dw_conv_params->ch_mult != 1) {
+    if (dw_conv_params->ch_mult != 1 || dw_conv_params->dilation.w != 1 || dw_conv_params->dilation.h != 1 ||
+        input_dims->c != output_dims->c) {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
-    return convolve(dw_conv_params->stride, dw_conv_params->padding, dw_conv_params->dilation,
-                    dw_conv_params->input_offset, dw_conv_params->output_offset, dw_conv_params->activation,
-                    quant_params, input_dims, input_data, filter_dims, filter_data, bias_data, output_dims,
-                    output_data, 1);
+    depthwise(dw_conv_params->stride, dw_conv_params->padding, dw_conv_params->input_offset,
+              dw_conv_params->output_offset, dw_conv_params->activation, quant_params, input_dims, input_data,
+              filter_dims, filter_data, bias_data, output_dims, output_data);
+    return ARM_CMSIS_NN_SUCCESS;
 }
 
 int32_t arm_depthwise_conv_wrapper_s8_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
