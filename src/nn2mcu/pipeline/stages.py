@@ -1,14 +1,16 @@
 """Stages of ``nn2mcu run``, each committed atomically under DIR/stages/<n>-<name>/.
 
 A stage's key is a JSON-able description of everything it depends on (file hashes,
-options, the hashes of the stages before it, nn2mcu's version); its hash is stored in
-stage.json. A rerun reuses a stage only when the stored hash equals the new one;
-otherwise the stage is computed in a temporary directory beside the final one and moved
-into place when complete, so an interrupted run leaves only whole stages behind.
+options, the hashes of the stages before it, nn2mcu's version and a hash of its code);
+its hash is stored in stage.json. A rerun reuses a stage only when the stored hash
+equals the new one; otherwise the stage is computed in a temporary directory beside the
+final one and moved into place when complete, so an interrupted run leaves only whole
+stages behind.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -33,8 +35,25 @@ def tree_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
+PACKAGE = Path(__file__).resolve().parent.parent
+CODE_SUFFIXES = (".py", ".c", ".h", ".ld", ".proto")
+
+
+@functools.cache
+def code_hash() -> str:
+    """A hash of nn2mcu's own code (Python, kernels, target files): a stage computed by
+    other code is not reused."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in PACKAGE.rglob("*") if p.suffix in CODE_SUFFIXES):
+        digest.update(str(path.relative_to(PACKAGE)).encode())
+        digest.update(sha256_file(path).encode())
+    return digest.hexdigest()
+
+
 def key_hash(key: dict[str, Any]) -> str:
-    text = json.dumps({"nn2mcu": __version__, **key}, sort_keys=True, default=str)
+    text = json.dumps(
+        {"nn2mcu": __version__, "code": code_hash(), **key}, sort_keys=True, default=str
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
