@@ -23,7 +23,6 @@ from nn2mcu.ops import (
     BatchNorm,
     Conv2D,
     DepthwiseConv2D,
-    Dropout,
     Flatten,
     FullyConnected,
     Pool2D,
@@ -298,4 +297,4 @@ CONVERTERS: dict[str, Converter] = {
     "Identity": identity,
 }
 
-__all__ = ["CONVERTERS", "Converted", "Dropout", "Unsupported", "attributes"]
+__all__ = ["CONVERTERS", "Converted", "Unsupported", "attributes"]

@@ -43,9 +43,7 @@ def parse_mean(text: str, where: str) -> tuple[float, ...]:
         raise InputError(
             f"{where}: mean '{text}' is not a number or comma-separated numbers"
         ) from None
-    if len(values) not in (1, 3) and len(values) < 1:
-        raise InputError(f"{where}: mean '{text}' needs 1 or one value per channel")
-    return values
+    return values  # one value, or one per channel (checked against the input)
 
 
 def _preprocessing(
@@ -183,8 +181,8 @@ def read_onnx(
             producer[node.output[0]] = source
             tensor_of[source] = node.output[0]
             continue
-        for index, (op, weights) in enumerate(converted.ops):
-            name = _layer_name(node, taken) if index == 0 else f"{_layer_name(node, taken)}"
+        for op, weights in converted.ops:
+            name = _layer_name(node, taken)
             try:
                 out = op.output_shape([shape_of[source]])
             except Exception as error:
