@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nn2mcu import __version__
 from nn2mcu.errors import InputError
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from nn2mcu.datasets import Dataset
     from nn2mcu.frontends.caffe import InputShapeSources
     from nn2mcu.ir import Graph
+    from nn2mcu.q7.calibrate import Calibration
+    from nn2mcu.q7.model import Q7Model
+    from nn2mcu.s8.model import S8Model
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -336,7 +339,6 @@ def _run_quantize(args: argparse.Namespace) -> int:
 
     from nn2mcu.datasets import load_dataset
     from nn2mcu.frontends.caffe import InputShapeSources
-    from nn2mcu.q7.modelfile import write_model
     from nn2mcu.q7.quantize import QuantizeOptions, format_report, quantize_q7
 
     if args.output.suffix != ".json":
@@ -365,23 +367,9 @@ def _run_quantize(args: argparse.Namespace) -> int:
     )
     result = quantize_q7(graph, dataset, options, progress=lambda line: print(line, flush=True))
     result.report["seconds"] = round(time.perf_counter() - started, 1)
-    write_model(
-        result.model,
-        args.output,
-        calibration={
-            "images": len(result.calibration.labels),
-            "seed": 0,
-            "sha256": result.calibration.sha256,
-            "data": args.data,
-        },
-        weights_file=args.weights or args.net,
-        report=result.report,
+    return _write_quantized(
+        args, result.model, result.calibration, result.report, format_report(result.report)
     )
-    print(format_report(result.report))
-    print(
-        f"wrote {args.output} and {args.output.with_suffix('.npz')} in {result.report['seconds']} s"
-    )
-    return EXIT_OK
 
 
 def _quantize_s8(
@@ -389,7 +377,6 @@ def _quantize_s8(
 ) -> int:
     import time
 
-    from nn2mcu.s8.modelfile import write_s8_model
     from nn2mcu.s8.quantize import format_report, quantize_s8
 
     if args.method != "search" or args.arm_test_set:
@@ -405,22 +392,29 @@ def _quantize_s8(
         pow2=args.pow2,
     )
     result.report["seconds"] = round(time.perf_counter() - started, 1)
-    write_s8_model(
-        result.model,
+    return _write_quantized(
+        args, result.model, result.calibration, result.report, format_report(result.report)
+    )
+
+
+def _write_quantized(
+    args: argparse.Namespace,
+    model: Q7Model | S8Model,
+    calibration: Calibration,
+    report: dict[str, Any],
+    summary: str,
+) -> int:
+    from nn2mcu.modelfile import calibration_record, write_quantized
+
+    write_quantized(
+        model,
         args.output,
-        calibration={
-            "images": len(result.calibration.labels),
-            "seed": 0,
-            "sha256": result.calibration.sha256,
-            "data": args.data,
-        },
+        calibration=calibration_record(calibration, args.data),
         weights_file=args.weights or args.net,
-        report=result.report,
+        report=report,
     )
-    print(format_report(result.report))
-    print(
-        f"wrote {args.output} and {args.output.with_suffix('.npz')} in {result.report['seconds']} s"
-    )
+    print(summary)
+    print(f"wrote {args.output} and {args.output.with_suffix('.npz')} in {report['seconds']} s")
     return EXIT_OK
 
 

@@ -8,16 +8,21 @@ sha256 and never use pickle. ``read_quantized`` reads either, by its "scheme".
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from nn2mcu import __version__
 from nn2mcu.errors import InputError
 from nn2mcu.filemode import make_public
 
 if TYPE_CHECKING:
+    from nn2mcu.q7.calibrate import Calibration
     from nn2mcu.q7.model import Q7Model
     from nn2mcu.s8.model import S8Model
 
@@ -48,6 +53,66 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def sidecar_path(path: Path) -> Path:
     return path.with_suffix(".npz")
+
+
+def calibration_record(calibration: Calibration, data: str) -> dict[str, Any]:
+    """What model.json records of the calibration split."""
+    return {
+        "images": len(calibration.labels),
+        "seed": 0,
+        "sha256": calibration.sha256,
+        "data": data,
+    }
+
+
+def write_files(
+    path: Path,
+    scheme: str,
+    arrays: dict[str, np.ndarray],
+    fields: dict[str, Any],
+    *,
+    calibration: dict[str, Any],
+    weights_file: Path,
+    report: dict[str, Any],
+) -> None:
+    """The sidecar of ``arrays``, then model.json: the scheme's ``fields`` between the
+    common header (schema, generator, scheme) and the common tail (calibration, float
+    weights, the sidecar's hash, report)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    sidecar = buffer.getvalue()
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "generator": f"nn2mcu {__version__}",
+        "scheme": scheme,
+        **fields,
+        "calibration": calibration,
+        "float_weights": {"path": str(weights_file.resolve()), "sha256": sha256_file(weights_file)},
+        "arrays": {"path": sidecar_path(path).name, "sha256": hashlib.sha256(sidecar).hexdigest()},
+        "report": report,
+    }
+    write_atomically(sidecar_path(path), sidecar)
+    write_atomically(path, json.dumps(document, indent=2).encode())
+
+
+def write_quantized(
+    model: Q7Model | S8Model,
+    path: Path,
+    *,
+    calibration: dict[str, Any],
+    weights_file: Path,
+    report: dict[str, Any],
+) -> None:
+    """model.json and its sidecar for a model of either scheme."""
+    from nn2mcu.q7.modelfile import write_model
+    from nn2mcu.s8.model import S8Model
+    from nn2mcu.s8.modelfile import write_s8_model
+
+    if isinstance(model, S8Model):
+        write_s8_model(model, path, calibration=calibration, weights_file=weights_file,
+                       report=report)  # fmt: skip
+    else:
+        write_model(model, path, calibration=calibration, weights_file=weights_file, report=report)
 
 
 def read_document(path: Path, scheme: str | None = None) -> tuple[dict[str, Any], Path]:

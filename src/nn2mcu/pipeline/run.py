@@ -25,12 +25,10 @@ from nn2mcu.frontends.caffe.files import read_net_or_solver
 from nn2mcu.frontends.caffe.loader import build_net, load_definition
 from nn2mcu.frontends.load import is_onnx, load_network
 from nn2mcu.ir import Graph
-from nn2mcu.modelfile import read_quantized, sha256_file
+from nn2mcu.modelfile import calibration_record, read_quantized, sha256_file, write_quantized
 from nn2mcu.passes import use_mean_file
 from nn2mcu.pipeline.boards import BOARDS
 from nn2mcu.pipeline.stages import Stages
-from nn2mcu.q7.calibrate import Calibration
-from nn2mcu.q7.modelfile import write_model
 
 
 @dataclass(frozen=True)
@@ -211,32 +209,23 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
     }
 
     def quantize(directory: Path) -> None:
-        from nn2mcu.q7.quantize import QuantizeOptions, quantize_q7
-        from nn2mcu.s8.modelfile import write_s8_model
-        from nn2mcu.s8.quantize import quantize_s8
+        from nn2mcu.q7.quantize import Quantized, QuantizeOptions, quantize_q7
+        from nn2mcu.s8.quantize import S8Quantized, quantize_s8
 
         sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
         graph = _float_graph(definition, weights, sources, options)
         calibration = options.calibration or min(2000, len(dataset.train))
         if options.scheme == "s8":
-            s8 = quantize_s8(graph, dataset, calibration, log)
-            write_s8_model(
-                s8.model,
-                directory / "model.json",
-                calibration=_calibration_record(s8.calibration, options.data),
-                weights_file=weights,
-                report=s8.report,
-            )
-            return
-        q7 = quantize_q7(
-            graph, dataset, QuantizeOptions(method=options.method, calibration=calibration), log
-        )
-        write_model(
-            q7.model,
+            quantized: S8Quantized | Quantized = quantize_s8(graph, dataset, calibration, log)
+        else:
+            options_q7 = QuantizeOptions(method=options.method, calibration=calibration)
+            quantized = quantize_q7(graph, dataset, options_q7, log)
+        write_quantized(
+            quantized.model,
             directory / "model.json",
-            calibration=_calibration_record(q7.calibration, options.data),
+            calibration=calibration_record(quantized.calibration, options.data),
             weights_file=weights,
-            report=q7.report,
+            report=quantized.report,
         )
 
     quantize_dir, quantize_key = stages.run(index, "quantize", key, quantize)
@@ -294,15 +283,6 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         board=options.board,
         target=options.target,
     )
-
-
-def _calibration_record(calibration: Calibration, data: str) -> dict[str, Any]:
-    return {
-        "images": len(calibration.labels),
-        "seed": 0,
-        "sha256": calibration.sha256,
-        "data": data,
-    }
 
 
 def _float_graph(

@@ -21,7 +21,7 @@ from typing import Any
 
 from nn2mcu import __version__
 from nn2mcu.atomic import publish_directory
-from nn2mcu.q7.modelfile import sha256_file
+from nn2mcu.modelfile import sha256_file
 
 STAGE_FILE = "stage.json"
 

@@ -9,23 +9,13 @@ atomically (temporary files renamed into place, the sidecar first); no pickle.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nn2mcu import __version__
 from nn2mcu.ir.serialize import graph_from_dict, graph_to_dict
-from nn2mcu.modelfile import (
-    SCHEMA_VERSION,
-    read_document,
-    sha256_file,
-    sidecar_path,
-    write_atomically,
-)
+from nn2mcu.modelfile import read_document, write_files
 from nn2mcu.ops import AverageVariant, SoftmaxVersion
 from nn2mcu.q7.formats import Shifts
 from nn2mcu.q7.model import LayerFormats, Q7Model, WeightedLayer, logits_layer
@@ -43,13 +33,7 @@ def write_model(
     for name, layer in model.weighted.items():
         arrays[f"{name}.weight"] = layer.weight.astype(np.int8)
         arrays[f"{name}.bias"] = layer.bias.astype(np.int8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    sidecar = buffer.getvalue()
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "generator": f"nn2mcu {__version__}",
-        "scheme": "q7",
+    fields = {
         "graph": graph_to_dict(model.graph),
         "input": {
             "frac": model.input_frac,
@@ -72,14 +56,16 @@ def write_model(
             "average_pool": model.pool_variant.value,
             "softmax": model.softmax_version.value,
         },
-        "calibration": calibration,
-        "float_weights": {"path": str(weights_file.resolve()), "sha256": sha256_file(weights_file)},
-        "arrays": {"path": sidecar_path(path).name, "sha256": hashlib.sha256(sidecar).hexdigest()},
-        "report": report,
     }
-    text = json.dumps(document, indent=2).encode()
-    write_atomically(sidecar_path(path), sidecar)
-    write_atomically(path, text)
+    write_files(
+        path,
+        "q7",
+        arrays,
+        fields,
+        calibration=calibration,
+        weights_file=weights_file,
+        report=report,
+    )
 
 
 def read_model(path: Path) -> Q7Model:
@@ -111,4 +97,4 @@ def read_model(path: Path) -> Q7Model:
     )
 
 
-__all__ = ["read_model", "sha256_file", "write_model"]
+__all__ = ["read_model", "write_model"]

@@ -11,23 +11,13 @@ input.mean (M).
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nn2mcu import __version__
 from nn2mcu.ir.serialize import graph_from_dict, graph_to_dict
-from nn2mcu.modelfile import (
-    SCHEMA_VERSION,
-    read_document,
-    sha256_file,
-    sidecar_path,
-    write_atomically,
-)
+from nn2mcu.modelfile import read_document, write_files
 from nn2mcu.s8.model import S8Layer, S8Model, TensorParams
 
 
@@ -46,13 +36,7 @@ def write_s8_model(
         arrays[f"{name}.weight_scales"] = np.asarray(layer.weight_scales, np.float64)
         arrays[f"{name}.multiplier"] = layer.multiplier.astype(np.int32)
         arrays[f"{name}.shift"] = layer.shift.astype(np.int32)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    sidecar = buffer.getvalue()
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "generator": f"nn2mcu {__version__}",
-        "scheme": "s8",
+    fields = {
         "graph": graph_to_dict(model.graph),
         "input": {
             "scale_log2": model.scale_log2,
@@ -71,14 +55,16 @@ def write_s8_model(
         "pool_activation": {name: list(value) for name, value in model.pool_activation.items()},
         "logits": model.logits,
         "rounding": "single" if model.single_rounding else "double",
-        "calibration": calibration,
-        "float_weights": {"path": str(weights_file.resolve()), "sha256": sha256_file(weights_file)},
-        "arrays": {"path": sidecar_path(path).name, "sha256": hashlib.sha256(sidecar).hexdigest()},
-        "report": report,
     }
-    text = json.dumps(document, indent=2).encode()
-    write_atomically(sidecar_path(path), sidecar)
-    write_atomically(path, text)
+    write_files(
+        path,
+        "s8",
+        arrays,
+        fields,
+        calibration=calibration,
+        weights_file=weights_file,
+        report=report,
+    )
 
 
 def read_s8_model(path: Path) -> S8Model:
