@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nn2mcu.codegen.cgen import HEADER, c_macro, c_name, c_values
+from nn2mcu.codegen.cgen import ALIGN, HEADER, c_array, c_macro, c_name, c_values
 from nn2mcu.codegen.cifar10_example import COMPAT_NAME, example_headers
 from nn2mcu.codegen.emit_s8 import s8_files
 from nn2mcu.codegen.plan import Call, Program, q7_model
@@ -24,12 +24,6 @@ from nn2mcu.s8.model import S8Model
 KERNELS = Path(__file__).resolve().parent.parent / "kernels" / "q7"
 KERNELS_S8 = KERNELS.parent / "s8"
 TARGET = Path(__file__).resolve().parent.parent / "targets" / "mps2"
-ALIGN = """#if defined(__GNUC__) || defined(__clang__)
-#define NN_ALIGN4 __attribute__((aligned(4)))
-#else
-#define NN_ALIGN4
-#endif
-"""
 UINT16_MAX = 65535
 
 
@@ -44,20 +38,13 @@ def _check_names(program: Program) -> None:
         seen[ident] = call.layer.name
 
 
-def _array(kind: str, name: str, values: np.ndarray) -> str:
-    return (
-        f"static const {kind} {name}[{values.size}] NN_ALIGN4 = {{\n"
-        f"    {c_values(values.ravel())}\n}};\n"
-    )
-
-
 def weights_h(program: Program) -> str:
     model = q7_model(program)
     per = "per pixel (H x W x C)" if model.mean.ndim == 3 else "per channel"
     out = [HEADER, "#ifndef NN_WEIGHTS_H\n#define NN_WEIGHTS_H\n\n#include <stdint.h>\n", ALIGN]
     out.append(
         f"/* input preprocessing: M = floor(mean + 0.5), {per} */\n"
-        + _array("uint8_t", "nn_mean", model.mean)
+        + c_array("uint8_t", "nn_mean", model.mean)
         + "\n"
     )
     for call in program.calls:
@@ -77,8 +64,8 @@ def weights_h(program: Program) -> str:
         bias = layer.bias if layer.bias.size else np.zeros(channels, np.int64)
         out.append(
             f"/* {call.layer.name}: weights {note}, {q_format(layer.formats.w_frac)} */\n"
-            + _array("q7_t", f"{name}_wt", weight)
-            + _array("q7_t", f"{name}_bias", bias)
+            + c_array("q7_t", f"{name}_wt", weight)
+            + c_array("q7_t", f"{name}_bias", bias)
             + "\n"
         )
     out.append("#endif /* NN_WEIGHTS_H */\n")

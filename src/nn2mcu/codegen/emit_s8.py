@@ -10,21 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from nn2mcu.codegen.cgen import HEADER, c_macro, c_name, c_values
+from nn2mcu.codegen.cgen import ALIGN, HEADER, c_array, c_macro, c_name
 from nn2mcu.codegen.plan import Call, Program
 from nn2mcu.errors import InputError
 from nn2mcu.ops import Conv2D, DepthwiseConv2D, FullyConnected, Pool2D, ReLU, ReLU6, Softmax
 from nn2mcu.s8.model import QMAX, QMIN, S8Model, activation_range
 from nn2mcu.s8.softmax import softmax_params
-
-ALIGN = """#if defined(__GNUC__) || defined(__clang__)
-#define NN_ALIGN4 __attribute__((aligned(4)))
-#else
-#define NN_ALIGN4
-#endif
-"""
 
 
 def s8_model(program: Program) -> S8Model:
@@ -33,20 +24,13 @@ def s8_model(program: Program) -> S8Model:
     return program.model
 
 
-def _array(kind: str, name: str, values: np.ndarray) -> str:
-    return (
-        f"static const {kind} {name}[{values.size}] NN_ALIGN4 = {{\n"
-        f"    {c_values(values.ravel())}\n}};\n"
-    )
-
-
 def weights_h(program: Program) -> str:
     model = s8_model(program)
     per = "per pixel (H x W x C)" if model.mean.ndim == 3 else "per channel"
     out = [HEADER, "#ifndef NN_WEIGHTS_H\n#define NN_WEIGHTS_H\n\n#include <stdint.h>\n", ALIGN]
     out.append(
         f"/* input preprocessing: M = floor(mean + 0.5), {per} */\n"
-        + _array("uint8_t", "nn_mean", model.mean)
+        + c_array("uint8_t", "nn_mean", model.mean)
         + "\n"
     )
     for call in program.calls:
@@ -63,10 +47,10 @@ def weights_h(program: Program) -> str:
         out.append(
             f"/* {call.layer.name}: int8 weights {note}, per output channel int32 bias, "
             "multiplier and shift */\n"
-            + _array("int8_t", f"{name}_wt", layer.weight)
-            + _array("int32_t", f"{name}_bias", layer.bias)
-            + _array("int32_t", f"{name}_multiplier", layer.multiplier)
-            + _array("int32_t", f"{name}_shift", layer.shift)
+            + c_array("int8_t", f"{name}_wt", layer.weight)
+            + c_array("int32_t", f"{name}_bias", layer.bias)
+            + c_array("int32_t", f"{name}_multiplier", layer.multiplier)
+            + c_array("int32_t", f"{name}_shift", layer.shift)
             + "\n"
         )
     out.append("#endif /* NN_WEIGHTS_H */\n")
