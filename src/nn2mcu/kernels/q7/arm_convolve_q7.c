@@ -95,44 +95,6 @@ static void im2col(const q7_t *in, int in_x, int in_y, int ch_in, int k_x, int k
     }
 }
 
-/* Dot products of two columns a, b with two filters w0, w1 (q7, length values each),
-   added to acc: acc[0] += a.w0, acc[1] += b.w0, acc[2] += a.w1, acc[3] += b.w1. */
-static void dot_2x2(const int16_t *a, const int16_t *b, const q7_t *w0, const q7_t *w1, int length,
-                    uint32_t acc[4])
-{
-    uint32_t a0w0 = acc[0], b0w0 = acc[1], a0w1 = acc[2], b0w1 = acc[3];
-    const int16_t *end = a + (length & ~3);
-    /* column values are loaded once per filter, which keeps every value in a register */
-    while (a != end) {
-        uint32_t wa = nn2mcu_load32(w0);
-        uint32_t wa02 = nn2mcu_sxtb16(wa), wa13 = nn2mcu_sxtb16_ror8(wa);
-        a0w0 = nn2mcu_smlad(nn2mcu_load32(a), wa02, a0w0);
-        a0w0 = nn2mcu_smlad(nn2mcu_load32(a + 2), wa13, a0w0);
-        b0w0 = nn2mcu_smlad(nn2mcu_load32(b), wa02, b0w0);
-        b0w0 = nn2mcu_smlad(nn2mcu_load32(b + 2), wa13, b0w0);
-        uint32_t wb = nn2mcu_load32(w1);
-        uint32_t wb02 = nn2mcu_sxtb16(wb), wb13 = nn2mcu_sxtb16_ror8(wb);
-        a0w1 = nn2mcu_smlad(nn2mcu_load32(a), wb02, a0w1);
-        a0w1 = nn2mcu_smlad(nn2mcu_load32(a + 2), wb13, a0w1);
-        b0w1 = nn2mcu_smlad(nn2mcu_load32(b), wb02, b0w1);
-        b0w1 = nn2mcu_smlad(nn2mcu_load32(b + 2), wb13, b0w1);
-        w0 += 4;
-        w1 += 4;
-        a += 4;
-        b += 4;
-    }
-    for (int i = 0; i < (length & 3); i++) {
-        a0w0 += (uint32_t)((int32_t)a[i] * w0[i]);
-        b0w0 += (uint32_t)((int32_t)b[i] * w0[i]);
-        a0w1 += (uint32_t)((int32_t)a[i] * w1[i]);
-        b0w1 += (uint32_t)((int32_t)b[i] * w1[i]);
-    }
-    acc[0] = a0w0;
-    acc[1] = b0w0;
-    acc[2] = a0w1;
-    acc[3] = b0w1;
-}
-
 /* Output pixels a and b (b may be NULL) from their columns, two channels at a time. */
 static void columns_to_pixels(const int16_t *col_a, const int16_t *col_b, int length, const q7_t *wt,
                               int ch_out, const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
@@ -144,7 +106,7 @@ static void columns_to_pixels(const int16_t *col_a, const int16_t *col_b, int le
         uint32_t acc[4];
         acc[0] = acc[1] = nn2mcu_q7_start32(bias[o], bias_shift, out_shift);
         acc[2] = acc[3] = nn2mcu_q7_start32(bias[o + 1], bias_shift, out_shift);
-        dot_2x2(col_a, second, wt + (long)o * length, wt + (long)(o + 1) * length, length, acc);
+        nn2mcu_dot_2x2(col_a, second, wt + (long)o * length, wt + (long)(o + 1) * length, length, acc);
         out_a[o] = nn2mcu_q7_finish32(acc[0], out_shift);
         out_a[o + 1] = nn2mcu_q7_finish32(acc[2], out_shift);
         if (out_b != NULL) {
@@ -156,7 +118,7 @@ static void columns_to_pixels(const int16_t *col_a, const int16_t *col_b, int le
         uint32_t acc[4];
         acc[0] = acc[1] = acc[2] = acc[3] = nn2mcu_q7_start32(bias[o], bias_shift, out_shift);
         const q7_t *filter = wt + (long)o * length;
-        dot_2x2(col_a, second, filter, filter, length, acc);
+        nn2mcu_dot_2x2(col_a, second, filter, filter, length, acc);
         out_a[o] = nn2mcu_q7_finish32(acc[0], out_shift);
         if (out_b != NULL) {
             out_b[o] = nn2mcu_q7_finish32(acc[1], out_shift);

@@ -107,4 +107,50 @@ static inline uint32_t nn2mcu_max8x4(uint32_t a, uint32_t b)
 }
 #endif
 
+/* Dot products of two int16 columns a, b (in the 0, 2, 1, 3 order of each group of 4
+   that nn2mcu_sxtb16 and nn2mcu_sxtb16_ror8 unpack) with two int8 filters w0, w1, length
+   values each, added to acc modulo 2^32: acc[0] += a.w0, acc[1] += b.w0, acc[2] += a.w1,
+   acc[3] += b.w1. The convolutions of both schemes share it. Kept out of line: inlined
+   into its two callers, it costs the q7 convolutions about 6 % more instructions. */
+#if defined(__GNUC__)
+#define NN2MCU_OUT_OF_LINE static __attribute__((noinline, unused))
+#else
+#define NN2MCU_OUT_OF_LINE static
+#endif
+NN2MCU_OUT_OF_LINE void nn2mcu_dot_2x2(const int16_t *a, const int16_t *b, const int8_t *w0,
+                                       const int8_t *w1, int length, uint32_t acc[4])
+{
+    uint32_t a0w0 = acc[0], b0w0 = acc[1], a0w1 = acc[2], b0w1 = acc[3];
+    const int16_t *end = a + (length & ~3);
+    /* column values are loaded once per filter, which keeps every value in a register */
+    while (a != end) {
+        uint32_t wa = nn2mcu_load32(w0);
+        uint32_t wa02 = nn2mcu_sxtb16(wa), wa13 = nn2mcu_sxtb16_ror8(wa);
+        a0w0 = nn2mcu_smlad(nn2mcu_load32(a), wa02, a0w0);
+        a0w0 = nn2mcu_smlad(nn2mcu_load32(a + 2), wa13, a0w0);
+        b0w0 = nn2mcu_smlad(nn2mcu_load32(b), wa02, b0w0);
+        b0w0 = nn2mcu_smlad(nn2mcu_load32(b + 2), wa13, b0w0);
+        uint32_t wb = nn2mcu_load32(w1);
+        uint32_t wb02 = nn2mcu_sxtb16(wb), wb13 = nn2mcu_sxtb16_ror8(wb);
+        a0w1 = nn2mcu_smlad(nn2mcu_load32(a), wb02, a0w1);
+        a0w1 = nn2mcu_smlad(nn2mcu_load32(a + 2), wb13, a0w1);
+        b0w1 = nn2mcu_smlad(nn2mcu_load32(b), wb02, b0w1);
+        b0w1 = nn2mcu_smlad(nn2mcu_load32(b + 2), wb13, b0w1);
+        w0 += 4;
+        w1 += 4;
+        a += 4;
+        b += 4;
+    }
+    for (int i = 0; i < (length & 3); i++) {
+        a0w0 += (uint32_t)((int32_t)a[i] * w0[i]);
+        b0w0 += (uint32_t)((int32_t)b[i] * w0[i]);
+        a0w1 += (uint32_t)((int32_t)a[i] * w1[i]);
+        b0w1 += (uint32_t)((int32_t)b[i] * w1[i]);
+    }
+    acc[0] = a0w0;
+    acc[1] = b0w0;
+    acc[2] = a0w1;
+    acc[3] = b0w1;
+}
+
 #endif /* NN2MCU_SIMD_H */

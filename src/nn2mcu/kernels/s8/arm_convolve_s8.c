@@ -137,50 +137,6 @@ static void im2col(const int8_t *image, const cmsis_nn_dims *in, int32_t kh, int
     }
 }
 
-/* acc[0] += a.w0, acc[1] += b.w0, acc[2] += a.w1, acc[3] += b.w1 (length values each),
-   modulo 2^32. */
-static void dot_2x2(const int16_t *a, const int16_t *b, const int8_t *w0, const int8_t *w1, int32_t length,
-                    uint32_t acc[4])
-{
-    uint32_t a0w0 = acc[0], b0w0 = acc[1], a0w1 = acc[2], b0w1 = acc[3];
-    const int16_t *end = a + (length & ~3);
-    while (a != end) {
-        uint32_t a01 = nn2mcu_load32(a), a23 = nn2mcu_load32(a + 2);
-        uint32_t b01 = nn2mcu_load32(b), b23 = nn2mcu_load32(b + 2);
-        uint32_t wa = nn2mcu_load32(w0);
-        uint32_t wa02 = nn2mcu_sxtb16(wa), wa13 = nn2mcu_sxtb16_ror8(wa);
-        a0w0 = nn2mcu_smlad(a01, wa02, a0w0);
-        a0w0 = nn2mcu_smlad(a23, wa13, a0w0);
-        b0w0 = nn2mcu_smlad(b01, wa02, b0w0);
-        b0w0 = nn2mcu_smlad(b23, wa13, b0w0);
-        uint32_t wb = nn2mcu_load32(w1);
-        uint32_t wb02 = nn2mcu_sxtb16(wb), wb13 = nn2mcu_sxtb16_ror8(wb);
-        a0w1 = nn2mcu_smlad(a01, wb02, a0w1);
-        a0w1 = nn2mcu_smlad(a23, wb13, a0w1);
-        b0w1 = nn2mcu_smlad(b01, wb02, b0w1);
-        b0w1 = nn2mcu_smlad(b23, wb13, b0w1);
-        w0 += 4;
-        w1 += 4;
-        a += 4;
-        b += 4;
-    }
-    for (int32_t i = 0; i < (length & 3); i++) {
-        a0w0 += (uint32_t)((int32_t)a[i] * w0[i]);
-        b0w0 += (uint32_t)((int32_t)b[i] * w0[i]);
-        a0w1 += (uint32_t)((int32_t)a[i] * w1[i]);
-        b0w1 += (uint32_t)((int32_t)b[i] * w1[i]);
-    }
-    acc[0] = a0w0;
-    acc[1] = b0w0;
-    acc[2] = a0w1;
-    acc[3] = b0w1;
-}
-
-static int32_t as_int32(uint32_t bits)
-{
-    return bits < 0x80000000u ? (int32_t)bits : -(int32_t)(0xFFFFFFFFu - bits) - 1;
-}
-
 /* Output pixels a and b (b may be NULL) from their columns, two channels at a time. */
 static void columns_to_pixels(const int16_t *col_a, const int16_t *col_b, int32_t length, const int8_t *weights,
                               int32_t ch_out, const int32_t *bias, const cmsis_nn_per_channel_quant_params *quant,
@@ -192,14 +148,14 @@ static void columns_to_pixels(const int16_t *col_a, const int16_t *col_b, int32_
         uint32_t acc[4];
         acc[0] = acc[1] = (uint32_t)(bias != NULL ? bias[o] : 0);
         acc[2] = acc[3] = (uint32_t)(bias != NULL ? bias[next] : 0);
-        dot_2x2(col_a, second, weights + (size_t)o * length, weights + (size_t)next * length, length, acc);
+        nn2mcu_dot_2x2(col_a, second, weights + (size_t)o * length, weights + (size_t)next * length, length, acc);
         for (int32_t k = 0; k < 2 && o + k < ch_out; k++) {
             int32_t channel = o + k;
             int32_t m = quant->multiplier[channel], s = quant->shift[channel];
-            out_a[channel] = nn2mcu_s8_output(as_int32(acc[2 * k]), m, s, output_offset, act.min, act.max);
+            out_a[channel] = nn2mcu_s8_output(nn2mcu_wrap32(acc[2 * k]), m, s, output_offset, act.min, act.max);
             if (out_b != NULL) {
                 out_b[channel] =
-                    nn2mcu_s8_output(as_int32(acc[2 * k + 1]), m, s, output_offset, act.min, act.max);
+                    nn2mcu_s8_output(nn2mcu_wrap32(acc[2 * k + 1]), m, s, output_offset, act.min, act.max);
             }
         }
     }
@@ -313,7 +269,7 @@ static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, i
                     }
                     for (int32_t k = 0; k < count; k++) {
                         int32_t c = c0 + k;
-                        pixel_out[c] = nn2mcu_s8_output(as_int32(acc[k]), quant->multiplier[c], quant->shift[c],
+                        pixel_out[c] = nn2mcu_s8_output(nn2mcu_wrap32(acc[k]), quant->multiplier[c], quant->shift[c],
                                                         output_offset, act.min, act.max);
                     }
                 }
