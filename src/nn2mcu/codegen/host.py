@@ -6,6 +6,7 @@ import dataclasses
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,14 +122,14 @@ def simulate_model(
     model: Q7Model | S8Model,
     pixels: npt.NDArray[np.uint8],
     average_pool: AverageVariant | None = None,
-) -> dict[str, npt.NDArray[np.int8]]:
-    """Every layer's output from the simulator of the model's scheme (for q7 with
-    ``average_pool`` overriding the model's average-pool variant)."""
+) -> Mapping[str, npt.NDArray[np.integer]]:
+    """Every layer's output (int8 values) from the simulator of the model's scheme (for q7
+    with ``average_pool`` overriding the model's average-pool variant)."""
     if isinstance(model, S8Model):
         return simulate_s8(model, pixels)
     if average_pool is not None:
         model = dataclasses.replace(model, pool_variant=average_pool)
-    return {name: np.asarray(value, np.int8) for name, value in simulate(model, pixels).items()}
+    return simulate(model, pixels)
 
 
 def compare_outputs(

@@ -3,6 +3,7 @@ then write the project and the report. Stages are cached by hash (stages.py)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -208,12 +209,17 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         **({"mean": options.mean_values, "scale": options.scale} if _onnx(options) else {}),
     }
 
+    @functools.cache
+    def float_graph() -> Graph:
+        """The trained float network, loaded once (for the quantize stage and the report)."""
+        sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
+        return _float_graph(definition, weights, sources, options)
+
     def quantize(directory: Path) -> None:
         from nn2mcu.q7.quantize import Quantized, QuantizeOptions, quantize_q7
         from nn2mcu.s8.quantize import S8Quantized, quantize_s8
 
-        sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
-        graph = _float_graph(definition, weights, sources, options)
+        graph = float_graph()
         calibration = options.calibration or min(2000, len(dataset.train))
         if options.scheme == "s8":
             quantized: S8Quantized | Quantized = quantize_s8(graph, dataset, calibration, log)
@@ -270,12 +276,11 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
 
     from nn2mcu.report.build import write_report
 
-    sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
     return write_report(
         options.output,
         model_json=model_json,
         program=program,
-        float_graph=_float_graph(definition, weights, sources, options),
+        float_graph=float_graph(),
         dataset=dataset,
         images=count,
         verified=verified,

@@ -127,14 +127,14 @@ def evaluate(
 ) -> dict[str, Any]:
     """Float and s8 accuracy on the test split, and every weighted layer's parameters."""
     test = dataset.test
-    predictions, float_predictions = [], []
-    for start in range(0, len(test), batch):
-        images = test.images[start : start + batch]
-        predictions.append(classify(model, simulate(model, images)))
-        floats = float_outputs(view, images, [model.logits])[model.logits]
-        float_predictions.append(np.argmax(floats.reshape(len(images), -1), axis=1))
-    predicted = np.concatenate(predictions)
-    float_predicted = np.concatenate(float_predictions)
+    predicted = np.concatenate(
+        [
+            classify(model, simulate(model, test.images[start : start + batch]))
+            for start in range(0, len(test), batch)
+        ]
+    )
+    floats = float_outputs(view, test.images, [model.logits])[model.logits]  # batches itself
+    float_predicted = np.argmax(floats.reshape(len(test), -1), axis=1)
     layers = []
     for name, layer in model.weighted.items():
         source = model.tensors[model.graph.layer(name).inputs[0]]
