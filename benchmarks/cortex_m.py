@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from nn2mcu.codegen.cortex_m import TARGETS, build_target, run_images, ticks_to_instructions
-from nn2mcu.codegen.emit import check_cmsis_root
 from nn2mcu.codegen.host import compare_outputs, generate_atomically
-from nn2mcu.codegen.plan import Program, lower
+from nn2mcu.codegen.lower import Program, lower
 from nn2mcu.datasets import load_dataset
 from nn2mcu.frontends.caffe import InputShapeSources, load_net
-from nn2mcu.ops import AverageVariant
-from nn2mcu.q7.model import LayerFormats, build_model
+from nn2mcu.q7.model import LayerFormats
+from nn2mcu.quant.q7.build import build_model
+from nn2mcu.schemes import SCHEMES, scheme_of
 
 REPO = Path(__file__).resolve().parent.parent
 ARM = REPO.parent / "shared" / "data" / "arm-cmsisnn-cifar10"
@@ -49,8 +49,9 @@ def measure(
         generate_atomically(program, project, kernels, root)
         elf = build_target(project, board)
         run = run_images(program, elf, board, pixels, Path(work))
+    reference = scheme_of(program.model).reference_model(program.model, target, kernels)
     result = compare_outputs(program, run.outputs, pixels, np.zeros(len(pixels), np.int64),
-                             AverageVariant.DSP)  # fmt: skip
+                             reference)  # fmt: skip
     if result.mismatches:
         sys.exit(f"{kernels}: {result.mismatches} bytes differ from the simulator")
     return ticks_to_instructions(run.ticks)
@@ -77,7 +78,7 @@ def main() -> None:
     columns = {"portable": measure(program, "portable", None, args.target, pixels)}
     cmsis_root = os.environ.get("CMSIS_5_ROOT")
     if cmsis_root:
-        root = check_cmsis_root(cmsis_root)
+        root = SCHEMES["q7"].check_cmsis_root(cmsis_root, [])
         columns["CMSIS-NN"] = measure(program, "cmsis", root, args.target, pixels)
 
     shapes, inputs = model.graph.shapes, model.graph.input_shapes

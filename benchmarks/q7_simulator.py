@@ -19,8 +19,9 @@ import torch
 
 from nn2mcu.datasets import load_dataset
 from nn2mcu.frontends.caffe import InputShapeSources, load_net
-from nn2mcu.q7.model import LayerFormats, build_model
-from nn2mcu.q7.simulate import simulate
+from nn2mcu.q7.model import LayerFormats
+from nn2mcu.quant.q7.build import build_model
+from nn2mcu.simulate import simulate
 
 REPO = Path(__file__).resolve().parent.parent
 ARM = REPO.parent / "shared" / "data" / "arm-cmsisnn-cifar10"

@@ -34,17 +34,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nn2mcu.codegen.plan import flash_bytes, lower
+from nn2mcu.codegen.lower import flash_bytes, lower
 from nn2mcu.datasets import Dataset, load_dataset
 from nn2mcu.frontends.caffe import InputShapeSources
 from nn2mcu.frontends.load import is_onnx, load_network
 from nn2mcu.ir import Graph
 from nn2mcu.mean import image_mean, write_mean_file
 from nn2mcu.passes import use_mean_file
-from nn2mcu.q7.calibrate import FloatView
-from nn2mcu.q7.quantize import QuantizeOptions, logits_of, quantize_q7
-from nn2mcu.q7.simulate import simulate
-from nn2mcu.s8.quantize import quantize_s8
+from nn2mcu.quant.calibrate import FloatView
+from nn2mcu.quant.q7.quantize import QuantizeOptions, quantize_q7
+from nn2mcu.quant.s8.quantize import quantize_s8
+from nn2mcu.simulate import simulate
 from nn2mcu.torch_net import TorchNet
 from nn2mcu.train.session import TrainOptions, train_solvers
 
@@ -137,7 +137,7 @@ def fx_int8_accuracy(
     def nchw(pixels: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(view.inputs(pixels).transpose(0, 3, 1, 2).copy())
 
-    model = Logits(TorchNet(view.graph).eval(), logits_of(graph)).eval()
+    model = Logits(TorchNet(view.graph).eval(), graph.logits).eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         prepared = prepare_fx(model, get_default_qconfig_mapping("x86"), (nchw(calibration[:2]),))

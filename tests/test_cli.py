@@ -43,7 +43,7 @@ def test_inspect_json_of_the_example_gives_the_seed_figures() -> None:
     assert first["name"] == "conv1"
     assert first["type"] == "Convolution"
     assert first["output_shape"] == [32, 32, 32]
-    assert first["kernel"] == [5, 5] and first["stride"] == [1, 1] and first["pad"] == [2, 2]
+    assert first["kernel"] == [5, 5] and first["stride"] == [1, 1] and first["pad"] == [2, 2, 2, 2]
     assert (first["macs"], first["params"], first["weight_bytes"]) == (2457600, 2432, 2400)
     assert report["layers"][-1]["output_shape"] == [1, 1, 10]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from nn2mcu.modelfile import read_quantized
 from nn2mcu.pipeline.stages import tree_hash
-from nn2mcu.q7.modelfile import read_model
 from tests.train.conftest import Files
 
 SCRIPT = Path(sys.executable).parent / "nn2mcu"
@@ -44,6 +44,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.cortex_m
 def test_run_writes_project_and_reports(finished: Path) -> None:
     out = finished / "out"
     assert {p.name for p in out.iterdir()} == {
@@ -63,6 +64,7 @@ def test_run_writes_project_and_reports(finished: Path) -> None:
     assert build.returncode == 0, build.stderr
 
 
+@pytest.mark.cortex_m
 def test_report_json_agrees_with_verify(finished: Path) -> None:
     out = finished / "out"
     report = json.loads((out / "report.json").read_text())
@@ -113,6 +115,7 @@ def test_report_renders_in_chromium(finished: Path, tmp_path: Path) -> None:
     assert len(lower) > 10
 
 
+@pytest.mark.host
 def test_an_interrupted_run_reuses_its_stages(tmp_path: Path) -> None:
     Files(tmp_path).solver("solver.prototxt", max_iter=300, test_interval=0, prefix="snap/tiny")
     command = [str(SCRIPT), "run", "solver.prototxt", "--data", "digits", "--no-progress",
@@ -140,7 +143,7 @@ def test_an_interrupted_run_reuses_its_stages(tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / "out" / "stages").iterdir() if p.name.startswith(".")]
     # the project is byte-identical to one generated from the quantized model directly
     model = tmp_path / "out" / "stages" / "2-quantize" / "model.json"
-    assert read_model(model) is not None
+    assert read_quantized(model) is not None
     direct = nn2mcu("generate", model, "-o", tmp_path / "direct", cwd=tmp_path)
     assert direct.returncode == 0, direct.stderr
     (tmp_path / "direct" / ".nn2mcu-project").unlink()
@@ -155,6 +158,7 @@ def test_an_interrupted_run_reuses_its_stages(tmp_path: Path) -> None:
     assert tree_hash(tmp_path / "out" / "project") == before
 
 
+@pytest.mark.host
 def test_run_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     files = Files(tmp_path)
     solver = files.solver("solver.prototxt", max_iter=10, test_interval=0)
@@ -169,6 +173,7 @@ def test_run_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "stages").exists()
 
 
+@pytest.mark.host
 def test_run_mean_goes_with_weights(tmp_path: Path) -> None:
     solver = Files(tmp_path).solver("solver.prototxt", max_iter=10, test_interval=0)
     result = nn2mcu("run", solver, "--data", "digits", "--mean", "m.binaryproto", "-o", "out",
@@ -177,6 +182,7 @@ def test_run_mean_goes_with_weights(tmp_path: Path) -> None:
     assert "--mean goes with --weights" in result.stderr
 
 
+@pytest.mark.cortex_m
 def test_run_with_the_s8_scheme(finished: Path) -> None:
     """run --scheme s8 on the trained weights: verified on the host and the M4, and the
     report shows the s8 figures and agrees with verify --json."""

@@ -18,13 +18,9 @@ from nn2mcu import __version__
 from nn2mcu.errors import InputError
 
 if TYPE_CHECKING:
-    from nn2mcu.codegen.plan import Program
-    from nn2mcu.datasets import Dataset
+    from nn2mcu.codegen.lower import Program
     from nn2mcu.frontends.caffe import InputShapeSources
     from nn2mcu.ir import Graph
-    from nn2mcu.q7.calibrate import Calibration
-    from nn2mcu.q7.model import Q7Model
-    from nn2mcu.s8.model import S8Model
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -334,12 +330,38 @@ def _load_with_preprocessing(args: argparse.Namespace, sources: InputShapeSource
     return graph
 
 
+def _quantize_options(args: argparse.Namespace, calibration: int) -> Any:
+    """The options of the chosen scheme's quantizer, refusing the other scheme's flags."""
+    from nn2mcu.q7.model import AverageVariant, SoftmaxVersion
+    from nn2mcu.quant.q7.quantize import QuantizeOptions
+    from nn2mcu.quant.s8.quantize import S8Options
+
+    if args.scheme == "s8":
+        if args.method != "search" or args.arm_test_set:
+            raise InputError("--method and --arm-test-set are for --scheme q7")
+        if args.average_pool != "dsp" or args.softmax != "2019":
+            raise InputError("--average-pool and --softmax are for --scheme q7")
+        return S8Options(
+            calibration=calibration, single_rounding=args.rounding == "single", pow2=args.pow2
+        )
+    if args.rounding != "double" or args.pow2:
+        raise InputError("--rounding and --pow2 are for --scheme s8")
+    return QuantizeOptions(
+        method=args.method,
+        calibration=calibration,
+        arm_test_set=args.arm_test_set,
+        pool_variant=AverageVariant(args.average_pool),
+        softmax_version=SoftmaxVersion(args.softmax),
+    )
+
+
 def _run_quantize(args: argparse.Namespace) -> int:
     import time
 
     from nn2mcu.datasets import load_dataset
     from nn2mcu.frontends.caffe import InputShapeSources
-    from nn2mcu.q7.quantize import QuantizeOptions, format_report, quantize_q7
+    from nn2mcu.modelfile import calibration_record, write_quantized
+    from nn2mcu.schemes import SCHEMES
 
     if args.output.suffix != ".json":
         raise InputError(f"-o {args.output}: the model file must end in .json")
@@ -349,71 +371,22 @@ def _run_quantize(args: argparse.Namespace) -> int:
         explicit=args.input_shape, data_shape=dataset.image_shape, data_spec=args.data
     )
     graph = _load_with_preprocessing(args, sources)
-    from nn2mcu.ops import AverageVariant, SoftmaxVersion
-
     calibration = (
         args.calibration if args.calibration is not None else min(2000, len(dataset.train))
     )
-    if args.scheme == "s8":
-        return _quantize_s8(args, graph, dataset, calibration, started)
-    if args.rounding != "double" or args.pow2:
-        raise InputError("--rounding and --pow2 are for --scheme s8")
-    options = QuantizeOptions(
-        method=args.method,
-        calibration=calibration,
-        arm_test_set=args.arm_test_set,
-        pool_variant=AverageVariant(args.average_pool),
-        softmax_version=SoftmaxVersion(args.softmax),
-    )
-    result = quantize_q7(graph, dataset, options, progress=lambda line: print(line, flush=True))
-    result.report["seconds"] = round(time.perf_counter() - started, 1)
-    return _write_quantized(
-        args, result.model, result.calibration, result.report, format_report(result.report)
-    )
-
-
-def _quantize_s8(
-    args: argparse.Namespace, graph: Graph, dataset: Dataset, calibration: int, started: float
-) -> int:
-    import time
-
-    from nn2mcu.s8.quantize import format_report, quantize_s8
-
-    if args.method != "search" or args.arm_test_set:
-        raise InputError("--method and --arm-test-set are for --scheme q7")
-    if args.average_pool != "dsp" or args.softmax != "2019":
-        raise InputError("--average-pool and --softmax are for --scheme q7")
-    result = quantize_s8(
-        graph,
-        dataset,
-        calibration,
-        progress=lambda line: print(line, flush=True),
-        single_rounding=args.rounding == "single",
-        pow2=args.pow2,
-    )
-    result.report["seconds"] = round(time.perf_counter() - started, 1)
-    return _write_quantized(
-        args, result.model, result.calibration, result.report, format_report(result.report)
-    )
-
-
-def _write_quantized(
-    args: argparse.Namespace,
-    model: Q7Model | S8Model,
-    calibration: Calibration,
-    report: dict[str, Any],
-    summary: str,
-) -> int:
-    from nn2mcu.modelfile import calibration_record, write_quantized
-
+    options = _quantize_options(args, calibration)
+    scheme = SCHEMES[args.scheme]
+    result = scheme.quantize(graph, dataset, options, lambda line: print(line, flush=True))
+    report = result.report
+    report["seconds"] = round(time.perf_counter() - started, 1)
     write_quantized(
-        model,
+        result.model,
         args.output,
-        calibration=calibration_record(calibration, args.data),
+        calibration=calibration_record(result.calibration, args.data),
         weights_file=args.weights or args.net,
         report=report,
     )
-    print(summary)
+    print(scheme.format_report(report))
     print(f"wrote {args.output} and {args.output.with_suffix('.npz')} in {report['seconds']} s")
     return EXIT_OK
 
@@ -463,7 +436,7 @@ def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 def _describe_program(program: Program) -> None:
     for call in program.calls:
         print(f"{call.layer.name}: {call.kernel.name} ({call.kernel.reason})")
-    from nn2mcu.codegen.plan import flash_bytes
+    from nn2mcu.codegen.lower import flash_bytes
 
     flash = flash_bytes(program)
     print(
@@ -475,19 +448,16 @@ def _cmsis_root(program: Program) -> Path:
     """The CMSIS tree for --kernels cmsis: CMSIS_5_ROOT for q7, CMSIS_NN_ROOT for s8."""
     import os
 
-    from nn2mcu.codegen.emit import check_cmsis_root
-    from nn2mcu.codegen.emit_s8 import check_cmsis_nn_root
-    from nn2mcu.s8.model import S8Model
+    from nn2mcu.schemes import scheme_of
 
-    if isinstance(program.model, S8Model):
-        return check_cmsis_nn_root(os.environ.get("CMSIS_NN_ROOT"), program)
-    return check_cmsis_root(os.environ.get("CMSIS_5_ROOT"))
+    scheme = scheme_of(program.model)
+    return scheme.check_cmsis_root(os.environ.get(scheme.cmsis_variable), program.calls)
 
 
 def _run_generate(args: argparse.Namespace) -> int:
 
     from nn2mcu.codegen.host import generate_atomically
-    from nn2mcu.codegen.plan import lower
+    from nn2mcu.codegen.lower import lower
     from nn2mcu.modelfile import read_quantized
 
     program = lower(read_quantized(args.model))
@@ -566,7 +536,7 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _run_verify(args: argparse.Namespace) -> int:
 
     from nn2mcu.codegen.cortex_m import TargetFailure
-    from nn2mcu.codegen.plan import lower
+    from nn2mcu.codegen.lower import lower
     from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
     from nn2mcu.datasets import load_dataset
     from nn2mcu.modelfile import read_quantized
@@ -766,6 +736,37 @@ def _run_download(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_supported_ops(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "supported-ops",
+        parents=[_common()],
+        help="the operators each scheme supports, with CMSIS-NN functions and constraints",
+        description=(
+            "List every operator and scheme (q7: the legacy CMSIS-NN q7 API; s8: CMSIS-NN's "
+            "s8 API): the CMSIS-NN functions the layer's call uses and every constraint it "
+            "must meet, or why the scheme refuses the operator. Generated from the bindings "
+            "in each operator's module."
+        ),
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON list")
+    output.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.set_defaults(handler=_run_supported_ops)
+
+
+def _run_supported_ops(args: argparse.Namespace) -> int:
+    from nn2mcu.supported import format_markdown, format_text, supported_ops
+
+    rows = supported_ops()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif args.markdown:
+        print(format_markdown(rows), end="")
+    else:
+        print(format_text(rows), end="")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nn2mcu",
@@ -787,6 +788,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_mean(commands)
     _add_download(commands)
+    _add_supported_ops(commands)
     return parser
 
 

@@ -1,8 +1,12 @@
 """Quantized model files of either scheme: model.json with its .npz sidecar.
 
-The q7 layout is in ``q7/modelfile.py``, the s8 layout in ``s8/modelfile.py``; both write
-atomically (temporary files renamed into place, the sidecar first), record the sidecar's
-sha256 and never use pickle. ``read_quantized`` reads either, by its "scheme".
+model.json holds the schema version, the generator, the scheme, the graph, the scheme's
+own fields (``Scheme.write_fields``), the calibration record, the float weights' path and
+hash (both absent for a model someone else quantized), the sidecar's name and sha256, and
+the report. Both files are written atomically (temporary files renamed into place, the
+sidecar first), never with pickle. Reading checks the sidecar's hash, then the scheme
+checks the model (``Scheme.validate``) before any work. Schema version 1 files (two-value
+``pad``) are read too.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +25,12 @@ import numpy as np
 from nn2mcu import __version__
 from nn2mcu.errors import InputError
 from nn2mcu.filemode import make_public
+from nn2mcu.ops.serialize import SCHEMA_VERSION, graph_from_dict, graph_to_dict
 
 if TYPE_CHECKING:
-    from nn2mcu.q7.calibrate import Calibration
-    from nn2mcu.q7.model import Q7Model
-    from nn2mcu.s8.model import S8Model
+    from nn2mcu.quant.calibrate import Calibration
 
-SCHEMA_VERSION = 1
-SCHEMES = ("q7", "s8")
+READABLE_VERSIONS = (1, SCHEMA_VERSION)
 
 
 def sha256_file(path: Path) -> str:
@@ -65,84 +68,93 @@ def calibration_record(calibration: Calibration, data: str) -> dict[str, Any]:
     }
 
 
-def write_files(
+def write_quantized(
+    model: Any,
     path: Path,
-    scheme: str,
-    arrays: dict[str, np.ndarray],
-    fields: dict[str, Any],
     *,
-    calibration: dict[str, Any],
-    weights_file: Path,
+    calibration: dict[str, Any] | None,
+    weights_file: Path | None,
     report: dict[str, Any],
 ) -> None:
-    """The sidecar of ``arrays``, then model.json: the scheme's ``fields`` between the
-    common header (schema, generator, scheme) and the common tail (calibration, float
-    weights, the sidecar's hash, report)."""
+    """model.json and its sidecar for a model of either scheme; ``calibration`` and
+    ``weights_file`` are None for a model quantized elsewhere (no float origin)."""
+    from nn2mcu.schemes import scheme_of
+
+    scheme = scheme_of(model)
+    arrays, fields = scheme.write_fields(model)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # type: ignore[arg-type]
     sidecar = buffer.getvalue()
-    document = {
+    document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generator": f"nn2mcu {__version__}",
-        "scheme": scheme,
+        "scheme": scheme.name,
+        "graph": graph_to_dict(model.graph),
         **fields,
-        "calibration": calibration,
-        "float_weights": {"path": str(weights_file.resolve()), "sha256": sha256_file(weights_file)},
-        "arrays": {"path": sidecar_path(path).name, "sha256": hashlib.sha256(sidecar).hexdigest()},
-        "report": report,
     }
+    if calibration is not None:
+        document["calibration"] = calibration
+    if weights_file is not None:
+        document["float_weights"] = {
+            "path": str(weights_file.resolve()),
+            "sha256": sha256_file(weights_file),
+        }
+    document["arrays"] = {
+        "path": sidecar_path(path).name,
+        "sha256": hashlib.sha256(sidecar).hexdigest(),
+    }
+    document["report"] = report
     write_atomically(sidecar_path(path), sidecar)
     write_atomically(path, json.dumps(document, indent=2).encode())
 
 
-def write_quantized(
-    model: Q7Model | S8Model,
-    path: Path,
-    *,
-    calibration: dict[str, Any],
-    weights_file: Path,
-    report: dict[str, Any],
-) -> None:
-    """model.json and its sidecar for a model of either scheme."""
-    from nn2mcu.q7.modelfile import write_model
-    from nn2mcu.s8.model import S8Model
-    from nn2mcu.s8.modelfile import write_s8_model
-
-    if isinstance(model, S8Model):
-        write_s8_model(model, path, calibration=calibration, weights_file=weights_file,
-                       report=report)  # fmt: skip
-    else:
-        write_model(model, path, calibration=calibration, weights_file=weights_file, report=report)
-
-
 def read_document(path: Path, scheme: str | None = None) -> tuple[dict[str, Any], Path]:
     """model.json's document and its sidecar's path, checked against the recorded hash."""
+    from nn2mcu.schemes import SCHEMES
+
     try:
         document = json.loads(path.read_text())
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: not valid JSON ({error})") from None
     found = document.get("scheme") if isinstance(document, dict) else None
-    if document.get("schema_version") != SCHEMA_VERSION or found not in SCHEMES:
-        raise InputError(f"{path}: not an nn2mcu model (schema_version {SCHEMA_VERSION})")
+    if (
+        not isinstance(document, dict)
+        or document.get("schema_version") not in READABLE_VERSIONS
+        or found not in SCHEMES
+    ):
+        raise InputError(
+            f"{path}: not an nn2mcu model (schema_version "
+            f"{' or '.join(map(str, READABLE_VERSIONS))})"
+        )
     if scheme is not None and found != scheme:
         raise InputError(f"{path}: a {found} model, not {scheme}")
-    sidecar = path.parent / document["arrays"]["path"]
+    arrays = document.get("arrays")
+    if not isinstance(arrays, dict) or not isinstance(arrays.get("path"), str):
+        raise InputError(f"{path}: 'arrays' does not name the .npz file")
+    sidecar = path.parent / arrays["path"]
     if not sidecar.is_file():
         raise InputError(f"{path}: its arrays file {sidecar} is missing")
-    if sha256_file(sidecar) != document["arrays"]["sha256"]:
+    if sha256_file(sidecar) != arrays.get("sha256"):
         raise InputError(f"{sidecar}: its sha256 differs from the one in {path}")
     return document, sidecar
 
 
-def read_quantized(path: Path) -> Q7Model | S8Model:
-    """A model.json of either scheme."""
-    document, _ = read_document(path)
-    if document["scheme"] == "s8":
-        from nn2mcu.s8.modelfile import read_s8_model
+def read_quantized(path: Path) -> Any:
+    """A model.json of either scheme, as its scheme's model (the graph without float
+    weights), checked by the scheme before it is returned."""
+    from nn2mcu.schemes import SCHEMES
 
-        return read_s8_model(path)
-    from nn2mcu.q7.modelfile import read_model
-
-    return read_model(path)
+    document, sidecar = read_document(path)
+    scheme = SCHEMES[document["scheme"]]
+    try:
+        graph = graph_from_dict(document["graph"], document["schema_version"])
+        with np.load(sidecar, allow_pickle=False) as arrays:
+            model = scheme.read_fields(document, arrays, graph)
+    except KeyError as error:
+        raise InputError(f"{path}: {error} is missing") from None
+    except (TypeError, ValueError, AttributeError, zipfile.BadZipFile) as error:
+        raise InputError(f"{path}: {error}") from None
+    scheme.validate(model, str(path))
+    return model

@@ -12,7 +12,6 @@ import numpy as np
 import numpy.typing as npt
 
 from nn2mcu.ir import Graph
-from nn2mcu.ops import Input
 
 Array = npt.NDArray[np.float64]
 
@@ -21,19 +20,17 @@ def float_forward(
     graph: Graph, inputs: npt.ArrayLike | Mapping[str, npt.ArrayLike]
 ) -> dict[str, Array]:
     """Every layer's output for a batch. ``inputs``: one NHWC array, or one per Input layer."""
-    names = [layer.name for layer in graph.layers if isinstance(layer.op, Input)]
+    names = [layer.name for layer in graph.layers if layer.op.arity == 0]
     given = inputs if isinstance(inputs, Mapping) else {names[0]: inputs}
     if len(names) != 1 and not isinstance(inputs, Mapping):
         raise ValueError(f"the graph has {len(names)} inputs; pass a mapping name -> array")
     outputs: dict[str, Array] = {}
     for layer in graph.layers:
-        if isinstance(layer.op, Input):
+        if layer.op.arity == 0:
             x = np.asarray(given[layer.name], dtype=np.float64)
-            expected = (graph.shapes[layer.name].h, graph.shapes[layer.name].w)
-            if x.ndim != 4 or x.shape[1:3] != expected or x.shape[3] != layer.op.shape.c:
-                raise ValueError(
-                    f"input '{layer.name}' must be N x {layer.op.shape}, got {list(x.shape)}"
-                )
+            shape = graph.shapes[layer.name]
+            if x.ndim != 4 or x.shape[1:] != (shape.h, shape.w, shape.c):
+                raise ValueError(f"input '{layer.name}' must be N x {shape}, got {list(x.shape)}")
             outputs[layer.name] = x
             continue
         args = [outputs[name] for name in layer.inputs]

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from nn2mcu.ir import Graph, Layer
-from nn2mcu.ops import Input
 
 
 class TorchNet(torch.nn.Module):
@@ -46,7 +45,7 @@ class TorchNet(torch.nn.Module):
             for name in layer.inputs:
                 remaining[name] += 1
         for layer, module in self._modules_by_layer():
-            if isinstance(layer.op, Input):
+            if layer.op.arity == 0:
                 values[layer.name] = x
                 continue
             values[layer.name] = module(*(values[name] for name in layer.inputs))

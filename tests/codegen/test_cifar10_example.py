@@ -16,15 +16,17 @@ import numpy as np
 import pytest
 
 from nn2mcu.codegen.cifar10_example import match_example
-from nn2mcu.codegen.plan import lower
+from nn2mcu.codegen.lower import lower
 from nn2mcu.datasets import load_dataset
 from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
-from nn2mcu.ops import Pool2D, PoolMethod, Softmax, SoftmaxVersion
-from nn2mcu.q7.modelfile import read_model
+from nn2mcu.modelfile import read_quantized
+from nn2mcu.ops import Pool2D, PoolMethod, Softmax
+from nn2mcu.q7.model import SoftmaxVersion
 from nn2mcu.q7.preprocess import quantize_input
-from nn2mcu.q7.simulate import simulate
+from nn2mcu.simulate import simulate
 from tests.codegen.conftest import TEST_IMAGES, Quantized, nn2mcu, quantize_arm_m4
+from tests.references import q7_reference
 from tests.train.conftest import Files
 
 STANDIN = Path(__file__).with_name("cifar10_example_standin.c")
@@ -76,7 +78,7 @@ def test_example_call_sequence_matches_the_simulator(
         "#define IP1_IM_DIM 4", "#define IP1_IM_CH 32", "#define IP1_OUT 10",
     ):  # fmt: skip
         assert line + "\n" in parameters, line
-    model = read_model(model_json)
+    model = read_quantized(model_json)
     for prefix, layer in (("CONV1", "conv1"), ("CONV3", "conv3"), ("IP1", "ip1")):
         shifts = model.weighted[layer].shifts
         assert f"#define {prefix}_BIAS_LSHIFT {shifts.bias_shift}\n" in weights
@@ -108,7 +110,7 @@ def test_example_call_sequence_matches_the_simulator(
 
     expected = simulate(model, pixels)[model.logits].reshape(IMAGES, 10)
     assert int((logits != expected).sum()) == 0
-    softmax = Softmax().q7_reference(expected, SoftmaxVersion.V2019)
+    softmax = q7_reference(Softmax(), expected, SoftmaxVersion.V2019)
     assert int((probabilities.reshape(IMAGES, 10) != softmax).sum()) == 0
     # nothing passes trivially: varied logits, and the classes mostly right
     assert len(np.unique(logits)) >= 16
@@ -126,7 +128,7 @@ def _with_pool(graph: Graph, name: str, method: PoolMethod) -> Graph:
 
 
 def test_other_networks_are_refused_naming_the_first_layer(arm_m4: Quantized) -> None:
-    model = read_model(arm_m4.model)
+    model = read_quantized(arm_m4.model)
     assert match_example(lower(model)).version == "a"
     changed = dataclasses.replace(model, graph=_with_pool(model.graph, "pool1", PoolMethod.AVE))
     with pytest.raises(InputError, match=r"layer 'pool1' matches neither version.*MAX pooling"):
@@ -168,6 +170,7 @@ def test_a_net_too_big_for_the_example_exits_2_and_writes_nothing(
     assert not project.exists()
 
 
+@pytest.mark.host
 @pytest.mark.skipif(
     not os.environ.get("CMSIS_5_ROOT"),
     reason="CMSIS_5_ROOT is not set (a CMSIS 5.x tree, <= 5.9.0)",

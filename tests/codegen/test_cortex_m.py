@@ -21,11 +21,13 @@ from nn2mcu.codegen.cortex_m import (
     ticks_to_instructions,
 )
 from nn2mcu.codegen.host import generate_atomically
-from nn2mcu.codegen.plan import lower
+from nn2mcu.codegen.lower import lower
 from nn2mcu.datasets import load_dataset
+from nn2mcu.modelfile import read_quantized
 from nn2mcu.ops import Conv2D
-from nn2mcu.q7.modelfile import read_model
 from tests.codegen.conftest import TEST_IMAGES, Quantized, nn2mcu
+
+pytestmark = pytest.mark.cortex_m
 
 # what nn_run spends outside the kernel calls: copying the input and output, and the
 # profile hook (a counter read and three stores per call)
@@ -69,7 +71,7 @@ def test_example_networks_verify_on_the_target(
 
 
 def test_counts_are_deterministic_and_add_up(arm_m4: Quantized, tmp_path: Path) -> None:
-    model = read_model(arm_m4.model)
+    model = read_quantized(arm_m4.model)
     program = lower(model)
     generate_atomically(program, tmp_path / "project")
     target = TARGETS["cortex-m4"]
@@ -160,7 +162,7 @@ def test_the_plain_c_path_gives_the_same_bytes_on_the_target(
     arm_m4: Quantized, tmp_path: Path
 ) -> None:
     """The portable kernels' ACLE (SMLAD) path and their plain C path, both on the M4."""
-    program = lower(read_model(arm_m4.model))
+    program = lower(read_quantized(arm_m4.model))
     target = TARGETS["cortex-m4"]
     pixels = load_dataset(str(arm_m4.data)).test.images[:30]
     outputs = []

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from nn2mcu.codegen.emit import generate
-from nn2mcu.codegen.plan import lower
+from nn2mcu.codegen.lower import lower
 from nn2mcu.ir import Graph, Layer, Shape
 from nn2mcu.ops import (
     Conv2D,
@@ -26,7 +26,8 @@ from nn2mcu.ops import (
     ReLU,
     Softmax,
 )
-from nn2mcu.q7.model import LayerFormats, build_model
+from nn2mcu.q7.model import LayerFormats
+from nn2mcu.quant.q7.build import build_model
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "small_q7"
 FILES = ("weights.h", "parameter.h", "nn.h", "nn.c", "main.c", "Makefile")
@@ -42,7 +43,7 @@ def small_model():  # type: ignore[no-untyped-def]
         "small",
         (
             Layer("data", Input(shape=Shape(6, 6, 3), preprocessing=Preprocessing(mean_values=(120.0, 110.0, 100.0)))),
-            Layer("conv1", Conv2D(out_channels=4, kernel=(3, 3), pad=(1, 1)), ("data",),
+            Layer("conv1", Conv2D(out_channels=4, kernel=(3, 3), pad=(1, 1, 1, 1)), ("data",),
                   {"weight": fixed((4, 3, 3, 3), 8), "bias": fixed((4,), 8)}),
             Layer("relu1", ReLU(), ("conv1",)),
             Layer("pool1", Pool2D(method=PoolMethod.AVE, kernel=(2, 2), stride=(2, 2)), ("relu1",)),
@@ -86,6 +87,7 @@ def test_small_model_covers_the_kernel_table() -> None:
     ]  # fmt: skip
 
 
+@pytest.mark.host
 def test_small_model_runs_bit_exactly_on_the_host(tmp_path: Path) -> None:
     """RGB, non-square fast convolution, average pooling and softmax through the C."""
     from nn2mcu.codegen.host import build_host, generate_atomically, verify_host
@@ -100,6 +102,7 @@ def test_small_model_runs_bit_exactly_on_the_host(tmp_path: Path) -> None:
     assert len(np.unique(result.outputs)) >= 16  # not trivially saturated
 
 
+@pytest.mark.host
 def test_large_activations_split_relu_calls_and_run_bit_exactly(tmp_path: Path) -> None:
     """A 40 x 40 x 48 activation (76,800 bytes) is beyond arm_relu_q7's uint16 size: the
     ReLU is emitted as two calls, and the whole net still matches the simulator."""

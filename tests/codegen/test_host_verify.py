@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from nn2mcu.datasets import load_dataset
-from nn2mcu.q7.modelfile import read_model
-from nn2mcu.q7.simulate import simulate
+from nn2mcu.modelfile import read_quantized
+from nn2mcu.simulate import simulate
 from nn2mcu.train.session import TrainOptions, train_solvers
 from tests.train.conftest import Files
 
@@ -63,6 +63,7 @@ def test_generation_is_deterministic(model_json: Path, tmp_path: Path) -> None:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
+@pytest.mark.host
 def test_verify_on_the_host_with_sanitizers(model_json: Path, tmp_path: Path) -> None:
     result = run(
         "verify",
@@ -86,6 +87,7 @@ def test_verify_on_the_host_with_sanitizers(model_json: Path, tmp_path: Path) ->
     ]  # fmt: skip
 
 
+@pytest.mark.host
 def test_one_changed_weight_byte_is_caught(model_json: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
     assert run("generate", model_json, "-o", project, cwd=tmp_path).returncode == 0
@@ -112,6 +114,7 @@ def test_one_changed_weight_byte_is_caught(model_json: Path, tmp_path: Path) -> 
     assert weights.read_text() == changed and not (project / "nn_host").exists()
 
 
+@pytest.mark.host
 def test_verify_project_must_be_a_project(model_json: Path, tmp_path: Path) -> None:
     result = run("verify", model_json, "--data", "digits", "--project", tmp_path, cwd=tmp_path)
     assert result.returncode == 2
@@ -120,6 +123,7 @@ def test_verify_project_must_be_a_project(model_json: Path, tmp_path: Path) -> N
     )
 
 
+@pytest.mark.host
 def test_embedded_images_print_the_simulator_scores(model_json: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
     result = run(
@@ -139,7 +143,7 @@ def test_embedded_images_print_the_simulator_scores(model_json: Path, tmp_path: 
     )
     assert output.returncode == 0, output.stderr
     lines = output.stdout.strip().splitlines()
-    model = read_model(model_json)
+    model = read_quantized(model_json)
     data = load_dataset("digits")
     logits = simulate(model, data.test.images[:25])[model.logits].reshape(25, -1)
     for n, line in enumerate(lines[:25]):
@@ -159,6 +163,7 @@ def test_embed_images_needs_data(model_json: Path, tmp_path: Path) -> None:
 CMSIS_5_ROOT = os.environ.get("CMSIS_5_ROOT")
 
 
+@pytest.mark.host
 @pytest.mark.skipif(not CMSIS_5_ROOT, reason="CMSIS_5_ROOT is not set (a CMSIS 5.x tree, <= 5.9.0)")
 def test_verify_against_real_cmsis_nn(model_json: Path, tmp_path: Path) -> None:
     """CMSIS-NN built for the host (plain-C path) against the simulator's 2-D average pool."""

@@ -5,6 +5,7 @@ table met, and no layer passing trivially (>= 16 distinct output values, < 5 % s
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,10 @@ import torch
 
 from nn2mcu.codegen.cortex_m import TARGETS, build_target, memory_check, run_images
 from nn2mcu.codegen.host import build_host, compare_outputs, generate_atomically, verify_host
-from nn2mcu.codegen.plan import lower, weight_bytes
+from nn2mcu.codegen.lower import lower, weight_bytes
 from nn2mcu.datasets import Dataset, Split
 from nn2mcu.ir import Graph, Layer, Shape
 from nn2mcu.ops import (
-    AverageVariant,
     Conv2D,
     DepthwiseConv2D,
     Flatten,
@@ -29,9 +29,9 @@ from nn2mcu.ops import (
     ReLU,
     Softmax,
 )
-from nn2mcu.q7.model import Q7Model
-from nn2mcu.q7.quantize import QuantizeOptions, quantize_q7
-from nn2mcu.q7.simulate import simulate
+from nn2mcu.q7.model import AverageVariant, Q7Model
+from nn2mcu.quant.q7.quantize import QuantizeOptions, quantize_q7
+from nn2mcu.simulate import simulate
 from nn2mcu.torch_net import TorchNet
 
 SANITIZE = "-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all"
@@ -58,10 +58,10 @@ def random_net(seed: int) -> Graph:
         out = int(rng.choice([2, 4, 5, 6, 8]))
         if kind == "square":
             k = int(rng.integers(1, 4))
-            op = Conv2D(out_channels=out, kernel=(k, k), pad=(k // 2, k // 2))
+            op = Conv2D(out_channels=out, kernel=(k, k), pad=(k // 2, k // 2, k // 2, k // 2))
         elif kind == "nonsquare":
             ky, kx = (3, 1) if rng.random() < 0.5 else (1, 3)
-            op = Conv2D(out_channels=out, kernel=(ky, kx), pad=(ky // 2, kx // 2))
+            op = Conv2D(out_channels=out, kernel=(ky, kx), pad=(ky // 2, kx // 2, ky // 2, kx // 2))
         else:
             op = Conv2D(out_channels=out, kernel=(1, 1))
         fan_in = op.kernel[0] * op.kernel[1] * shape.c
@@ -79,7 +79,7 @@ def random_net(seed: int) -> Graph:
             "weight": rng.normal(0, 0.5, (1, 3, 3, shape.c)),
             "bias": rng.normal(0, 0.1, shape.c),
         }
-        add("dw", DepthwiseConv2D(kernel=(3, 3), pad=(1, 1)), weights)
+        add("dw", DepthwiseConv2D(kernel=(3, 3), pad=(1, 1, 1, 1)), weights)
     add("flat", Flatten())
     hidden = int(rng.integers(6, 16))
     add(
@@ -126,6 +126,7 @@ def quantized() -> dict[int, tuple[Q7Model, Dataset]]:
     return nets
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_net_is_bit_exact_in_c(
     seed: int, tmp_path: Path, quantized: dict[int, tuple[Q7Model, Dataset]]
@@ -158,6 +159,7 @@ def test_the_random_nets_meet_every_kernel(quantized: dict[int, tuple[Q7Model, D
     assert expected <= kernels_seen, sorted(expected - kernels_seen)
 
 
+@pytest.mark.cortex_m
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m7"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_net_is_bit_exact_on_cortex_m(
@@ -170,8 +172,9 @@ def test_random_net_is_bit_exact_on_cortex_m(
     elf = build_target(tmp_path / "project", board)
     run = run_images(program, elf, board, data.test.images, tmp_path)
     result = compare_outputs(
-        program, run.outputs, data.test.images, data.test.labels, AverageVariant.DSP
-    )
+        program, run.outputs, data.test.images, data.test.labels,
+        dataclasses.replace(model, pool_variant=AverageVariant.DSP),
+    )  # fmt: skip
     assert result.images == 200 and result.mismatches == 0
     check = memory_check(program, elf)
     assert check["arena_symbol_bytes"] == program.arena_size

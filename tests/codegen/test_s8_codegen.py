@@ -16,15 +16,15 @@ import pytest
 
 from nn2mcu.codegen.cortex_m import TARGETS, build_target, memory_check, run_images
 from nn2mcu.codegen.host import build_host, compare_outputs, generate_atomically, verify_host
-from nn2mcu.codegen.plan import lower, weight_bytes
+from nn2mcu.codegen.lower import lower, weight_bytes
 from nn2mcu.datasets import Dataset
 from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph, Layer
+from nn2mcu.modelfile import read_quantized, write_quantized
 from nn2mcu.ops import Pool2D, PoolMethod, ReLU
+from nn2mcu.quant.s8.quantize import quantize_s8
 from nn2mcu.s8.model import S8Model
-from nn2mcu.s8.modelfile import read_s8_model, write_s8_model
-from nn2mcu.s8.quantize import quantize_s8
-from nn2mcu.s8.simulate import simulate
+from nn2mcu.simulate import simulate
 from tests.codegen.conftest import Quantized, nn2mcu
 from tests.codegen.test_random_nets import SANITIZE, dataset_for, random_net
 
@@ -54,6 +54,7 @@ def _nontrivial(model: S8Model, data: Dataset) -> None:
         assert saturated < 0.05, f"{name}: {saturated:.1%} saturated"
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_net_is_bit_exact_on_the_host(
     seed: int, tmp_path: Path, quantized: dict[int, tuple[S8Model, Dataset]]
@@ -85,6 +86,7 @@ def test_the_random_nets_meet_every_kernel(quantized: dict[int, tuple[S8Model, D
     assert expected <= seen, sorted(expected - seen)
 
 
+@pytest.mark.cortex_m
 @pytest.mark.parametrize(
     ("seed", "target"),
     [(seed, "cortex-m4") for seed in SEEDS] + [(0, "cortex-m7"), (3, "cortex-m7")],
@@ -106,6 +108,7 @@ def test_random_net_is_bit_exact_on_cortex_m(
     assert check["weights_in_flash"] is True
 
 
+@pytest.mark.host
 def test_single_rounding_and_pow2_are_bit_exact(tmp_path: Path) -> None:
     """CMSIS_NN_USE_SINGLE_ROUNDING reaches the Makefile; --pow2 gives multipliers of 2^30."""
     graph = random_net(1)
@@ -139,8 +142,8 @@ def test_model_file_round_trip(
     weights = tmp_path / "float.caffemodel.h5"
     weights.write_bytes(b"stand-in for the float weights' hash")
     path = tmp_path / "model.json"
-    write_s8_model(model, path, calibration={}, weights_file=weights, report={})
-    again = read_s8_model(path)
+    write_quantized(model, path, calibration={}, weights_file=weights, report={})
+    again = read_quantized(path)
     first, second = simulate(model, data.test.images), simulate(again, data.test.images)
     assert first.keys() == second.keys()
     assert all(np.array_equal(first[name], second[name]) for name in first)
@@ -151,12 +154,12 @@ def test_average_pool_with_padding_is_refused() -> None:
     graph = random_net(0)
     layers = list(graph.layers)
     index = next(i for i, layer in enumerate(layers) if isinstance(layer.op, ReLU))
-    pool = Layer("padpool", Pool2D(method=PoolMethod.AVE, kernel=(3, 3), stride=(1, 1), pad=(1, 1)),
+    pool = Layer("padpool", Pool2D(method=PoolMethod.AVE, kernel=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1)),
                  (layers[index].name,))  # fmt: skip
     after = layers[index + 1]
     layers[index + 1 : index + 2] = [pool, Layer(after.name, after.op, ("padpool",), after.weights)]
     padded = Graph("padded", tuple(layers))
-    with pytest.raises(InputError, match=r"'padpool'.*average pooling with pad 1"):
+    with pytest.raises(InputError, match=r"'padpool'.*pad 1,1: average pooling with padding"):
         quantize_s8(padded, dataset_for(padded, 0), calibration=100)
 
 
@@ -176,6 +179,7 @@ def fashion_s8(fashion_example: Quantized, tmp_path_factory: pytest.TempPathFact
     return out
 
 
+@pytest.mark.cortex_m
 def test_fashion_example_from_the_command_line(
     fashion_example: Quantized, fashion_s8: Path, tmp_path: Path
 ) -> None:
@@ -201,6 +205,7 @@ def test_fashion_example_from_the_command_line(
     assert not (tmp_path / "compat").exists()
 
 
+@pytest.mark.cortex_m
 @needs_cmsis_nn
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
 @pytest.mark.parametrize("seed", SEEDS)
@@ -223,6 +228,7 @@ def test_random_net_against_real_cmsis_nn(
     assert result.images == 200 and result.mismatches == 0
 
 
+@pytest.mark.cortex_m
 @needs_cmsis_nn
 def test_fashion_example_against_real_cmsis_nn(
     fashion_example: Quantized, fashion_s8: Path, tmp_path: Path

@@ -38,7 +38,7 @@ def test_example_net_layers_shapes_and_outputs() -> None:
     assert graph.layer("conv2").inputs == ("relu1",)
     assert graph.layer("pool2").inputs == ("relu2",)
     assert graph.layer("pool1").op == Pool2D(
-        method=PoolMethod.MAX, kernel=(3, 3), stride=(2, 2), pad=(0, 0)
+        method=PoolMethod.MAX, kernel=(3, 3), stride=(2, 2), pad=(0, 0, 0, 0)
     )
     assert graph.layer("pool3").op.method is PoolMethod.AVE  # type: ignore[attr-defined]
     assert graph.outputs == ("ip1",)
@@ -118,7 +118,7 @@ def test_depthwise_and_grouped_convolutions(tmp_path: Path) -> None:
         ),
     )
     graph = load_net(path)
-    assert graph.layer("dw").op == DepthwiseConv2D(kernel=(3, 3), stride=(2, 2), pad=(1, 1))
+    assert graph.layer("dw").op == DepthwiseConv2D(kernel=(3, 3), stride=(2, 2), pad=(1, 1, 1, 1))
     assert graph.shapes["dw"] == Shape(3, 3, 8)
     grouped = write(
         tmp_path / "grouped.prototxt",
@@ -147,7 +147,9 @@ def test_non_square_convolution_and_pooling(tmp_path: Path) -> None:
         ),
     )
     graph = load_net(path)
-    assert graph.layer("c").op == Conv2D(out_channels=4, kernel=(3, 1), stride=(2, 1), pad=(1, 0))
+    assert graph.layer("c").op == Conv2D(
+        out_channels=4, kernel=(3, 1), stride=(2, 1), pad=(1, 0, 1, 0)
+    )
     assert graph.shapes["c"] == Shape(3, 6, 4)
     assert graph.shapes["p"] == Shape(3, 3, 4)
     assert graph.shapes["g"] == Shape(1, 1, 4)

@@ -18,15 +18,15 @@ import torch
 from torch import nn
 
 from nn2mcu.codegen.host import build_host, generate_atomically, verify_host
-from nn2mcu.codegen.plan import lower
+from nn2mcu.codegen.lower import lower
 from nn2mcu.datasets import Dataset, Split
 from nn2mcu.errors import InputError
 from nn2mcu.frontends.onnx import load_onnx, read_onnx
 from nn2mcu.frontends.onnx.check import check_against_onnxruntime
 from nn2mcu.ir import Graph
 from nn2mcu.ops import BatchNorm, DepthwiseConv2D, FullyConnected, Pool2D, ReLU6, Scale
-from nn2mcu.q7.quantize import QuantizeOptions, quantize_q7
-from nn2mcu.s8.quantize import quantize_s8
+from nn2mcu.quant.q7.quantize import QuantizeOptions, quantize_q7
+from nn2mcu.quant.s8.quantize import quantize_s8
 from tests.codegen.test_random_nets import SANITIZE
 
 SCRIPT = Path(sys.executable).with_name("nn2mcu")
@@ -126,6 +126,7 @@ def _verified(model: object, data: Dataset, tmp_path: Path) -> int:
 EXPORTERS = ["default", "no-optimize", "torchscript", "torchscript-opset11"]
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("exporter", EXPORTERS)
 def test_plain_net_imports_and_verifies_in_both_schemes(exporter: str, tmp_path: Path) -> None:
     torch_model = _trained_like(Plain(), 0)
@@ -146,6 +147,7 @@ def test_plain_net_imports_and_verifies_in_both_schemes(exporter: str, tmp_path:
     assert _verified(s8.model, data, tmp_path / "s8") == 0
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("exporter", EXPORTERS)
 def test_mobile_net_imports_and_verifies_in_s8(exporter: str, tmp_path: Path) -> None:
     torch_model = _trained_like(Mobile(), 1)
@@ -237,6 +239,7 @@ def test_refusals_name_the_node_and_the_reason(tmp_path: Path) -> None:
     assert not (tmp_path / "m.json").exists()
 
 
+@pytest.mark.host
 def test_the_pytorch_example_trains_exports_and_deploys(tmp_path: Path) -> None:
     """examples/pytorch_fashion_mnist/train.py on 1,000 images for one epoch: its model
     carries its preprocessing and verifies in s8 on the host."""

@@ -18,7 +18,6 @@ import pytest
 
 from nn2mcu.ir import Shape
 from nn2mcu.ops import (
-    AverageVariant,
     Conv2D,
     DepthwiseConv2D,
     FullyConnected,
@@ -28,6 +27,10 @@ from nn2mcu.ops import (
     Softmax,
 )
 from nn2mcu.ops.fully_connected import x4_interleave
+from nn2mcu.q7.model import AverageVariant
+from tests.references import q7_reference
+
+pytestmark = pytest.mark.kernel
 
 KERNELS = Path(__file__).resolve().parents[2] / "src" / "nn2mcu" / "kernels" / "q7"
 HARNESS = Path(__file__).resolve().parent / "harness.c"
@@ -106,10 +109,12 @@ def conv_case(rng: np.random.Generator, variant: int, depthwise: bool = False) -
     square = variant in (0, 1, 2) and not (depthwise and variant == 1)
     k = int(rng.integers(1, 5))
     kernel = (k, k) if square else (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
-    pad = (int(rng.integers(0, kernel[0])), int(rng.integers(0, kernel[1])))
+    # top, left, bottom, right: the non-square kernels take top and left and the output
+    # size, so their bottom and right padding may differ (TFLite SAME, the KWS network)
+    pad = tuple(int(rng.integers(0, kernel[axis % 2])) for axis in range(4))
     stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
     if square:
-        pad, stride = (pad[0], pad[0]), (stride[0], stride[0])
+        pad, stride = (pad[0],) * 4, (stride[0], stride[0])
     size = (int(rng.integers(kernel[0], 10)), int(rng.integers(kernel[1], 10)))
     if square:
         size = (size[0], size[0])
@@ -120,21 +125,37 @@ def conv_case(rng: np.random.Generator, variant: int, depthwise: bool = False) -
     if variant == 2:
         ch_in = 3
     if variant == 5:
-        kernel, pad, stride = (1, 1), (0, 0), (1, 1)
+        kernel, pad, stride = (1, 1), (0, 0, 0, 0), (1, 1)
         ch_in, ch_out = 4 * int(rng.integers(1, 3)), 2 * int(rng.integers(1, 3))
+    return geometry_case(rng, variant, depthwise, size, kernel, stride, pad, ch_in, ch_out)
+
+
+def geometry_case(
+    rng: np.random.Generator, variant: int, depthwise: bool, size: tuple[int, int],
+    kernel: tuple[int, int], stride: tuple[int, int], pad: tuple[int, ...], ch_in: int,
+    ch_out: int,
+) -> Case:  # fmt: skip
+    """A convolution case of this geometry with random values; ``pad`` is (top, left,
+    bottom, right)."""
+    top, left, bottom, right = pad
     if depthwise:
         ch_out = ch_in
-        op: Conv2D | DepthwiseConv2D = DepthwiseConv2D(kernel=kernel, stride=stride, pad=pad)
+        op: Conv2D | DepthwiseConv2D = DepthwiseConv2D(
+            kernel=kernel, stride=stride, pad=(top, left, bottom, right)
+        )
         weights = int8(rng, (1, *kernel, ch_in))
     else:
-        op = Conv2D(out_channels=ch_out, kernel=kernel, stride=stride, pad=pad)
+        op = Conv2D(
+            out_channels=ch_out, kernel=kernel, stride=stride, pad=(top, left, bottom, right)
+        )
         weights = int8(rng, (ch_out, *kernel, ch_in))
     out = op.output_shape([Shape(size[0], size[1], ch_in)])
     x, bias = int8(rng, (1, *size, ch_in)), int8(rng, (ch_out,))
     bias_shift, out_shift = shifts(rng)
-    expected = op.q7_reference(x, weights, bias, bias_shift=bias_shift, out_shift=out_shift)
-    dims = [size[1], size[0], ch_in, ch_out, kernel[1], kernel[0], pad[1], pad[0], stride[1], stride[0],
+    expected = q7_reference(op, x, weights, bias, bias_shift=bias_shift, out_shift=out_shift)
+    dims = [size[1], size[0], ch_in, ch_out, kernel[1], kernel[0], left, top, stride[1], stride[0],
             out.w, out.h, bias_shift, out_shift, 0, 0]  # fmt: skip
+    square = variant in (0, 1, 2)
     return Case(
         1 if depthwise else 0,
         variant if not depthwise else int(not square),
@@ -144,6 +165,32 @@ def conv_case(rng: np.random.Generator, variant: int, depthwise: bool = False) -
         bias,
         expected,
     )
+
+
+# TFLite SAME padding with stride 2 on an even input pads (0, 1); the MLPerf KWS network's
+# first layer (10 x 4 kernel, stride 2, on 49 x 10) pads (4, 5) and (1, 1)
+ASYMMETRIC = {
+    "same-stride-2": ((8, 8), (3, 3), (2, 2), (0, 0, 1, 1), 4, 4),
+    "kws-first-layer": ((49, 10), (10, 4), (2, 2), (4, 1, 5, 1), 1, 8),
+    "more-below": ((7, 9), (3, 2), (1, 2), (0, 1, 2, 0), 2, 2),
+}
+
+
+@pytest.mark.parametrize("depthwise", [False, True], ids=["conv", "depthwise"])
+@pytest.mark.parametrize("geometry", list(ASYMMETRIC))
+def test_asymmetric_padding(harness: Path, geometry: str, depthwise: bool) -> None:
+    """The non-square kernels on paddings that differ between the two sides of an axis."""
+    size, kernel, stride, pad, ch_in, ch_out = ASYMMETRIC[geometry]
+    if depthwise:
+        ch_in = 2 * ch_in  # the q7 depthwise kernels need an even channel count
+    rng = np.random.default_rng(7)
+    variants = (3,) if depthwise else (3, 4) if ch_in % 4 == 0 and ch_out % 2 == 0 else (3,)
+    cases = [
+        geometry_case(rng, variant, depthwise, size, kernel, stride, pad, ch_in, ch_out)
+        for variant in variants
+        for _ in range(5)
+    ]
+    run_cases(harness, cases)
 
 
 @pytest.mark.parametrize(
@@ -189,8 +236,13 @@ def test_fully_connected(harness: Path, opt: bool) -> None:
             int8(rng, (rows,)),
         )
         bias_shift, out_shift = shifts(rng)
-        expected = FullyConnected(out_features=rows).q7_reference(
-            x, weight, bias, bias_shift=bias_shift, out_shift=out_shift
+        expected = q7_reference(
+            FullyConnected(out_features=rows),
+            x,
+            weight,
+            bias,
+            bias_shift=bias_shift,
+            out_shift=out_shift,
         )
         stored = x4_interleave(weight) if opt else weight
         dims = [0] * 12 + [bias_shift, out_shift, dim_vec, rows]
@@ -203,7 +255,7 @@ def test_relu_pooling_and_softmax(harness: Path) -> None:
     cases = []
     for _ in range(40):
         x = int8(rng, (int(rng.integers(1, 300)),))
-        cases.append(Case(4, 0, [0] * 16, x, np.zeros(0), np.zeros(0), ReLU().q7_reference(x)))
+        cases.append(Case(4, 0, [0] * 16, x, np.zeros(0), np.zeros(0), q7_reference(ReLU(), x)))
     for kind, method in ((5, PoolMethod.MAX), (6, PoolMethod.AVE)):
         for _ in range(60):
             k = int(rng.integers(1, 5))
@@ -212,7 +264,7 @@ def test_relu_pooling_and_softmax(harness: Path) -> None:
             op = Pool2D(method=method, kernel=(k, k), stride=(stride, stride))
             out = op.output_shape([Shape(size, size, channels)])
             x = int8(rng, (1, size, size, channels))
-            expected = op.q7_reference(x, AverageVariant.DSP)
+            expected = q7_reference(op, x, AverageVariant.DSP)
             dims = [
                 size,
                 size,
@@ -235,6 +287,8 @@ def test_relu_pooling_and_softmax(harness: Path) -> None:
     for _ in range(40):
         x = int8(rng, (int(rng.integers(1, 20)),)) // int(rng.choice([1, 8, 32]))
         cases.append(
-            Case(7, 0, [0] * 16, x, np.zeros(0), np.zeros(0), Softmax().q7_reference(x[None, :])[0])
+            Case(
+                7, 0, [0] * 16, x, np.zeros(0), np.zeros(0), q7_reference(Softmax(), x[None, :])[0]
+            )
         )
     run_cases(harness, cases)

@@ -16,11 +16,11 @@ from nn2mcu.ops.conv2d import conv_output_size
     ],
 )
 def test_output_size(size: int, kernel: int, stride: int, pad: int, expected: int) -> None:
-    assert conv_output_size(size, kernel, stride, pad) == expected
+    assert conv_output_size(size, kernel, stride, pad, pad) == expected
 
 
 def test_seed_conv1_shape_macs_and_weights() -> None:
-    op = Conv2D(out_channels=32, kernel=(5, 5), stride=(1, 1), pad=(2, 2))
+    op = Conv2D(out_channels=32, kernel=(5, 5), stride=(1, 1), pad=(2, 2, 2, 2))
     x = Shape(32, 32, 3)
     out = op.output_shape([x])
     assert out == Shape(32, 32, 32)
@@ -29,7 +29,7 @@ def test_seed_conv1_shape_macs_and_weights() -> None:
 
 
 def test_non_square_kernel_stride_and_pad() -> None:
-    op = Conv2D(out_channels=4, kernel=(3, 1), stride=(2, 1), pad=(1, 0), bias=False)
+    op = Conv2D(out_channels=4, kernel=(3, 1), stride=(2, 1), pad=(1, 0, 1, 0), bias=False)
     x = Shape(10, 6, 2)
     out = op.output_shape([x])
     # y: floor((10 + 2 - 3) / 2) + 1 = 5; x: floor((6 - 1) / 1) + 1 = 6
@@ -41,7 +41,7 @@ def test_non_square_kernel_stride_and_pad() -> None:
 
 def test_kernel_larger_than_padded_input() -> None:
     with pytest.raises(ShapeError, match="kernel 5 is larger than the padded input 4"):
-        Conv2D(out_channels=1, kernel=(5, 5), pad=(1, 1)).output_shape([Shape(2, 2, 1)])
+        Conv2D(out_channels=1, kernel=(5, 5), pad=(1, 1, 1, 1)).output_shape([Shape(2, 2, 1)])
 
 
 def test_invalid_attributes() -> None:

@@ -3,7 +3,7 @@ from nn2mcu.ops import DepthwiseConv2D
 
 
 def test_shape_weights_and_macs() -> None:
-    op = DepthwiseConv2D(kernel=(3, 3), stride=(2, 2), pad=(1, 1))
+    op = DepthwiseConv2D(kernel=(3, 3), stride=(2, 2), pad=(1, 1, 1, 1))
     x = Shape(16, 16, 8)
     out = op.output_shape([x])
     assert out == Shape(8, 8, 8)

@@ -27,16 +27,16 @@ from nn2mcu.torch_net import TorchNet
 from tests.conftest import EXAMPLE_NET
 
 CASES: list[tuple[str, Op, Shape]] = [
-    ("conv", Conv2D(out_channels=5, kernel=(3, 3), stride=(1, 1), pad=(1, 1)), Shape(7, 6, 3)),
-    ("conv nonsquare", Conv2D(out_channels=4, kernel=(3, 1), stride=(2, 1), pad=(1, 0)), Shape(9, 5, 4)),
+    ("conv", Conv2D(out_channels=5, kernel=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1)), Shape(7, 6, 3)),
+    ("conv nonsquare", Conv2D(out_channels=4, kernel=(3, 1), stride=(2, 1), pad=(1, 0, 1, 0)), Shape(9, 5, 4)),
     ("conv no bias", Conv2D(out_channels=2, kernel=(2, 2), stride=(2, 2), bias=False), Shape(6, 6, 3)),
-    ("depthwise", DepthwiseConv2D(kernel=(3, 3), stride=(2, 2), pad=(1, 1)), Shape(8, 7, 6)),
+    ("depthwise", DepthwiseConv2D(kernel=(3, 3), stride=(2, 2), pad=(1, 1, 1, 1)), Shape(8, 7, 6)),
     ("max ceil", Pool2D(method=PoolMethod.MAX, kernel=(3, 3), stride=(2, 2)), Shape(32, 32, 4)),
     ("ave ceil", Pool2D(method=PoolMethod.AVE, kernel=(3, 3), stride=(2, 2)), Shape(16, 16, 3)),
-    ("ave padded", Pool2D(method=PoolMethod.AVE, kernel=(2, 2), stride=(2, 2), pad=(1, 1)), Shape(5, 5, 2)),
-    ("max padded", Pool2D(method=PoolMethod.MAX, kernel=(3, 3), stride=(2, 2), pad=(1, 1)), Shape(6, 7, 2)),
-    ("ave big pad", Pool2D(method=PoolMethod.AVE, kernel=(3, 3), stride=(2, 2), pad=(2, 2)), Shape(7, 7, 2)),
-    ("max big pad", Pool2D(method=PoolMethod.MAX, kernel=(3, 3), stride=(1, 2), pad=(2, 2)), Shape(5, 6, 2)),
+    ("ave padded", Pool2D(method=PoolMethod.AVE, kernel=(2, 2), stride=(2, 2), pad=(1, 1, 1, 1)), Shape(5, 5, 2)),
+    ("max padded", Pool2D(method=PoolMethod.MAX, kernel=(3, 3), stride=(2, 2), pad=(1, 1, 1, 1)), Shape(6, 7, 2)),
+    ("ave big pad", Pool2D(method=PoolMethod.AVE, kernel=(3, 3), stride=(2, 2), pad=(2, 2, 2, 2)), Shape(7, 7, 2)),
+    ("max big pad", Pool2D(method=PoolMethod.MAX, kernel=(3, 3), stride=(1, 2), pad=(2, 2, 2, 2)), Shape(5, 6, 2)),
     ("ave floor", Pool2D(method=PoolMethod.AVE, kernel=(3, 3), stride=(2, 2), ceil_mode=False), Shape(8, 8, 2)),
     ("ave nonsquare", Pool2D(method=PoolMethod.AVE, kernel=(2, 3), stride=(1, 2)), Shape(5, 8, 2)),
     ("relu", ReLU(), Shape(4, 4, 3)),

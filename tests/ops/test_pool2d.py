@@ -9,7 +9,7 @@ def pool(kernel: int, stride: int, pad: int = 0, *, ceil_mode: bool = True) -> P
         method=PoolMethod.AVE,
         kernel=(kernel, kernel),
         stride=(stride, stride),
-        pad=(pad, pad),
+        pad=(pad, pad, pad, pad),
         ceil_mode=ceil_mode,
     )
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nn2mcu.q7.arm_method import arm_candidates
+from nn2mcu.quant.q7.arm_method import arm_candidates
 
 
 def run(

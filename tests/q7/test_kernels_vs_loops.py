@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from nn2mcu.ops import (
-    AverageVariant,
     Conv2D,
     DepthwiseConv2D,
     FullyConnected,
@@ -17,6 +16,8 @@ from nn2mcu.ops import (
     ReLU,
     Softmax,
 )
+from nn2mcu.q7.model import AverageVariant
+from tests.references import q7_reference
 
 CASES = range(40)
 
@@ -44,8 +45,8 @@ def conv_loop(x, w, b, stride, pad, bias_shift, out_shift, depthwise):
     n_, h, wd, c = x.shape
     o_, kh, kw = w.shape[0], w.shape[1], w.shape[2]
     outs = c if depthwise else o_
-    oh = (h + 2 * pad[0] - kh) // stride[0] + 1
-    ow = (wd + 2 * pad[1] - kw) // stride[1] + 1
+    oh = (h + pad[0] + pad[2] - kh) // stride[0] + 1
+    ow = (wd + pad[1] + pad[3] - kw) // stride[1] + 1
     out = np.zeros((n_, oh, ow, outs), dtype=np.int64)
     for n in range(n_):
         for oy in range(oh):
@@ -69,7 +70,7 @@ def conv_loop(x, w, b, stride, pad, bias_shift, out_shift, depthwise):
 def test_convolution(case: int) -> None:
     rng = np.random.default_rng(case)
     kernel = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
-    pad = (int(rng.integers(0, kernel[0])), int(rng.integers(0, kernel[1])))
+    pad = tuple(int(rng.integers(0, kernel[axis % 2])) for axis in range(4))  # t, l, b, r
     stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
     h, w = int(rng.integers(kernel[0], 9)), int(rng.integers(kernel[1], 9))
     c, o = int(rng.integers(1, 6)), int(rng.integers(1, 5))
@@ -80,7 +81,7 @@ def test_convolution(case: int) -> None:
     )
     bias_shift, out_shift = shifts(rng)
     op = Conv2D(out_channels=o, kernel=kernel, stride=stride, pad=pad)
-    got = op.q7_reference(x, weight, bias, bias_shift=bias_shift, out_shift=out_shift)
+    got = q7_reference(op, x, weight, bias, bias_shift=bias_shift, out_shift=out_shift)
     np.testing.assert_array_equal(
         got, conv_loop(x, weight, bias, stride, pad, bias_shift, out_shift, False)
     )
@@ -90,7 +91,7 @@ def test_convolution(case: int) -> None:
 def test_depthwise_convolution(case: int) -> None:
     rng = np.random.default_rng(100 + case)
     kernel = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
-    pad = (int(rng.integers(0, kernel[0])), int(rng.integers(0, kernel[1])))
+    pad = tuple(int(rng.integers(0, kernel[axis % 2])) for axis in range(4))  # t, l, b, r
     stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
     h, w, c = (
         int(rng.integers(kernel[0], 8)),
@@ -104,7 +105,7 @@ def test_depthwise_convolution(case: int) -> None:
     )
     bias_shift, out_shift = shifts(rng)
     op = DepthwiseConv2D(kernel=kernel, stride=stride, pad=pad)
-    got = op.q7_reference(x, weight, bias, bias_shift=bias_shift, out_shift=out_shift)
+    got = q7_reference(op, x, weight, bias, bias_shift=bias_shift, out_shift=out_shift)
     np.testing.assert_array_equal(
         got, conv_loop(x, weight, bias, stride, pad, bias_shift, out_shift, True)
     )
@@ -116,7 +117,7 @@ def test_large_accumulators_stay_exact() -> None:
     weight = np.full((2, 4, 4, 128), -128, dtype=np.int64)
     weight[1, 0, 0, 0] = 127
     op = Conv2D(out_channels=2, kernel=(4, 4))
-    got = op.q7_reference(x, weight, np.array([1, -1]), bias_shift=0, out_shift=20)
+    got = q7_reference(op, x, weight, np.array([1, -1]), bias_shift=0, out_shift=20)
     exact = [(2048 * 16384 + 1 + (1 << 19)) >> 20, (2047 * 16384 - 128 * 127 - 1 + (1 << 19)) >> 20]
     assert got.ravel().tolist() == [min(127, v) for v in exact]
 
@@ -132,8 +133,13 @@ def test_fully_connected(case: int) -> None:
         random_int8(rng, (rows,)),
     )
     bias_shift, out_shift = shifts(rng)
-    got = FullyConnected(out_features=rows).q7_reference(
-        x, weight, bias, bias_shift=bias_shift, out_shift=out_shift
+    got = q7_reference(
+        FullyConnected(out_features=rows),
+        x,
+        weight,
+        bias,
+        bias_shift=bias_shift,
+        out_shift=out_shift,
     )
     for n in range(3):
         flat = x[n].ravel()  # HWC order
@@ -188,7 +194,7 @@ def test_pooling(case: int, kind: str) -> None:
     variant = AverageVariant.TWO_D if kind == "ave 2d" else AverageVariant.DSP
     op = Pool2D(method=method, kernel=kernel, stride=stride)
     np.testing.assert_array_equal(
-        op.q7_reference(x, variant), pool_loop(x, kernel, stride, method, variant)
+        q7_reference(op, x, variant), pool_loop(x, kernel, stride, method, variant)
     )
 
 
@@ -198,7 +204,7 @@ def test_softmax_2019(case: int) -> None:
     x = random_int8(rng, (4, int(rng.integers(1, 16))))
     if case % 3 == 0:
         x = x // 16  # small spreads, where several classes count
-    got = Softmax().q7_reference(x)
+    got = q7_reference(Softmax(), x)
     for n in range(x.shape[0]):
         m = max(int(v) for v in x[n])
         total = sum(1 << min(max(int(v) - m + 8, 0), 7) for v in x[n])
@@ -209,4 +215,4 @@ def test_softmax_2019(case: int) -> None:
 
 def test_relu() -> None:
     x = np.array([[-128, -1, 0, 1, 127]])
-    assert ReLU().q7_reference(x).tolist() == [[0, 0, 0, 1, 127]]
+    assert q7_reference(ReLU(), x).tolist() == [[0, 0, 0, 1, 127]]

@@ -2,10 +2,12 @@
 
 import numpy as np
 
-from nn2mcu.ops import AverageVariant, Conv2D, Pool2D, PoolMethod, Softmax, SoftmaxVersion
+from nn2mcu.ops import Conv2D, Pool2D, PoolMethod, Softmax
 from nn2mcu.ops.fully_connected import x4_interleave
 from nn2mcu.q7.arithmetic import nn_round
 from nn2mcu.q7.formats import layer_shifts
+from nn2mcu.q7.model import AverageVariant, SoftmaxVersion
+from tests.references import q7_reference
 
 
 def nhwc(rows: list[list[int]]) -> np.ndarray:
@@ -15,24 +17,24 @@ def nhwc(rows: list[list[int]]) -> np.ndarray:
 def test_average_pool_dsp_and_2d_paths_differ_by_one() -> None:
     window = nhwc([[3, 3, 2], [3, 3, 2], [1, 1, 0]])
     pool = Pool2D(method=PoolMethod.AVE, kernel=(3, 3), stride=(2, 2))
-    assert pool.q7_reference(window, AverageVariant.DSP).ravel().tolist() == [1]
-    assert pool.q7_reference(window, AverageVariant.TWO_D).ravel().tolist() == [2]
+    assert q7_reference(pool, window, AverageVariant.DSP).ravel().tolist() == [1]
+    assert q7_reference(pool, window, AverageVariant.TWO_D).ravel().tolist() == [2]
 
 
 def test_negative_averages_truncate_toward_zero() -> None:
     assert (-5) // 3 == -2  # numpy and Python floor; C truncates to -1
     pool = Pool2D(method=PoolMethod.AVE, kernel=(1, 3), stride=(1, 3))
-    assert pool.q7_reference(nhwc([[-2, -2, -1]]), AverageVariant.TWO_D).ravel().tolist() == [-1]
-    assert pool.q7_reference(nhwc([[-2, -2, -1]]), AverageVariant.DSP).ravel().tolist() == [-1]
+    assert q7_reference(pool, nhwc([[-2, -2, -1]]), AverageVariant.TWO_D).ravel().tolist() == [-1]
+    assert q7_reference(pool, nhwc([[-2, -2, -1]]), AverageVariant.DSP).ravel().tolist() == [-1]
 
 
 def test_softmax_single_dominant_class_gives_127() -> None:
     logits = np.array([[-100, -90, 120, -100, -128, 0, -50, -60, -70, -80]])
     for version in SoftmaxVersion:
-        out = Softmax().q7_reference(logits, version).ravel().tolist()
+        out = q7_reference(Softmax(), logits, version).ravel().tolist()
         assert out[2] == 127, version
     # V2019: e = 7 for the max, 0 elsewhere: 2**20 // (128 + 9) = 7653, >> 5 = 239 -> 127
-    assert Softmax().q7_reference(logits).ravel().tolist() == [0, 0, 127, 0, 0, 0, 0, 0, 0, 0]
+    assert q7_reference(Softmax(), logits).ravel().tolist() == [0, 0, 127, 0, 0, 0, 0, 0, 0, 0]
 
 
 def test_nn_round_of_zero_adds_nothing() -> None:
@@ -40,12 +42,12 @@ def test_nn_round_of_zero_adds_nothing() -> None:
     conv = Conv2D(out_channels=1, kernel=(1, 1))
     x = nhwc([[3, -3]])
     weight = np.array([[[[1]]]])
-    assert conv.q7_reference(
-        x, weight, np.array([0]), bias_shift=0, out_shift=0
+    assert q7_reference(
+        conv, x, weight, np.array([0]), bias_shift=0, out_shift=0
     ).ravel().tolist() == [3, -3]
     # out_shift 1: (3 + 1) >> 1 = 2, (-3 + 1) >> 1 = -1 (round half up, arithmetic shift)
-    assert conv.q7_reference(
-        x, weight, np.array([0]), bias_shift=0, out_shift=1
+    assert q7_reference(
+        conv, x, weight, np.array([0]), bias_shift=0, out_shift=1
     ).ravel().tolist() == [2, -1]
 
 

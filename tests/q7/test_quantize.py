@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from nn2mcu.datasets import load_dataset
-from nn2mcu.q7.calibrate import calibration_split
-from nn2mcu.q7.modelfile import read_model
-from nn2mcu.q7.simulate import classify, simulate
+from nn2mcu.modelfile import read_quantized
+from nn2mcu.quant.calibrate import calibration_split
+from nn2mcu.simulate import classify, simulate
 from nn2mcu.train.session import TrainOptions, train_solvers
 from tests.train.conftest import Files
 
@@ -56,7 +56,7 @@ def test_quantize_writes_a_consistent_model(trained: tuple[Path, Path], tmp_path
     )
     assert result.returncode == 0, result.stderr
     document = json.loads(out.read_text())
-    assert document["schema_version"] == 1 and document["scheme"] == "q7"
+    assert document["schema_version"] == 2 and document["scheme"] == "q7"
     sidecar = out.with_suffix(".npz")
     assert hashlib.sha256(sidecar.read_bytes()).hexdigest() == document["arrays"]["sha256"]
     assert document["float_weights"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
@@ -80,7 +80,7 @@ def test_quantize_writes_a_consistent_model(trained: tuple[Path, Path], tmp_path
         assert entry["out_shift"] == accumulator - entry["out_frac"]
         assert 0 <= entry["bias_shift"] <= 24 and 0 <= entry["out_shift"] <= 31
     # the reported q7 accuracy is what the model read back computes
-    model = read_model(out)
+    model = read_quantized(out)
     values = simulate(model, data.test.images)
     accuracy = float(np.mean(classify(model, values) == data.test.labels))
     report = document["report"]
@@ -193,7 +193,7 @@ def test_arm_method(trained: tuple[Path, Path], tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "conv1: weights Q" in result.stdout and "ip1: bias Q" in result.stdout
     document = json.loads(out.read_text())
-    model = read_model(out)
+    model = read_quantized(out)
     data = load_dataset("digits")
     accuracy = float(
         np.mean(classify(model, simulate(model, data.test.images)) == data.test.labels)
@@ -247,7 +247,7 @@ def test_values_no_format_can_hold(trained: tuple[Path, Path], tmp_path: Path) -
 def test_input_scale_folds_into_the_format_or_the_first_layer() -> None:
     from nn2mcu.ir import Graph, Layer, Shape
     from nn2mcu.ops import Conv2D, Input, Preprocessing
-    from nn2mcu.q7.calibrate import float_view
+    from nn2mcu.quant.calibrate import float_view
 
     def graph(scale: float) -> Graph:
         prep = Preprocessing(mean_values=(128.0,), scale=scale)

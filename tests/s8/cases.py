@@ -19,13 +19,27 @@ KINDS = {"conv": 0, "depthwise": 1, "fc": 2, "fc-per-channel": 3, "max": 4, "avg
          "softmax": 6}  # fmt: skip
 
 
-def _out(size: int, kernel: int, stride: int, pad: int) -> int:
-    return (size + 2 * pad - kernel) // stride + 1
+def _out(size: int, kernel: int, stride: int, before: int, after: int) -> int:
+    return (size + before + after - kernel) // stride + 1
+
+
+# (h, w, c, kh, kw, sy, sx, (top, left, bottom, right)): TFLite SAME padding with stride 2
+# on an even input pads (0, 1); the MLPerf KWS network's first layer (10 x 4 kernel, stride
+# 2, on 49 x 10) pads (4, 5) and (1, 1)
+ASYMMETRIC = {
+    "same-stride-2": (8, 8, 4, 3, 3, 2, 2, (0, 0, 1, 1)),
+    "kws-first-layer": (49, 10, 1, 10, 4, 2, 2, (4, 1, 5, 1)),
+    "more-below": (7, 9, 3, 3, 2, 1, 2, (0, 1, 2, 0)),
+}
 
 
 def case(
-    rng: np.random.Generator, kind: int, single_rounding: bool = False
+    rng: np.random.Generator,
+    kind: int,
+    single_rounding: bool = False,
+    geometry: tuple[int, int, int, int, int, int, int, tuple[int, int, int, int]] | None = None,
 ) -> tuple[bytes, np.ndarray]:
+    """A random case of ``kind``; with ``geometry`` (see ASYMMETRIC) of that shape."""
     if kind == 6:
         return _softmax_case(rng)
     n = int(rng.integers(1, 3))
@@ -40,13 +54,17 @@ def case(
     if kind == 0 and rng.random() < 0.2:
         kh, h = 1, 1  # 1xN
     sy, sx = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    # top, left, bottom, right: the kernels take top and left and the output size
     py, px = int(rng.integers(0, kh)), int(rng.integers(0, kw))
+    pb, pr = int(rng.integers(0, kh)), int(rng.integers(0, kw))
     if kh == kw == 1 and kind == 0:
-        py = px = 0
+        py = px = pb = pr = 0
+    if geometry is not None:
+        h, w, c, kh, kw, sy, sx, (py, px, pb, pr) = geometry
     if kind in (2, 3):
         out_h = out_w = 1
     else:
-        out_h, out_w = _out(h, kh, sy, py), _out(w, kw, sx, px)
+        out_h, out_w = _out(h, kh, sy, py, pb), _out(w, kw, sx, px, pr)
     out_c = c if kind in (1, 4, 5) else int(rng.integers(1, 9))
     input_offset = int(rng.integers(-127, 129))
     output_offset = int(rng.integers(-128, 128))
@@ -75,13 +93,15 @@ def case(
               "multiplier": multiplier, "shift": shift, "activation": (low, high),
               "single_rounding": single_rounding}  # fmt: skip
     if kind == 0:
-        expected = conv_s8(x, weight, bias, stride=(sy, sx), pad=(py, px), **common)
+        expected = conv_s8(x, weight, bias, stride=(sy, sx), pad=(py, px, pb, pr), **common)
     elif kind == 1:
-        expected = depthwise_conv_s8(x, weight, bias, stride=(sy, sx), pad=(py, px), **common)
+        expected = depthwise_conv_s8(
+            x, weight, bias, stride=(sy, sx), pad=(py, px, pb, pr), **common
+        )
     elif kind in (2, 3):
         expected = fully_connected_s8(x, weight, bias, **common)
     else:
-        expected = pool_s8(x, kernel=(kh, kw), stride=(sy, sx), pad=(py, px),
+        expected = pool_s8(x, kernel=(kh, kw), stride=(sy, sx), pad=(py, px, pb, pr),
                            out_shape=(out_h, out_w), average=kind == 5, activation=(low, high))  # fmt: skip
     return payload, expected
 
@@ -99,11 +119,17 @@ def _softmax_case(rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
 
 
 def run_cases(
-    binary: Path, kind: int, count: int, seed: int, single_rounding: bool = False
+    binary: Path,
+    kind: int,
+    count: int,
+    seed: int,
+    single_rounding: bool = False,
+    geometry: tuple[int, int, int, int, int, int, int, tuple[int, int, int, int]] | None = None,
 ) -> None:
-    """Run ``count`` random cases through the harness binary; every output must match."""
+    """Run ``count`` random cases (of ``geometry``, when given) through the harness binary;
+    every output must match."""
     rng = np.random.default_rng(seed)
-    cases = [case(rng, kind, single_rounding) for _ in range(count)]
+    cases = [case(rng, kind, single_rounding, geometry) for _ in range(count)]
     run = subprocess.run(
         [str(binary)], input=b"".join(p for p, _ in cases), capture_output=True, timeout=300
     )

@@ -13,6 +13,8 @@ import pytest
 
 from nn2mcu.s8.arithmetic import requantize
 
+pytestmark = pytest.mark.kernel
+
 CMSIS_NN_ROOT = os.environ.get("CMSIS_NN_ROOT")
 
 PROGRAM = r"""

@@ -29,7 +29,7 @@ def test_fully_connected_clamps_to_the_activation_range() -> None:
 def test_padding_contributes_zero_not_the_offset() -> None:
     # a 1x1 image, a 3x3 filter of ones, pad 1: only the centre tap is inside
     x = np.full((1, 1, 1, 1), 5, np.int8)
-    out = conv_s8(x, np.ones((1, 3, 3, 1)), None, stride=(1, 1), pad=(1, 1), input_offset=2,
+    out = conv_s8(x, np.ones((1, 3, 3, 1)), None, stride=(1, 1), pad=(1, 1, 1, 1), input_offset=2,
                   output_offset=0, multiplier=[ONE[0]], shift=[ONE[1]])  # fmt: skip
     assert out.tolist() == [[[[7]]]]
 
@@ -37,14 +37,14 @@ def test_padding_contributes_zero_not_the_offset() -> None:
 def test_per_channel_requantization() -> None:
     x = np.array([[[[10]]]], np.int8)
     weight = np.array([[[[3]]], [[[3]]]])  # two 1x1 filters
-    out = conv_s8(x, weight, np.array([0, 1]), stride=(1, 1), pad=(0, 0), input_offset=0,
+    out = conv_s8(x, weight, np.array([0, 1]), stride=(1, 1), pad=(0, 0, 0, 0), input_offset=0,
                   output_offset=0, multiplier=[HALF[0], ONE[0]], shift=[HALF[1], ONE[1]])  # fmt: skip
     assert out.tolist() == [[[[15, 31]]]]  # 30 * 0.5; 31 * 1.0
 
 
 def test_depthwise() -> None:
     x = np.array([[[[1, 2]]]], np.int8)
-    out = depthwise_conv_s8(x, np.array([[[[3, -4]]]]), None, stride=(1, 1), pad=(0, 0),
+    out = depthwise_conv_s8(x, np.array([[[[3, -4]]]]), None, stride=(1, 1), pad=(0, 0, 0, 0),
                             input_offset=0, output_offset=0, multiplier=[ONE[0]] * 2,
                             shift=[ONE[1]] * 2)  # fmt: skip
     assert out.tolist() == [[[[3, -8]]]]
@@ -52,13 +52,13 @@ def test_depthwise() -> None:
 
 def test_average_pool_rounds_half_away_from_zero() -> None:
     x = np.array([[[[-3], [-2], [3], [2], [1], [-2]]]], np.int8)  # 1 x 1 x 6 x 1
-    out = pool_s8(x, kernel=(1, 2), stride=(1, 2), pad=(0, 0), out_shape=(1, 3), average=True)
+    out = pool_s8(x, kernel=(1, 2), stride=(1, 2), pad=(0, 0, 0, 0), out_shape=(1, 3), average=True)
     assert out.ravel().tolist() == [-3, 3, -1]  # -2.5, 2.5, -0.5
 
 
 def test_average_pool_divides_by_the_in_bounds_count() -> None:
     x = np.array([[[[4], [8]]]], np.int8)  # 1 x 1 x 2 x 1, window 1x3 with pad 1
-    out = pool_s8(x, kernel=(1, 3), stride=(1, 1), pad=(0, 1), out_shape=(1, 2), average=True)
+    out = pool_s8(x, kernel=(1, 3), stride=(1, 1), pad=(0, 1, 0, 1), out_shape=(1, 2), average=True)
     assert out.ravel().tolist() == [6, 6]  # (4 + 8) / 2, not / 3
 
 

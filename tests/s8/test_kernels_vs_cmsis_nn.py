@@ -15,6 +15,8 @@ import pytest
 
 from tests.s8.cases import HARNESS, KINDS, run_cases
 
+pytestmark = pytest.mark.kernel
+
 CMSIS_NN_ROOT = os.environ.get("CMSIS_NN_ROOT")
 pytestmark = pytest.mark.skipif(
     not CMSIS_NN_ROOT, reason="CMSIS_NN_ROOT is not set (a CMSIS-NN tree, >= v4)"

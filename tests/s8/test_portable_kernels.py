@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.s8.cases import HARNESS, KINDS, run_cases
+from tests.s8.cases import ASYMMETRIC, HARNESS, KINDS, run_cases
 
 KERNELS = Path(__file__).resolve().parents[2] / "src" / "nn2mcu" / "kernels" / "s8"
 SIMD = KERNELS.parent / "q7"  # nn2mcu_simd.h, shared with the q7 kernels
@@ -33,12 +33,24 @@ def harness(
     return binary, request.param
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_portable_kernel_matches_the_model(harness: tuple[Path, bool], kind: str) -> None:
     binary, single_rounding = harness
     run_cases(binary, KINDS[kind], 150, 2000 + KINDS[kind], single_rounding)
 
 
+@pytest.mark.kernel
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "max", "avg"])
+@pytest.mark.parametrize("geometry", list(ASYMMETRIC))
+def test_asymmetric_padding(harness: tuple[Path, bool], kind: str, geometry: str) -> None:
+    """Paddings that differ between the two sides of an axis (the output size carries the
+    bottom and right padding)."""
+    binary, single_rounding = harness
+    run_cases(binary, KINDS[kind], 10, 77, single_rounding, ASYMMETRIC[geometry])
+
+
+@pytest.mark.cortex_m
 def test_portable_kernels_build_for_cortex_m4_without_warnings(tmp_path: Path) -> None:
     sources = sorted(str(p) for p in KERNELS.glob("*.c"))
     for source in sources:

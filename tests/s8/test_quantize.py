@@ -10,11 +10,11 @@ import pytest
 
 from nn2mcu.datasets import load_dataset
 from nn2mcu.frontends.caffe import InputShapeSources, load_net
-from nn2mcu.q7.calibrate import float_outputs
+from nn2mcu.quant.calibrate import float_outputs
+from nn2mcu.quant.s8.quantize import quantize_s8
 from nn2mcu.s8.arithmetic import requantize
 from nn2mcu.s8.model import TensorParams
-from nn2mcu.s8.quantize import quantize_s8
-from nn2mcu.s8.simulate import quantize_input, simulate
+from nn2mcu.simulate import simulate
 from nn2mcu.train.session import TrainOptions, train_solvers
 from tests.codegen.test_random_nets import dataset_for, random_net
 from tests.train.conftest import Files
@@ -56,7 +56,7 @@ def test_trained_digits_net(tmp_path: Path) -> None:
     graph = load_net(files.net, weights=weights, sources=InputShapeSources(data_spec="digits"))
     result = quantize_s8(graph, data)
     model = result.model
-    from nn2mcu.q7.calibrate import float_view
+    from nn2mcu.quant.calibrate import float_view
 
     view = float_view(graph)
     floats = float_outputs(view, data.test.images, [model.logits])[model.logits]
@@ -64,7 +64,7 @@ def test_trained_digits_net(tmp_path: Path) -> None:
     assert abs(result.report["s8_accuracy"] - float_accuracy) <= 0.02
     # the input as the formula says, computed independently
     pixels = data.test.images[:50]
-    q = quantize_input(model, pixels)
+    q = model.input_stage(pixels)
     params = model.tensors["data"]
     expected = np.clip(
         requantize(pixels.astype(np.int64) - model.mean, model.input_multiplier, model.input_shift)

@@ -36,9 +36,9 @@ from nn2mcu.ops import (
     ReLU,
     Softmax,
 )
+from nn2mcu.quant.s8.quantize import quantize_s8
 from nn2mcu.s8.model import S8Model
-from nn2mcu.s8.quantize import quantize_s8
-from nn2mcu.s8.simulate import simulate
+from nn2mcu.simulate import simulate
 from tests.codegen.test_random_nets import dataset_for, random_net
 
 OPSET = 19
@@ -162,7 +162,7 @@ def layer_opinion(model: S8Model, layer: Layer, values: dict[str, np.ndarray],
             for other in model.graph.layers
         )
         if isinstance(op, Conv2D | DepthwiseConv2D):
-            pads = [op.pad[0], op.pad[1], op.pad[0], op.pad[1]]
+            pads = list(op.pad)
             if isinstance(op, Conv2D):
                 weight, group = model.weighted[layer.name].weight.transpose(0, 3, 1, 2), 1
             else:  # (1, KH, KW, C) -> (C, 1, KH, KW)
@@ -196,7 +196,7 @@ def layer_opinion(model: S8Model, layer: Layer, values: dict[str, np.ndarray],
             def core(a: str, b: str) -> list[onnx.NodeProto]:
                 return [helper.make_node(
                     kind, [a], [b], kernel_shape=list(op.kernel), strides=list(op.stride),
-                    pads=[op.pad[0], op.pad[1], op.pad[0], op.pad[1]], ceil_mode=1, **extra)]  # fmt: skip
+                    pads=list(op.pad), ceil_mode=1, **extra)]  # fmt: skip
 
             nodes, inits = _qdq(model, layer, core, [], relu)
             planar = np.ascontiguousarray(x.transpose(0, 3, 1, 2))

@@ -5,7 +5,7 @@ import torch
 
 from nn2mcu.errors import InputError
 from nn2mcu.train.fillers import fill
-from nn2mcu.train.spec import Filler
+from nn2mcu.trainspec import Filler
 
 
 def filled(shape: tuple[int, ...], filler: Filler) -> torch.Tensor:

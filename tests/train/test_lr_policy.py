@@ -2,7 +2,7 @@ import pytest
 
 from nn2mcu.errors import InputError
 from nn2mcu.train.lr_policy import learning_rate
-from nn2mcu.train.spec import SolverConfig
+from nn2mcu.trainspec import SolverConfig
 
 # (policy, parameters, iteration, expected lr), computed by hand from Caffe's formulas
 TABLE = [

@@ -2,8 +2,8 @@
 
 import torch
 
-from nn2mcu.train.spec import ParamSpec, SolverConfig
 from nn2mcu.train.updates import Updater
+from nn2mcu.trainspec import ParamSpec, SolverConfig
 
 
 def run(

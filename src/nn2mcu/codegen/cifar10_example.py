@@ -26,11 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nn2mcu.codegen.cgen import HEADER, c_values
-from nn2mcu.codegen.plan import Call, Program, q7_model
+from nn2mcu.cgen import HEADER, c_values
+from nn2mcu.codegen.lower import Call, Program
 from nn2mcu.errors import InputError
 from nn2mcu.ops import Conv2D, FullyConnected, Pool2D, PoolMethod, ReLU, Softmax
 from nn2mcu.ops.fully_connected import x4_interleave
+from nn2mcu.q7.model import Q7Model
 
 COMPAT_NAME = "cmsis-cifar10-example"
 PARAMETER_H = "arm_nnexamples_cifar10_parameter.h"
@@ -64,6 +65,12 @@ class _Mismatch(Exception):
         self.position = position
         self.layer = layer
         self.expected = expected
+
+
+def _q7_model(program: Program) -> Q7Model:
+    if not isinstance(program.model, Q7Model):
+        raise InputError("the CMSIS-NN CIFAR-10 example calls q7 kernels; the model is not q7")
+    return program.model
 
 
 def _describe(call: Call) -> str:
@@ -197,7 +204,7 @@ def _check_buffers(program: Program, match: ExampleMatch) -> None:
             f"the example's softmax and printout take {CLASSES}"
         )
     if match.version == "b":
-        model = q7_model(program)
+        model = _q7_model(program)
         if model.mean.ndim != 1:
             raise InputError(
                 f"--compat {COMPAT_NAME}: version (b) subtracts a per-channel mean, and this "
@@ -259,7 +266,7 @@ def _initialiser(name: str, values: np.ndarray) -> str:
 
 
 def weights_h(program: Program, match: ExampleMatch) -> str:
-    model = q7_model(program)
+    model = _q7_model(program)
     out = [
         HEADER,
         f"/* Weights (initialiser lists), shifts and input preprocessing in the macro names "

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from nn2mcu.codegen.cgen import c_name
-from nn2mcu.codegen.plan import Program
+from nn2mcu.cgen import c_name
+from nn2mcu.codegen.lower import Program
 from nn2mcu.errors import InputError
-from nn2mcu.q7.model import Q7Model
+from nn2mcu.schemes import scheme_of
 
 FAULT_EXIT = 0x7E  # startup.c's NN_FAULT_EXIT
 FLASH_END = 0x0040_0000  # mps2.ld: 4 MiB of code memory at 0
@@ -186,11 +186,8 @@ def elf_symbols(elf: Path) -> dict[str, Symbol]:
     return symbols
 
 
-S8_ARRAYS = ("wt", "bias", "multiplier", "shift")
-
-
 def weight_symbols(program: Program) -> list[str]:
-    arrays = ("wt", "bias") if isinstance(program.model, Q7Model) else S8_ARRAYS
+    arrays = scheme_of(program.model).weight_arrays
     names = []
     for call in program.calls:
         if call.layer.name in program.model.weighted:

@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from nn2mcu.atomic import publish_directory
 from nn2mcu.codegen.emit import generate
+from nn2mcu.codegen.lower import Program
+from nn2mcu.errors import InputError
+from nn2mcu.simulate import simulate
 
 if TYPE_CHECKING:
     from nn2mcu.codegen.cortex_m import Target
-from nn2mcu.atomic import publish_directory
-from nn2mcu.codegen.plan import Program
-from nn2mcu.errors import InputError
-from nn2mcu.ops import AverageVariant
-from nn2mcu.q7.model import Q7Model
-from nn2mcu.q7.simulate import simulate
-from nn2mcu.s8.model import S8Model
-from nn2mcu.s8.simulate import simulate as simulate_s8
 
 MARKER = ".nn2mcu-project"
 
@@ -109,27 +103,14 @@ def verify_host(
     labels: npt.NDArray[np.int64],
     work: Path,
     *,
-    average_pool: AverageVariant | None = None,
+    reference: Any = None,
 ) -> Verification:
-    """Run the binary and compare with the simulator; ``average_pool`` overrides the model's
-    variant (CMSIS-NN built for a host takes its plain-C 2-D path)."""
+    """Run the binary and compare with the simulator of ``reference`` (default: the
+    program's model; a variant of it when the linked kernels compute one, see
+    ``Scheme.reference_model``)."""
     size = program.model.graph.shapes[program.model.logits].size
     got = run_host(binary, pixels, size, work)
-    return compare_outputs(program, got, pixels, labels, average_pool)
-
-
-def simulate_model(
-    model: Q7Model | S8Model,
-    pixels: npt.NDArray[np.uint8],
-    average_pool: AverageVariant | None = None,
-) -> Mapping[str, npt.NDArray[np.integer]]:
-    """Every layer's output (int8 values) from the simulator of the model's scheme (for q7
-    with ``average_pool`` overriding the model's average-pool variant)."""
-    if isinstance(model, S8Model):
-        return simulate_s8(model, pixels)
-    if average_pool is not None:
-        model = dataclasses.replace(model, pool_variant=average_pool)
-    return simulate(model, pixels)
+    return compare_outputs(program, got, pixels, labels, reference)
 
 
 def compare_outputs(
@@ -137,16 +118,14 @@ def compare_outputs(
     got: npt.NDArray[np.int8],
     pixels: npt.NDArray[np.uint8],
     labels: npt.NDArray[np.int64],
-    average_pool: AverageVariant | None = None,
+    reference: Any = None,
 ) -> Verification:
     """The C's output bytes against the simulator's, image by image."""
-    model = program.model
+    model = program.model if reference is None else reference
     size = model.graph.shapes[model.logits].size
     expected = np.concatenate(
         [
-            simulate_model(model, pixels[start : start + 1000], average_pool)[model.logits].reshape(
-                -1, size
-            )
+            simulate(model, pixels[start : start + 1000])[model.logits].reshape(-1, size)
             for start in range(0, len(pixels), 1000)
         ]
     )
@@ -177,7 +156,7 @@ def first_divergence(
     work: Path,
     cflags: str = "-O2",
     *,
-    average_pool: AverageVariant | None = None,
+    reference: Any = None,
     target: Target | None = None,
 ) -> dict[str, object] | None:
     """Run one image through a tracing build of ``project`` (on the host, or on the
@@ -208,8 +187,8 @@ def first_divergence(
         (traced / f"nn_{target.name}.elf").unlink(missing_ok=True)
         elf = build_target(traced, target, f"{cflags} -DNN_TRACE_LAYERS")
         run_qemu(elf, target, [images.name, outputs.name], work, 600)
-    model = program.model
-    expected = simulate_model(model, pixels[:1], average_pool)
+    model = program.model if reference is None else reference
+    expected = simulate(model, pixels[:1])
     data, offset = (work / "trace.bin").read_bytes(), 0
     for call in program.calls:
         index, size = np.frombuffer(data, dtype="<i4", count=2, offset=offset)

@@ -34,8 +34,8 @@ from nn2mcu.codegen.host import (
     section_sizes,
     verify_host,
 )
-from nn2mcu.codegen.plan import Program, weight_bytes
-from nn2mcu.ops import AverageVariant
+from nn2mcu.codegen.lower import Program, weight_bytes
+from nn2mcu.schemes import scheme_of
 
 SANITIZE = "-O2 -g -fsanitize=address,undefined -fno-sanitize-recover=all"
 CHUNK = 1000  # images per QEMU run
@@ -59,14 +59,6 @@ class VerifyResult:
     outputs: npt.NDArray[np.int8]  # the C's logits, one row per image
 
 
-def average_pool_reference(options: VerifyOptions) -> AverageVariant | None:
-    """The average pool the linked kernels compute: CMSIS-NN built for a host takes its
-    plain-C 2-D path; Cortex-M builds, and the portable kernels everywhere, the DSP path."""
-    if options.target != "host":
-        return AverageVariant.DSP
-    return AverageVariant.TWO_D if options.kernels == "cmsis" else None
-
-
 def verify_program(
     program: Program,
     pixels: npt.NDArray[np.uint8],
@@ -78,7 +70,9 @@ def verify_program(
     target = None if options.target == "host" else TARGETS[options.target]
     if target is not None:
         check_tools()
-    average_pool = average_pool_reference(options)
+    reference = scheme_of(program.model).reference_model(
+        program.model, options.target, options.kernels
+    )
     cflags = SANITIZE if options.sanitize else "-O2"
     extra: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="nn2mcu-verify-") as work_name:
@@ -92,7 +86,7 @@ def verify_program(
             generate_atomically(program, project, options.kernels, options.cmsis_root)
         if target is None:
             binary = build_host(project, cflags)
-            result = verify_host(program, binary, pixels, labels, work, average_pool=average_pool)
+            result = verify_host(program, binary, pixels, labels, work, reference=reference)
             sizes = section_sizes(binary)
         else:
             binary = build_target(project, target, cflags)
@@ -105,7 +99,7 @@ def verify_program(
                     "images under QEMU"
                 )
             run = _run_on_target(program, binary, target, pixels, work, options.progress)
-            result = compare_outputs(program, run.outputs, pixels, labels, average_pool)
+            result = compare_outputs(program, run.outputs, pixels, labels, reference)
             extra.update(instruction_summary(program, run.ticks))
         trace = None
         if options.trace and result.mismatches:
@@ -116,7 +110,7 @@ def verify_program(
                 pixels[image : image + 1],
                 work,
                 cflags,
-                average_pool=average_pool,
+                reference=reference,
                 target=target,
             )
             if trace is not None:
@@ -136,7 +130,7 @@ def verify_program(
         "mismatches": result.mismatches,
         "mismatched_images": result.mismatched_images,
         "accuracy": result.accuracy,
-        "float_accuracy": float_accuracy,
+        **({"float_accuracy": float_accuracy} if float_accuracy is not None else {}),
         "arena_bytes": program.arena_size,
         "weight_bytes": weight_bytes(program),
         "mean_bytes": int(program.model.mean.size),

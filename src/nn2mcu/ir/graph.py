@@ -131,8 +131,32 @@ class Graph:
                 return layer
         raise KeyError(name)
 
+    @property
+    def input_name(self) -> str:
+        """The network's one input layer (an operator without inputs)."""
+        names = [layer.name for layer in self.layers if layer.op.arity == 0]
+        if len(names) != 1:
+            raise InputError(f"the network needs one input layer, it has {len(names)}")
+        return names[0]
+
+    @property
+    def logits(self) -> str:
+        """The layer whose argmax classifies: the one before a final classifier head (a
+        softmax), else the output."""
+        output = self.outputs[0] if len(self.outputs) == 1 else self.layers[-1].name
+        layer = self.layer(output)
+        return layer.inputs[0] if layer.op.classifier_head else output
+
     def input_shapes(self, layer: Layer) -> list[Shape]:
         return [self.shapes[name] for name in layer.inputs]
+
+    def takes_weights(self, layer: Layer) -> bool:
+        """True for a layer whose operator has parameter arrays (convolutions, inner
+        products, ...)."""
+        return bool(layer.op.weight_shapes(self.input_shapes(layer)))
+
+    def weighted_layers(self) -> list[Layer]:
+        return [layer for layer in self.layers if self.takes_weights(layer)]
 
     def consumers(self, name: str) -> list[Layer]:
         return [layer for layer in self.layers if name in layer.inputs]

@@ -39,6 +39,21 @@ class Op:
     # True when the output may share the input's buffer (element-wise, or a
     # reshape of HWC data): such a layer adds no activation memory.
     in_place: ClassVar[bool] = False
+    # The axis of the weight array that runs over output channels (per-channel scales).
+    weight_channel_axis: ClassVar[int] = 0
+    # True for an operator that turns logits into class probabilities (a final softmax):
+    # the layer before it is the one whose argmax classifies.
+    classifier_head: ClassVar[bool] = False
+    # True for a per-channel affine (BatchNorm, Scale) that passes.fold_batchnorm folds into
+    # the convolution or inner product before it; no kernel runs it and nn2mcu does not
+    # train it.
+    folded_into_producer: ClassVar[bool] = False
+
+    def channel_affine(
+        self, weights: Mapping[str, Array]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """For a per-channel affine: (multiplier, offset) such that y = x * m + offset."""
+        raise NotImplementedError(f"{self.type_name} is not a per-channel affine")
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         """Shape rule: the output shape for these input shapes, or ShapeError."""

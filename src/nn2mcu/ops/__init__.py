@@ -1,4 +1,5 @@
-"""Operators: one module per operator, registered in ``OPS`` by kind.
+"""Operators: one module per operator, registered in ``OPS`` by kind, each with its
+bindings to the schemes it supports, registered in ``BINDINGS`` by (kind, scheme).
 
 Every operator module is imported here explicitly (never discovered by scanning),
 so a broken module fails at import.
@@ -11,16 +12,17 @@ from nn2mcu.ops.dropout import Dropout
 from nn2mcu.ops.flatten import Flatten
 from nn2mcu.ops.fully_connected import FullyConnected
 from nn2mcu.ops.input import Input, Preprocessing
-from nn2mcu.ops.pool2d import AverageVariant, Pool2D, PoolMethod
-from nn2mcu.ops.registry import OPS, lookup
+from nn2mcu.ops.pool2d import Pool2D, PoolMethod
+from nn2mcu.ops.registry import BINDINGS, OPS, REFUSALS, binding, lookup
 from nn2mcu.ops.relu import ReLU
 from nn2mcu.ops.relu6 import ReLU6
 from nn2mcu.ops.scale import Scale
-from nn2mcu.ops.softmax import Softmax, SoftmaxVersion
+from nn2mcu.ops.softmax import Softmax
 
 __all__ = [
+    "BINDINGS",
     "OPS",
-    "AverageVariant",
+    "REFUSALS",
     "BatchNorm",
     "Conv2D",
     "DepthwiseConv2D",
@@ -35,6 +37,6 @@ __all__ = [
     "ReLU6",
     "Scale",
     "Softmax",
-    "SoftmaxVersion",
+    "binding",
     "lookup",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 class ChannelAffine(torch.nn.Module):
@@ -43,3 +44,25 @@ class InnerProduct(torch.nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x.reshape(x.shape[0], -1))
         return y.reshape(y.shape[0], -1, 1, 1)
+
+
+class PaddedConv2d(torch.nn.Conv2d):
+    """A convolution whose padding differs between the two sides of an axis: the input is
+    padded with zeros (top, left, bottom, right) before an unpadded convolution."""
+
+    def __init__(
+        self,
+        channels: int,
+        out_channels: int,
+        kernel: tuple[int, int],
+        stride: tuple[int, int],
+        pad: tuple[int, int, int, int],
+        groups: int,
+        bias: bool,
+    ) -> None:
+        super().__init__(channels, out_channels, kernel, stride, groups=groups, bias=bias)
+        top, left, bottom, right = pad
+        self.explicit = (left, right, top, bottom)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.explicit))

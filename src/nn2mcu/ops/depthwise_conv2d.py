@@ -1,4 +1,4 @@
-"""Depthwise convolution (one filter per channel, depth multiplier 1).
+"""Depthwise convolution (one filter per channel, depth multiplier 1), and its bindings.
 
 Weights are (1, KH, KW, C): ``weight[0, ky, kx, c]`` (NCHW frameworks: (C, 1, KH,
 KW)); bias has one value per channel. The output size rule is the convolution's.
@@ -8,18 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from nn2mcu.cgen import c_macro, c_name
+from nn2mcu.ir.binding import Call, CStatement, IntArray, Kernel, Site
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops._window import Pair, check_window, geometry_text, patches
-from nn2mcu.ops.conv2d import conv_output_hw
-from nn2mcu.ops.registry import register
-from nn2mcu.q7.arithmetic import AnyIntArray, Int8Array, IntArray
-from nn2mcu.q7.matmul import conv_q7
-from nn2mcu.s8.kernels import depthwise_conv_s8
+from nn2mcu.ops import _q7, _s8
+from nn2mcu.ops._window import Pad, Pair, check_window, geometry_text, patches
+from nn2mcu.ops.conv2d import (
+    conv_output_hw,
+    q7_convolution_call,
+    q7_convolution_defines,
+    q7_convolution_step,
+    q7_square,
+    s8_weighted_step,
+    torch_conv,
+)
+from nn2mcu.ops.registry import bind, register
 
 if TYPE_CHECKING:
     import torch
@@ -30,10 +38,11 @@ if TYPE_CHECKING:
 class DepthwiseConv2D(Op):
     kind = "depthwise_conv2d"
     type_name = "DepthwiseConvolution"
+    weight_channel_axis = 3
 
     kernel: Pair
     stride: Pair = (1, 1)
-    pad: Pair = (0, 0)
+    pad: Pad = (0, 0, 0, 0)
     bias: bool = True
 
     def __post_init__(self) -> None:
@@ -73,52 +82,98 @@ class DepthwiseConv2D(Op):
         return {**weights, "weight": weights["weight"].transpose(1, 2, 3, 0)}
 
     def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
-        import torch
-
         channels = inputs[0].c
-        return torch.nn.Conv2d(
-            channels,
-            channels,
-            kernel_size=self.kernel,
-            stride=self.stride,
-            padding=self.pad,
-            groups=channels,
-            bias=self.bias,
+        return torch_conv(
+            channels, channels, self.kernel, self.stride, self.pad, channels, self.bias
         )
 
-    def s8_reference(
-        self,
-        x: AnyIntArray,
-        weight: IntArray,
-        bias: IntArray | None,
-        *,
-        input_offset: int,
-        output_offset: int,
-        multiplier: IntArray,
-        shift: IntArray,
-        activation: tuple[int, int] = (-128, 127),
-        single_rounding: bool = False,
-    ) -> Int8Array:
-        """arm_depthwise_conv_wrapper_s8 (CMSIS-NN v7.0.0, channel multiplier 1): per
-        channel, clamp(requantize(bias + sum (x + input_offset) * w) + output_offset)."""
-        return depthwise_conv_s8(
-            x, weight, bias, stride=self.stride, pad=self.pad, input_offset=input_offset,
-            output_offset=output_offset, multiplier=multiplier, shift=shift,
-            activation=activation, single_rounding=single_rounding,
-        )  # fmt: skip
 
-    def q7_reference(
-        self, x: AnyIntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int
-    ) -> Int8Array:
-        """arm_depthwise_separable_conv_HWC_q7 (and _nonsquare): the convolution's
-        arithmetic, one filter per channel."""
-        return conv_q7(
-            x,
-            weight,
-            bias if self.bias else None,
-            stride=self.stride,
-            pad=self.pad,
-            bias_shift=bias_shift,
-            out_shift=out_shift,
-            depthwise=True,
-        )
+def _even_channels(site: Site) -> bool | str:
+    """the q7 depthwise kernels need an even channel count"""
+    return site.x.c % 2 == 0 or f"{site.x.c} channels"
+
+
+@bind
+class DepthwiseConv2DQ7(_q7.Q7Binding):
+    """arm_depthwise_separable_conv_HWC_q7 (and _nonsquare): the convolution's arithmetic,
+    one filter per channel."""
+
+    op = DepthwiseConv2D
+    functions = (
+        "arm_depthwise_separable_conv_HWC_q7",
+        "arm_depthwise_separable_conv_HWC_q7_nonsquare",
+    )
+    constraints = (_even_channels, _q7.uint16_window)
+
+    def kernel(self, site: Site) -> Kernel:
+        name = "arm_depthwise_separable_conv_HWC_q7" + ("" if q7_square(site) else "_nonsquare")
+        return Kernel(name, "depthwise, ch_in = ch_out, even")
+
+    def scratch(self, site: Site) -> int:
+        return int(4 * site.x.c * site.op.kernel[0] * site.op.kernel[1])
+
+    def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
+        return q7_convolution_step(site, inputs[0], depthwise=True)
+
+    def c_weights(self, site: Site, ident: str) -> str:
+        weight = _q7.model_of(site).weighted[site.name].weight
+        return _q7.weight_arrays(site, ident, weight, "[ky][kx][c]")
+
+    def c_defines(self, site: Site, call: Call) -> dict[str, int]:
+        return q7_convolution_defines(site, call)
+
+    def c_call(self, site: Site, call: Call) -> list[CStatement]:
+        return q7_convolution_call(site, call)
+
+
+def _three_by_three(site: Site) -> bool:
+    return bool(site.op.kernel == (3, 3) and max(site.op.pad[:2]) <= 1)
+
+
+@bind
+class DepthwiseConv2DS8(_s8.S8Binding):
+    """arm_depthwise_conv_wrapper_s8 (CMSIS-NN v7.0.0, channel multiplier 1): per channel,
+    clamp(requantize(bias + sum (x + input_offset) * w) + output_offset)."""
+
+    op = DepthwiseConv2D
+    functions = ("arm_depthwise_conv_wrapper_s8",)
+    fuses_activation: ClassVar[bool] = True
+
+    def kernel(self, site: Site) -> Kernel:
+        if _three_by_three(site):
+            reason = "-> arm_depthwise_conv_3x3_s8: 3x3, pad <= 1"
+        else:
+            reason = "-> arm_depthwise_conv_s8_opt: channel multiplier 1"
+        return Kernel("arm_depthwise_conv_wrapper_s8", reason)
+
+    def scratch(self, site: Site) -> int:
+        if _three_by_three(site):
+            return 0
+        return int(site.x.c * site.op.kernel[0] * site.op.kernel[1] * 2)  # _s8_opt, DSP rule
+
+    def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
+        return s8_weighted_step(site, inputs[0], depthwise=True)
+
+    def c_weights(self, site: Site, ident: str) -> str:
+        return _s8.weight_arrays(site, ident, "[ky][kx][c]")
+
+    def c_defines(self, site: Site, call: Call) -> dict[str, int]:
+        return {
+            **_s8.base_defines(site), **_s8.window_defines(site), **_s8.weighted_defines(site),
+            **_s8.scratch_define(call, self.scratch(site)),
+        }  # fmt: skip
+
+    def c_structs(self, site: Site, call: Call) -> list[str]:
+        name, p = c_name(site.name), c_macro(site.name)
+        return [
+            *_s8.image_structs(call),
+            f"static const cmsis_nn_dw_conv_params {name}_params = {{{_s8.offsets(p)}, "
+            f".ch_mult = {p}_OUT_CH / {p}_IN_CH, {_s8.tiles(p)}, "
+            f".dilation = {{.w = 1, .h = 1}}, .activation = {_s8.activation(p)}}};",
+            _s8.quant(name),
+            _s8.dims(f"{name}_filter_dims", "1", f"{p}_KER_Y", f"{p}_KER_X", f"{p}_OUT_CH"),
+            _s8.dims(f"{name}_bias_dims", "1", "1", "1", f"{p}_OUT_CH"),
+        ]
+
+    def c_call(self, site: Site, call: Call) -> list[CStatement]:
+        return [CStatement(_s8.weighted_call(call), checked=True)]

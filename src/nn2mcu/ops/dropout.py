@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nn2mcu.ir.binding import IntArray, Site
 from nn2mcu.ir.op import Array, ElementwiseOp
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops.registry import register
+from nn2mcu.ops import _q7, _s8
+from nn2mcu.ops.registry import bind, register
 
 if TYPE_CHECKING:
     import torch
@@ -36,3 +38,25 @@ class Dropout(ElementwiseOp):
 
         # Caffe's dropout also scales the kept values by 1 / (1 - ratio) when training.
         return torch.nn.Dropout(p=self.ratio)
+
+
+class _Identity:
+    def moves_no_data(self, site: Site) -> bool:
+        return True
+
+    def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
+        return inputs[0]
+
+
+@bind
+class DropoutQ7(_Identity, _q7.Q7Binding):
+    """No call: the identity at inference."""
+
+    op = Dropout
+
+
+@bind
+class DropoutS8(_Identity, _s8.S8Binding):
+    """No call: the identity at inference."""
+
+    op = Dropout

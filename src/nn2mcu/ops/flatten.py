@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nn2mcu.ir.binding import IntArray, Site
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops.registry import register
+from nn2mcu.ops import _q7, _s8
+from nn2mcu.ops.registry import bind, register
 
 if TYPE_CHECKING:
     import torch
@@ -40,3 +42,28 @@ class Flatten(Op):
         from nn2mcu.ops._torch_modules import FlattenToVector
 
         return FlattenToVector()
+
+
+class _Reshape:
+    """No call: the vector is its input's bytes in HWC order."""
+
+    def moves_no_data(self, site: Site) -> bool:
+        return True
+
+    def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
+        x = inputs[0]
+        return x.reshape(len(x), 1, 1, -1)
+
+
+@bind
+class FlattenQ7(_Reshape, _q7.Q7Binding):
+    """No call: the vector is its input's bytes in HWC order."""
+
+    op = Flatten
+
+
+@bind
+class FlattenS8(_Reshape, _s8.S8Binding):
+    """No call: the vector is its input's bytes in HWC order."""
+
+    op = Flatten

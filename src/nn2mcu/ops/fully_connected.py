@@ -1,4 +1,5 @@
-"""Inner product (fully connected): out[n] = sum_k weight[n, k] * x[k] + bias[n].
+"""Inner product (fully connected): out[n] = sum_k weight[n, k] * x[k] + bias[n], and its
+bindings.
 
 The input is read as a vector in HWC order, whatever its shape; weight is (N, K)
 with K = H*W*C of the input. NCHW frameworks flatten in CHW order, so their weight
@@ -13,10 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nn2mcu.cgen import c_macro, c_name
+from nn2mcu.ir.binding import Call, CStatement, Kernel, Site
+from nn2mcu.ir.binding import IntArray as AnyIntArray
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops.registry import register
-from nn2mcu.q7.arithmetic import AnyIntArray, Int8Array, IntArray
+from nn2mcu.ops import _q7, _s8
+from nn2mcu.ops.registry import bind, register
+from nn2mcu.q7.arithmetic import IntArray
 from nn2mcu.q7.matmul import fully_connected_q7
 from nn2mcu.s8.kernels import fully_connected_s8
 
@@ -88,43 +93,6 @@ class FullyConnected(Op):
 
         return InnerProduct(inputs[0].size, self.out_features, bias=self.bias)
 
-    def s8_reference(
-        self,
-        x: AnyIntArray,
-        weight: IntArray,
-        bias: IntArray | None,
-        *,
-        input_offset: int,
-        output_offset: int,
-        multiplier: IntArray,
-        shift: IntArray,
-        activation: tuple[int, int] = (-128, 127),
-        single_rounding: bool = False,
-    ) -> Int8Array:
-        """arm_fully_connected_s8 (one multiplier) or arm_fully_connected_per_channel_s8
-        (CMSIS-NN v7.0.0) on N x 1 x 1 x K (or any N x ...) inputs; N x 1 x 1 x rows out."""
-        out = fully_connected_s8(
-            x, weight, bias, input_offset=input_offset, output_offset=output_offset,
-            multiplier=multiplier, shift=shift, activation=activation,
-            single_rounding=single_rounding,
-        )  # fmt: skip
-        return out.reshape(len(out), 1, 1, -1)
-
-    def q7_reference(
-        self, x: AnyIntArray, weight: IntArray, bias: IntArray, *, bias_shift: int, out_shift: int
-    ) -> Int8Array:
-        """arm_fully_connected_q7 and _q7_opt (same results; _opt reads the weights in the
-        x4 interleave, see ``x4_interleave``): the convolution's arithmetic on the input
-        read as a vector in HWC order. Returns (N, 1, 1, out_features)."""
-        out = fully_connected_q7(
-            x.reshape(x.shape[0], -1),
-            weight,
-            bias if self.bias else None,
-            bias_shift=bias_shift,
-            out_shift=out_shift,
-        )
-        return out.reshape(x.shape[0], 1, 1, -1)
-
 
 def x4_interleave(weight: IntArray) -> IntArray:
     """The weight order arm_fully_connected_q7_opt reads (CMSIS-NN's doc comment).
@@ -146,3 +114,97 @@ def x4_interleave(weight: IntArray) -> IntArray:
             out.extend(int(weight[r + dr, j]) for dr in range(4))
     out.extend(int(v) for v in weight[rows - rows % 4 :].ravel())
     return np.asarray(out, dtype=np.int64)
+
+
+def _dims(site: Site) -> dict[str, int]:
+    return {"DIM_VEC": site.x.size, "OUT_DIM": site.op.out_features}
+
+
+@bind
+class FullyConnectedQ7(_q7.Q7Binding):
+    """arm_fully_connected_q7_opt (the results of arm_fully_connected_q7; it reads the
+    weights in the x4 interleave): the convolution's arithmetic on the input read as a
+    vector in HWC order."""
+
+    op = FullyConnected
+    functions = ("arm_fully_connected_q7_opt",)
+    constraints = (_q7.uint16_vector,)
+
+    def kernel(self, site: Site) -> Kernel:
+        return Kernel("arm_fully_connected_q7_opt", "inner product (x4-interleaved weights)")
+
+    def scratch(self, site: Site) -> int:
+        return 2 * site.x.size
+
+    def simulate(self, site: Site, inputs: tuple[AnyIntArray, ...]) -> AnyIntArray:
+        x = inputs[0]
+        q = _q7.model_of(site).weighted[site.name]
+        out = fully_connected_q7(
+            x.reshape(x.shape[0], -1), q.weight, q.bias if site.op.bias else None,
+            bias_shift=q.shifts.bias_shift, out_shift=q.shifts.out_shift,
+        )  # fmt: skip
+        return out.reshape(x.shape[0], 1, 1, -1)
+
+    def c_weights(self, site: Site, ident: str) -> str:
+        weight = x4_interleave(_q7.model_of(site).weighted[site.name].weight)
+        return _q7.weight_arrays(
+            site, ident, weight, "x4-interleaved rows (arm_fully_connected_q7_opt)"
+        )
+
+    def c_defines(self, site: Site, call: Call) -> dict[str, int]:
+        return {**_q7.base_dims(site), **_dims(site), **_q7.shift_dims(site)}
+
+    def c_call(self, site: Site, call: Call) -> list[CStatement]:
+        name, p = c_name(site.name), c_macro(site.name)
+        args = (
+            f"{_q7.arena(call.input)}, {name}_wt, {p}_DIM_VEC, {p}_OUT_DIM, {p}_BIAS_LSHIFT, "
+            f"{p}_OUT_RSHIFT, {name}_bias, {_q7.arena(call.output)}, "
+            f"{_q7.scratch_pointer(call, 'q15_t')}"
+        )
+        return [CStatement(f"{call.kernel.name}({args})", checked=True)]
+
+
+@bind
+class FullyConnectedS8(_s8.S8Binding):
+    """arm_fully_connected_per_channel_s8 (CMSIS-NN v7.0.0): per row, clamp(requantize(bias
+    + sum (x + input_offset) * w) + output_offset), the input read as a vector."""
+
+    op = FullyConnected
+    functions = ("arm_fully_connected_per_channel_s8",)
+    fuses_activation = True
+
+    def kernel(self, site: Site) -> Kernel:
+        return Kernel("arm_fully_connected_per_channel_s8", "inner product, per-channel scales")
+
+    def simulate(self, site: Site, inputs: tuple[AnyIntArray, ...]) -> AnyIntArray:
+        model = _s8.model_of(site)
+        q = model.weighted[site.name]
+        out = fully_connected_s8(
+            inputs[0], q.weight, q.bias, input_offset=-_s8.source_params(site).zero_point,
+            output_offset=model.tensors[site.name].zero_point, multiplier=q.multiplier,
+            shift=q.shift, activation=q.activation, single_rounding=model.single_rounding,
+        )  # fmt: skip
+        return out.reshape(len(out), 1, 1, -1)
+
+    def c_weights(self, site: Site, ident: str) -> str:
+        return _s8.weight_arrays(site, ident, "[out][in]")
+
+    def c_defines(self, site: Site, call: Call) -> dict[str, int]:
+        return {**_s8.base_defines(site), **_dims(site), **_s8.weighted_defines(site)}
+
+    def c_structs(self, site: Site, call: Call) -> list[str]:
+        name, p = c_name(site.name), c_macro(site.name)
+        return [
+            _s8.context(call, name),
+            _s8.dims(f"{name}_input_dims", "1", "1", "1", f"{p}_DIM_VEC"),
+            _s8.dims(f"{name}_output_dims", "1", "1", "1", f"{p}_OUT_DIM"),
+            f"static const cmsis_nn_fc_params {name}_params = {{.input_offset = "
+            f"{p}_INPUT_OFFSET, .filter_offset = 0, .output_offset = {p}_OUTPUT_OFFSET, "
+            f".activation = {_s8.activation(p)}}};",
+            _s8.quant(name),
+            _s8.dims(f"{name}_filter_dims", f"{p}_DIM_VEC", "1", "1", f"{p}_OUT_DIM"),
+            _s8.dims(f"{name}_bias_dims", "1", "1", "1", f"{p}_OUT_DIM"),
+        ]
+
+    def c_call(self, site: Site, call: Call) -> list[CStatement]:
+        return [CStatement(_s8.weighted_call(call), checked=True)]

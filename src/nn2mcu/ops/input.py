@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nn2mcu.errors import InputError
+from nn2mcu.ir.graph import Graph
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops.registry import register
@@ -54,3 +56,11 @@ class Input(Op):
         import torch
 
         return torch.nn.Identity()
+
+
+def input_of(graph: Graph) -> Input:
+    """The network's one input operator (with its shape and preprocessing)."""
+    op = graph.layer(graph.input_name).op
+    if not isinstance(op, Input):
+        raise InputError(f"layer '{graph.input_name}' is not an input")
+    return op

@@ -1,14 +1,14 @@
-"""Pooling, MAX and AVE, with Caffe's output size rule.
+"""Pooling, MAX and AVE, with Caffe's output size rule, and its bindings.
 
-Output size per axis, with ``ceil_mode`` (Caffe's default and its only mode before
-round_mode existed): ceil((in + 2 * pad - kernel) / stride) + 1; without it, floor.
-When any padding is present and the last window would start at or beyond the end
-of the input plus padding (i.e. entirely in the padding), that window is dropped:
-H=5, kernel 2, stride 2, pad 1 gives 3, not 4.
+Padding is (top, left, bottom, right). Output size per axis, with ``ceil_mode`` (Caffe's
+default and its only mode before round_mode existed): ceil((in + before + after - kernel)
+/ stride) + 1; without it (ONNX, TFLite), floor. When any padding is present and the last
+window would start at or beyond the end of the input (i.e. entirely in the padding), that
+window is dropped: H=5, kernel 2, stride 2, pad 1 gives 3, not 4.
 
-Windows clipped at the border average over the in-bounds elements when pad is 0
-(Caffe's divisor counts padding positions only when pad > 0); the integer
-references in later issues model the kernels' own rules.
+Windows clipped at the border average over the in-bounds elements when there is no
+padding (Caffe's divisor counts padding positions only when pad > 0); the integer
+bindings model the kernels' own rules.
 """
 
 from __future__ import annotations
@@ -16,28 +16,22 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import ClassVar
 
 import numpy as np
-import numpy.typing as npt
+import torch
+import torch.nn.functional as F
 
+from nn2mcu.cgen import c_macro, c_name
+from nn2mcu.ir.binding import Call, CStatement, IntArray, Kernel, Site
 from nn2mcu.ir.op import Array, Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops._window import Pair, check_window, geometry_text
-from nn2mcu.ops.registry import register
-from nn2mcu.q7.arithmetic import Int8Array
+from nn2mcu.ops import _q7, _s8
+from nn2mcu.ops._window import Pad, Pair, axis_pad, check_window, geometry_text, pad_text
+from nn2mcu.ops.registry import bind, register
+from nn2mcu.q7.model import AverageVariant
+from nn2mcu.q7.pooling import average_q7, max_q7
 from nn2mcu.s8.kernels import pool_s8
-
-if TYPE_CHECKING:
-    import torch
-
-
-class AverageVariant(enum.Enum):
-    """How arm_avepool_q7_HWC averages: the Cortex-M DSP build's two truncating passes
-    (x, then y) or the plain-C build's single 2-D division (CMSIS-NN built for a host)."""
-
-    DSP = "dsp"
-    TWO_D = "2d"
 
 
 class PoolMethod(enum.Enum):
@@ -45,11 +39,13 @@ class PoolMethod(enum.Enum):
     AVE = "AVE"
 
 
-def pool_output_size(size: int, kernel: int, stride: int, pad: int, *, ceil_mode: bool) -> int:
-    """Pooled length along one axis; ``pad`` here is this axis's padding."""
-    span = size + 2 * pad - kernel
+def pool_output_size(
+    size: int, kernel: int, stride: int, before: int, after: int, *, ceil_mode: bool
+) -> int:
+    """Pooled length along one axis."""
+    span = size + before + after - kernel
     if span < 0:
-        raise ShapeError(f"kernel {kernel} is larger than the padded input {size + 2 * pad}")
+        raise ShapeError(f"kernel {kernel} is larger than the padded input {size + before + after}")
     steps = -(-span // stride) if ceil_mode else span // stride
     return steps + 1
 
@@ -63,18 +59,17 @@ class Pool2D(Op):
     method: PoolMethod
     kernel: Pair
     stride: Pair = (1, 1)
-    pad: Pair = (0, 0)
+    pad: Pad = (0, 0, 0, 0)
     ceil_mode: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, PoolMethod):
             raise ValueError(f"method must be a PoolMethod, got {self.method!r}")
         check_window(self.kernel, self.stride, self.pad)
-        for axis in (0, 1):
-            if self.pad[axis] >= self.kernel[axis]:
-                raise ValueError(
-                    f"pad {self.pad[axis]} must be smaller than kernel {self.kernel[axis]}"
-                )
+        for index, value in enumerate(self.pad):
+            kernel = self.kernel[index % 2]
+            if value >= kernel:
+                raise ValueError(f"pad {value} must be smaller than kernel {kernel}")
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         check_arity(self, inputs)
@@ -83,14 +78,15 @@ class Pool2D(Op):
         return Shape(h, w, x.c)
 
     def _pooled(self, axis: int, size: int) -> int:
-        kernel, stride, pad = self.kernel[axis], self.stride[axis], self.pad[axis]
-        out = pool_output_size(size, kernel, stride, pad, ceil_mode=self.ceil_mode)
-        if self.pad != (0, 0) and (out - 1) * stride >= size + pad:
+        kernel, stride = self.kernel[axis], self.stride[axis]
+        before, after = axis_pad(self.pad, axis)
+        out = pool_output_size(size, kernel, stride, before, after, ceil_mode=self.ceil_mode)
+        if any(self.pad) and (out - 1) * stride >= size + before:
             out -= 1
-        if (out - 1) * stride - pad >= size:
+        if (out - 1) * stride - before >= size:
             raise ShapeError(
-                f"the last window starts at {(out - 1) * stride - pad}, past the input of size "
-                f"{size} (kernel {kernel} is smaller than stride {stride})"
+                f"the last window starts at {(out - 1) * stride - before}, past the input of "
+                f"size {size} (kernel {kernel} is smaller than stride {stride})"
             )
         return out
 
@@ -98,13 +94,14 @@ class Pool2D(Op):
         """Per output index along ``axis``: (start, end, divisor span) as Caffe computes them.
 
         start/end bound the in-bounds elements; the AVE divisor counts the window's
-        positions inside the padded extent [-pad, size + pad).
+        positions inside the padded extent [-before, size + after).
         """
-        kernel, stride, pad = self.kernel[axis], self.stride[axis], self.pad[axis]
+        kernel, stride = self.kernel[axis], self.stride[axis]
+        before, after = axis_pad(self.pad, axis)
         spans = []
         for index in range(self._pooled(axis, size)):
-            start = index * stride - pad
-            end = min(start + kernel, size + pad)
+            start = index * stride - before
+            end = min(start + kernel, size + after)
             spans.append((max(start, 0), min(end, size), end - start))
         return spans
 
@@ -122,50 +119,180 @@ class Pool2D(Op):
         return out
 
     def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
-        from nn2mcu.ops._torch_pool import caffe_pool_module
-
         return caffe_pool_module(self, inputs[0])
 
     def geometry(self) -> str:
         return f"{self.method.value} " + geometry_text(self.kernel, self.stride, self.pad)
 
-    def s8_reference(
-        self,
-        x: npt.NDArray[np.integer],
-        out_shape: tuple[int, int],
-        activation: tuple[int, int] = (-128, 127),
-    ) -> Int8Array:
-        """arm_max_pool_s8 / arm_avgpool_s8 (CMSIS-NN v7.0.0): windows clipped to the
-        image; the average divides by the in-bounds count, ties away from zero."""
-        return pool_s8(
-            x, kernel=self.kernel, stride=self.stride, pad=self.pad, out_shape=out_shape,
-            average=self.method is PoolMethod.AVE, activation=activation,
+
+class _ExplicitPadPool(torch.nn.Module):
+    divisor: torch.Tensor
+
+    def __init__(self, op: Pool2D, x: Shape) -> None:
+        super().__init__()
+        self.maximum = op.method is PoolMethod.MAX
+        self.kernel = op.kernel
+        self.stride = op.stride
+        rows, columns = op.windows(0, x.h), op.windows(1, x.w)
+        extent_y = (len(rows) - 1) * op.stride[0] + op.kernel[0]
+        extent_x = (len(columns) - 1) * op.stride[1] + op.kernel[1]
+        # left, right, top, bottom; a negative pad crops
+        self.padding = (
+            op.pad[1],
+            extent_x - x.w - op.pad[1],
+            op.pad[0],
+            extent_y - x.h - op.pad[0],
+        )
+        divisors = np.outer([d for _, _, d in rows], [d for _, _, d in columns])
+        self.register_buffer("divisor", torch.tensor(divisors, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.maximum:
+            padded = F.pad(x, self.padding, value=float("-inf"))
+            return F.max_pool2d(padded, self.kernel, self.stride)
+        padded = F.pad(x, self.padding, value=0.0)
+        sums = F.avg_pool2d(padded, self.kernel, self.stride, divisor_override=1)
+        return sums / self.divisor
+
+
+def caffe_pool_module(op: Pool2D, x: Shape) -> torch.nn.Module:
+    """PyTorch pooling with Caffe's semantics (output size, clipping, AVE divisor).
+
+    PyTorch's own pooling with ceil_mode=True and count_include_pad=True computes
+    exactly Caffe's windows and divisors, but only accepts the same pad <= kernel / 2 on
+    both sides; other pads (Caffe allows pad < kernel; ONNX and TFLite may pad the two sides
+    of an axis differently) pad explicitly and divide by Caffe's divisors.
+    """
+    pad = op.pad[:2]
+    native = op.pad[2:] == pad and all(2 * pad[axis] <= op.kernel[axis] for axis in (0, 1))
+    if not native:
+        return _ExplicitPadPool(op, x)
+    if op.method is PoolMethod.MAX:
+        return torch.nn.MaxPool2d(op.kernel, op.stride, pad, ceil_mode=op.ceil_mode)
+    return torch.nn.AvgPool2d(
+        op.kernel, op.stride, pad, ceil_mode=op.ceil_mode, count_include_pad=True
+    )
+
+
+def _no_padding(site: Site) -> bool | str:
+    """the legacy q7 pooling kernels do not compute Caffe's padded windows (pad must be 0)"""
+    return not any(site.op.pad) or f"pad {pad_text(site.op.pad)}"
+
+
+def _square(site: Site) -> bool:
+    """the legacy q7 pooling kernels take square images, kernels and strides only"""
+    op, x = site.op, site.x
+    return op.kernel[0] == op.kernel[1] and op.stride[0] == op.stride[1] and x.h == x.w
+
+
+@bind
+class Pool2DQ7(_q7.Q7Binding):
+    """arm_maxpool_q7_HWC / arm_avepool_q7_HWC. MAX: the largest value of each clipped
+    window. AVE, DSP build: for every input row and output column, trunc(sum / count) over
+    the columns; then for every output row, trunc(sum / count) over the rows of those; C
+    truncation toward zero. AVE, 2-D variant (CMSIS-NN's plain-C build): trunc(window sum
+    / count)."""
+
+    op = Pool2D
+    functions = ("arm_maxpool_q7_HWC", "arm_avepool_q7_HWC")
+    constraints = (_no_padding, _square, _q7.uint16_window)
+
+    def kernel(self, site: Site) -> Kernel:
+        if site.op.method is PoolMethod.MAX:
+            return Kernel("arm_maxpool_q7_HWC", "max pooling")
+        return Kernel("arm_avepool_q7_HWC", "average pooling")
+
+    def scratch(self, site: Site) -> int:
+        if site.op.method is PoolMethod.AVE:
+            return 2 * site.output.w * site.x.c
+        return 0
+
+    def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
+        op, x = site.op, inputs[0]
+        if op.method is PoolMethod.MAX:
+            return max_q7(x, op.kernel, op.stride, op.ceil_mode)
+        rows, columns = op.windows(0, x.shape[1]), op.windows(1, x.shape[2])
+        return average_q7(
+            x, op.kernel, op.stride, [e - s for s, e, _ in rows], [e - s for s, e, _ in columns],
+            two_passes=_q7.model_of(site).pool_variant is AverageVariant.DSP,
+            ceil_mode=op.ceil_mode,
         )  # fmt: skip
 
-    def q7_reference(
-        self, x: npt.NDArray[np.integer], variant: AverageVariant = AverageVariant.DSP
-    ) -> Int8Array:
-        """arm_maxpool_q7_HWC / arm_avepool_q7_HWC on int8 values (padding 0 only: with
-        padding the legacy kernels do not compute Caffe's windows).
+    def c_defines(self, site: Site, call: Call) -> dict[str, int]:
+        return {**_q7.base_dims(site), **_q7.window_dims(site)}
 
-        MAX: the largest value of each clipped window. AVE, DSP build: for every input row
-        and output column, trunc(sum / count) over the columns; then for every output row,
-        trunc(sum / count) over the rows of those; C truncation toward zero. AVE, 2-D
-        variant: trunc(window sum / count). Computed with PyTorch's pooling on exact
-        small integers (float32 window sums) and integer division."""
-        if self.pad != (0, 0):
-            raise ValueError("the q7 pooling kernels are modelled for pad 0 only")
-        from nn2mcu.q7.pooling import average_q7, max_q7
+    def c_call(self, site: Site, call: Call) -> list[CStatement]:
+        p = c_macro(site.name)
+        buffer = _q7.scratch_pointer(call, "q7_t")
+        return [
+            CStatement(
+                f"{call.kernel.name}({_q7.arena(call.input)}, {p}_IN_X, {p}_IN_CH, {p}_KER_X, "
+                f"{p}_PAD_X, {p}_STRIDE_X, {p}_OUT_X, {buffer}, {_q7.arena(call.output)});"
+            )
+        ]
 
-        if self.method is PoolMethod.MAX:
-            return max_q7(x, self.kernel, self.stride, self.ceil_mode)
-        rows, columns = self.windows(0, x.shape[1]), self.windows(1, x.shape[2])
-        return average_q7(
-            x,
-            self.kernel,
-            self.stride,
-            [e - s for s, e, _ in rows],
-            [e - s for s, e, _ in columns],
-            two_passes=variant is AverageVariant.DSP,
-            ceil_mode=self.ceil_mode,
-        )
+
+def _average_without_padding(site: Site) -> bool | str:
+    """average pooling with padding has no s8 kernel (arm_avgpool_s8 divides by the
+    in-bounds count, Caffe counts the padding)"""
+    ok = site.op.method is PoolMethod.MAX or not any(site.op.pad)
+    return ok or f"pad {pad_text(site.op.pad)}"
+
+
+@bind
+class Pool2DS8(_s8.S8Binding):
+    """arm_max_pool_s8 / arm_avgpool_s8 (CMSIS-NN v7.0.0): windows clipped to the image;
+    the average divides by the in-bounds count, ties away from zero."""
+
+    op = Pool2D
+    functions = ("arm_max_pool_s8", "arm_avgpool_s8")
+    constraints = (_average_without_padding,)
+    fuses_activation: ClassVar[bool] = True
+
+    def kernel(self, site: Site) -> Kernel:
+        if site.op.method is PoolMethod.MAX:
+            return Kernel("arm_max_pool_s8", "max pooling")
+        return Kernel("arm_avgpool_s8", "average pooling (in-bounds count)")
+
+    def scratch(self, site: Site) -> int:
+        if site.op.method is PoolMethod.AVE:
+            return 4 * site.x.c  # arm_avgpool_s8, DSP
+        return 0
+
+    def _activation(self, site: Site) -> tuple[int, int]:
+        return _s8.model_of(site).pool_activation.get(site.name, (_s8.QMIN, _s8.QMAX))
+
+    def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
+        op, shape = site.op, site.output
+        return pool_s8(
+            inputs[0], kernel=op.kernel, stride=op.stride, pad=op.pad,
+            out_shape=(shape.h, shape.w), average=op.method is PoolMethod.AVE,
+            activation=self._activation(site),
+        )  # fmt: skip
+
+    def c_defines(self, site: Site, call: Call) -> dict[str, int]:
+        low, high = self._activation(site)
+        return {
+            **_s8.base_defines(site), **_s8.window_defines(site), "ACT_MIN": low,
+            "ACT_MAX": high, **_s8.scratch_define(call, self.scratch(site)),
+        }  # fmt: skip
+
+    def c_structs(self, site: Site, call: Call) -> list[str]:
+        name, p = c_name(site.name), c_macro(site.name)
+        return [
+            *_s8.image_structs(call),
+            f"static const cmsis_nn_pool_params {name}_params = {{{_s8.tiles(p)}, "
+            f".activation = {_s8.activation(p)}}};",
+            _s8.dims(f"{name}_filter_dims", "1", f"{p}_KER_Y", f"{p}_KER_X", "1"),
+        ]
+
+    def c_call(self, site: Site, call: Call) -> list[CStatement]:
+        name = c_name(site.name)
+        return [
+            CStatement(
+                f"{call.kernel.name}(&{name}_ctx, &{name}_params, &{name}_input_dims, "
+                f"{_s8.arena(call.input)}, &{name}_filter_dims, &{name}_output_dims, "
+                f"{_s8.arena(call.output)})",
+                checked=True,
+            )
+        ]

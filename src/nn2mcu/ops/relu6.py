@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from nn2mcu.ir.op import Array, ElementwiseOp
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops.registry import register
-from nn2mcu.q7.arithmetic import AnyIntArray
+from nn2mcu.ops.registry import bind, refuse, register
+from nn2mcu.ops.relu import ClampS8
 
 if TYPE_CHECKING:
     import torch
@@ -41,7 +41,14 @@ class ReLU6(ElementwiseOp):
 
         return torch.nn.ReLU6()
 
-    def s8_reference(self, x: AnyIntArray, low: int, high: int) -> AnyIntArray:
-        """A clamp to [low, high] = [zero point, zero point + round(6 / scale)] (capped at
-        127), in place."""
-        return np.clip(x, low, high)
+
+@bind
+class ReLU6S8(ClampS8):
+    """[zero point, zero point + round(6 / scale)] (capped at 127): the range of the layer
+    before it when fused, else nn_clamp_s8."""
+
+    op = ReLU6
+    upper: ClassVar[float | None] = 6.0
+
+
+refuse(ReLU6, "q7", Q7_REFUSAL)

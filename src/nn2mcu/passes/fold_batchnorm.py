@@ -16,38 +16,21 @@ import numpy.typing as npt
 
 from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph, Layer
-from nn2mcu.ops import BatchNorm, Conv2D, DepthwiseConv2D, FullyConnected, Scale
+from nn2mcu.ops import Conv2D, DepthwiseConv2D, FullyConnected
 
 _FOLDABLE = (Conv2D, DepthwiseConv2D, FullyConnected)
-_AFFINE = (BatchNorm, Scale)
-
-
-def _channel_affine(layer: Layer) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(multiplier, offset) per channel such that y = x * multiplier + offset."""
-    op = layer.op
-    if isinstance(op, BatchNorm):
-        mean = layer.weights["mean"].astype(np.float64)
-        variance = layer.weights["variance"].astype(np.float64)
-        inv_std = 1.0 / np.sqrt(variance + float(op.eps))
-        return inv_std, -mean * inv_std
-    if not isinstance(op, Scale):
-        raise TypeError(f"not a BatchNorm or Scale: {op!r}")
-    gamma = layer.weights["scale"].astype(np.float64)
-    beta = layer.weights["bias"].astype(np.float64) if op.bias else np.zeros_like(gamma)
-    return gamma, beta
 
 
 def _fold_into(
-    target: Layer, multiplier: npt.NDArray[np.float64], offset: npt.NDArray[np.float64]
+    target: Layer,
+    op: Conv2D | DepthwiseConv2D | FullyConnected,
+    multiplier: npt.NDArray[np.float64],
+    offset: npt.NDArray[np.float64],
 ) -> Layer:
-    op = target.op
-    if not isinstance(op, _FOLDABLE):
-        raise TypeError(f"cannot fold into {op!r}")
     weight = target.weights["weight"].astype(np.float64)
-    if isinstance(op, DepthwiseConv2D):
-        weight = weight * multiplier  # (1, KH, KW, C): channels last
-    else:
-        weight = weight * multiplier.reshape((-1,) + (1,) * (weight.ndim - 1))
+    shape = [1] * weight.ndim
+    shape[op.weight_channel_axis] = -1  # depthwise (1, KH, KW, C): channels last
+    weight = weight * multiplier.reshape(shape)
     bias = (
         target.weights["bias"].astype(np.float64)
         if "bias" in target.weights
@@ -70,7 +53,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
     layers: dict[str, Layer] = {layer.name: layer for layer in graph.layers}
     alias: dict[str, str] = {}  # folded layer name -> layer now producing its values
     for layer in graph.layers:
-        if not isinstance(layer.op, _AFFINE):
+        if not layer.op.folded_into_producer:
             continue
         source_name = alias.get(layer.inputs[0], layer.inputs[0])
         source = layers[source_name]
@@ -89,8 +72,8 @@ def fold_batchnorm(graph: Graph) -> Graph:
             )
         if not layer.weights or not source.weights:
             raise InputError(f"{layer.op.type_name} '{layer.name}' has no weights to fold")
-        multiplier, offset = _channel_affine(layer)
-        layers[source_name] = _fold_into(source, multiplier, offset)
+        multiplier, offset = layer.op.channel_affine(layer.weights)
+        layers[source_name] = _fold_into(source, source.op, multiplier, offset)
         alias[layer.name] = source_name
         del layers[layer.name]
 

@@ -7,16 +7,15 @@ import dataclasses
 from pathlib import Path
 
 from nn2mcu.ir import Graph
-from nn2mcu.ops import Input
+from nn2mcu.ops.input import input_of
 
 
 def use_mean_file(graph: Graph, mean: Path) -> Graph:
+    op = input_of(graph)
+    prep = dataclasses.replace(op.preprocessing, mean_file=str(mean.resolve()), mean_values=())
     layers = []
     for layer in graph.layers:
-        if isinstance(layer.op, Input):
-            prep = dataclasses.replace(
-                layer.op.preprocessing, mean_file=str(mean.resolve()), mean_values=()
-            )
-            layer = dataclasses.replace(layer, op=dataclasses.replace(layer.op, preprocessing=prep))
+        if layer.name == graph.input_name:
+            layer = dataclasses.replace(layer, op=dataclasses.replace(op, preprocessing=prep))
         layers.append(layer)
     return Graph(graph.name, tuple(layers), graph.outputs)

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from nn2mcu.atomic import publish_directory
+from nn2mcu.boards import BOARDS
 from nn2mcu.codegen.host import generate_atomically
-from nn2mcu.codegen.plan import lower
+from nn2mcu.codegen.lower import lower
 from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
 from nn2mcu.datasets import Dataset, load_dataset
 from nn2mcu.errors import InputError
@@ -28,7 +29,6 @@ from nn2mcu.frontends.load import is_onnx, load_network
 from nn2mcu.ir import Graph
 from nn2mcu.modelfile import calibration_record, read_quantized, sha256_file, write_quantized
 from nn2mcu.passes import use_mean_file
-from nn2mcu.pipeline.boards import BOARDS
 from nn2mcu.pipeline.stages import Stages
 
 
@@ -216,16 +216,17 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         return _float_graph(definition, weights, sources, options)
 
     def quantize(directory: Path) -> None:
-        from nn2mcu.q7.quantize import Quantized, QuantizeOptions, quantize_q7
-        from nn2mcu.s8.quantize import S8Quantized, quantize_s8
+        from nn2mcu.quant.q7.quantize import QuantizeOptions
+        from nn2mcu.quant.s8.quantize import S8Options
+        from nn2mcu.schemes import SCHEMES
 
-        graph = float_graph()
         calibration = options.calibration or min(2000, len(dataset.train))
+        scheme_options: QuantizeOptions | S8Options
         if options.scheme == "s8":
-            quantized: S8Quantized | Quantized = quantize_s8(graph, dataset, calibration, log)
+            scheme_options = S8Options(calibration=calibration)
         else:
-            options_q7 = QuantizeOptions(method=options.method, calibration=calibration)
-            quantized = quantize_q7(graph, dataset, options_q7, log)
+            scheme_options = QuantizeOptions(method=options.method, calibration=calibration)
+        quantized = SCHEMES[options.scheme].quantize(float_graph(), dataset, scheme_options, log)
         write_quantized(
             quantized.model,
             directory / "model.json",

@@ -57,29 +57,36 @@ def _output_stage(
     return torch.clamp(shifted, -128, 127).to(torch.int8)
 
 
+def _padded(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """An NCHW tensor with zeros on the four sides (top, left, bottom, right)."""
+    top, left, bottom, right = pad
+    return F.pad(x, (left, right, top, bottom)) if any(pad) else x
+
+
 def conv_q7(
     x: npt.NDArray[np.integer],
     weight: IntArray,
     bias: IntArray | None,
     *,
     stride: tuple[int, int],
-    pad: tuple[int, int],
+    pad: tuple[int, int, int, int],
     bias_shift: int,
     out_shift: int,
     depthwise: bool = False,
 ) -> Int8Array:
-    """The legacy q7 convolution (``depthwise``: one filter per channel) on an NHWC batch."""
+    """The legacy q7 convolution (``depthwise``: one filter per channel) on an NHWC batch;
+    ``pad`` is (top, left, bottom, right)."""
     channels = x.shape[3]
     kh, kw = weight.shape[1], weight.shape[2]
     terms = kh * kw * (1 if depthwise else channels)
     dtype = exact_dtype(terms)
-    xt = torch.from_numpy(np.asarray(x)).to(dtype).permute(0, 3, 1, 2)
+    xt = _padded(torch.from_numpy(np.asarray(x)).to(dtype).permute(0, 3, 1, 2), pad)
     if depthwise:
         wt = torch.from_numpy(np.ascontiguousarray(weight.transpose(3, 0, 1, 2))).to(dtype)
-        sums = F.conv2d(xt, wt, stride=stride, padding=pad, groups=channels)
+        sums = F.conv2d(xt, wt, stride=stride, groups=channels)
     else:
         wt = torch.from_numpy(np.ascontiguousarray(weight.transpose(0, 3, 1, 2))).to(dtype)
-        sums = F.conv2d(xt, wt, stride=stride, padding=pad)
+        sums = F.conv2d(xt, wt, stride=stride)
     out = _output_stage(sums, terms, bias, bias_shift, out_shift)
     result: Int8Array = out.permute(0, 2, 3, 1).contiguous().numpy()
     return result

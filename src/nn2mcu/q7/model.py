@@ -1,39 +1,45 @@
 """A network quantized for the legacy q7 kernels: formats, shifts, integer weights.
 
-Every activation tensor has one power-of-two format (``frac`` fractional bits).
-Convolutions and inner products choose their output format; ReLU, pooling,
-Dropout and Flatten keep their input's (the kernels have no shift there); Softmax
-outputs Q0.7. The input's format is ``input_frac``; pixels are preprocessed with
-``pixel_frac`` = input_frac + log2(scale) (see ``preprocess.py``).
+Every activation tensor has one power-of-two format (``frac`` fractional bits). Layers
+with weights (convolutions, inner products) choose their output format; each other
+operator's q7 binding says what its output's is (the input's for activations, pooling,
+dropout and flatten, whose kernels have no shift; Q0.7 for the softmax). The input's
+format is ``input_frac``; pixels are preprocessed with ``pixel_frac`` = input_frac +
+log2(scale) (see ``preprocess.py``).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
-from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
-from nn2mcu.ops import (
-    AverageVariant,
-    BatchNorm,
-    Conv2D,
-    DepthwiseConv2D,
-    FullyConnected,
-    Input,
-    Pool2D,
-    Scale,
-    Softmax,
-    SoftmaxVersion,
-)
-from nn2mcu.ops.relu6 import Q7_REFUSAL, ReLU6
 from nn2mcu.q7.arithmetic import INT8_MAX, INT8_MIN, IntArray
-from nn2mcu.q7.formats import FormatError, Shifts, layer_shifts
+from nn2mcu.q7.formats import Shifts
+from nn2mcu.q7.preprocess import quantize_input
 
-WEIGHTED = (Conv2D, DepthwiseConv2D, FullyConnected)
 SOFTMAX_FRAC = 7
+
+
+class AverageVariant(enum.Enum):
+    """How arm_avepool_q7_HWC averages: the Cortex-M DSP build's two truncating passes
+    (x, then y) or the plain-C build's single 2-D division (CMSIS-NN built for a host)."""
+
+    DSP = "dsp"
+    TWO_D = "2d"
+
+
+class SoftmaxVersion(enum.Enum):
+    """arm_softmax_q7's three historical formulas (CMSIS-NN Source/SoftmaxFunctions)."""
+
+    V2019 = "2019"  # 2019-08 onwards; the one in CMSIS 5.9.0, the last legacy release
+    V2018 = "2018"  # 2018-02 to 2019-08 (the era of the ML-examples workflow)
+    V2017 = "2017"  # the first release
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class WeightedLayer:
 
 @dataclass(frozen=True)
 class Q7Model:
+    scheme: ClassVar[str] = "q7"
+
     graph: Graph  # float weights (the scale already folded into the first layer)
     input_frac: int
     pixel_frac: int
@@ -68,94 +76,12 @@ class Q7Model:
     def formats(self) -> dict[str, LayerFormats]:
         return {name: layer.formats for name, layer in self.weighted.items()}
 
-
-def check_q7_graph(graph: Graph) -> None:
-    """Refuse what the legacy q7 kernels cannot compute, naming the layer."""
-    for layer in graph.layers:
-        op = layer.op
-        if isinstance(op, BatchNorm | Scale):
-            raise InputError(f"layer '{layer.name}' ({op.type_name}) must be folded before q7")
-        if isinstance(op, ReLU6):
-            raise InputError(f"layer '{layer.name}' (ReLU6): {Q7_REFUSAL}")
-        if isinstance(op, Pool2D):
-            if op.pad != (0, 0):
-                raise InputError(
-                    f"layer '{layer.name}' (Pooling): pad {op.pad[0]},{op.pad[1]}: the legacy q7 "
-                    "pooling kernels do not compute Caffe's padded windows"
-                )
-            x = graph.input_shapes(layer)[0]
-            if op.kernel[0] != op.kernel[1] or op.stride[0] != op.stride[1] or x.h != x.w:
-                raise InputError(
-                    f"layer '{layer.name}' (Pooling): the legacy q7 pooling kernels take square "
-                    "images, kernels and strides only"
-                )
-        if layer.op.weight_shapes(graph.input_shapes(layer)) and not layer.weights:
-            raise InputError(f"layer '{layer.name}' has no weights; quantizing needs them")
-        for key, value in layer.weights.items():
-            if not np.all(np.isfinite(value)):
-                raise InputError(f"layer '{layer.name}': {key} holds NaN or Inf values")
-
-
-def logits_layer(graph: Graph) -> str:
-    """The layer whose argmax classifies: the one before a final Softmax, else the output."""
-    (output,) = graph.outputs if len(graph.outputs) == 1 else (graph.layers[-1].name,)
-    layer = graph.layer(output)
-    if isinstance(layer.op, Softmax):
-        return layer.inputs[0]
-    return output
-
-
-def propagate(graph: Graph, input_frac: int, out_fracs: Mapping[str, int]) -> dict[str, int]:
-    """The format of every layer's output."""
-    fracs: dict[str, int] = {}
-    for layer in graph.layers:
-        if isinstance(layer.op, Input):
-            fracs[layer.name] = input_frac
-        elif isinstance(layer.op, WEIGHTED):
-            fracs[layer.name] = out_fracs[layer.name]
-        elif isinstance(layer.op, Softmax):
-            fracs[layer.name] = SOFTMAX_FRAC
-        else:
-            fracs[layer.name] = fracs[layer.inputs[0]]
-    return fracs
+    def input_stage(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
+        """uint8 pixels to the network input, as nn_preprocess computes it."""
+        return quantize_input(pixels, self.mean, self.pixel_frac).astype(np.int8)
 
 
 def to_fixed(values: np.ndarray, frac: int) -> IntArray:
     """round(v * 2**frac) (half to even, as numpy rounds), saturated to int8."""
     scaled = np.round(np.asarray(values, dtype=np.float64) * 2.0**frac)
     return np.clip(scaled, INT8_MIN, INT8_MAX).astype(np.int64)
-
-
-def build_model(
-    graph: Graph,
-    input_frac: int,
-    pixel_frac: int,
-    mean: IntArray,
-    formats: Mapping[str, LayerFormats],
-    *,
-    pool_variant: AverageVariant = AverageVariant.DSP,
-    softmax_version: SoftmaxVersion = SoftmaxVersion.V2019,
-) -> Q7Model:
-    """Integer weights and shifts for these formats (FormatError when a shift is invalid)."""
-    fracs = propagate(graph, input_frac, {name: f.out_frac for name, f in formats.items()})
-    weighted: dict[str, WeightedLayer] = {}
-    for layer in graph.layers:
-        if not isinstance(layer.op, WEIGHTED):
-            continue
-        f = formats[layer.name]
-        in_frac = fracs[layer.inputs[0]]
-        try:
-            shifts = layer_shifts(in_frac, f.w_frac, f.bias_frac, f.out_frac)
-        except FormatError as error:
-            raise FormatError(f"layer '{layer.name}': {error}") from None
-        bias = layer.weights.get("bias")
-        bias_int = to_fixed(bias, f.bias_frac) if bias is not None else np.zeros(0, dtype=np.int64)
-        if bias_int.size and int(np.abs(bias_int).max()) << shifts.bias_shift >= 1 << 31:
-            raise FormatError(f"layer '{layer.name}': bias << {shifts.bias_shift} overflows int32")
-        weighted[layer.name] = WeightedLayer(
-            f, shifts, to_fixed(layer.weights["weight"], f.w_frac), bias_int
-        )
-    return Q7Model(
-        graph, input_frac, pixel_frac, mean, weighted, fracs, pool_variant, softmax_version,
-        logits_layer(graph),
-    )  # fmt: skip

@@ -15,8 +15,7 @@ from nn2mcu.datasets import Split
 from nn2mcu.errors import InputError
 from nn2mcu.frontends.caffe.files import read_mean_file
 from nn2mcu.ir import Graph, Layer
-from nn2mcu.ops import Input
-from nn2mcu.q7.model import WEIGHTED
+from nn2mcu.ops.input import input_of
 from nn2mcu.torch_net import TorchNet
 
 CALIBRATION_SEED = 0
@@ -56,12 +55,7 @@ class FloatView:
 
 
 def float_view(graph: Graph) -> FloatView:
-    inputs = [layer for layer in graph.layers if isinstance(layer.op, Input)]
-    if len(inputs) != 1:
-        raise InputError(f"q7 quantization needs one input layer, the net has {len(inputs)}")
-    op = inputs[0].op
-    if not isinstance(op, Input):
-        raise InputError("no input layer")
+    op = input_of(graph)
     prep, shape = op.preprocessing, op.shape
     if prep.mean_file is not None:
         path = Path(prep.mean_file)
@@ -83,14 +77,14 @@ def float_view(graph: Graph) -> FloatView:
     exponent = math.log2(scale)
     if exponent == round(exponent):
         return FloatView(graph, mean, round(exponent))
-    return FloatView(_fold_scale(graph, inputs[0].name, scale), mean, 0)
+    return FloatView(_fold_scale(graph, graph.input_name, scale), mean, 0)
 
 
 def _fold_scale(graph: Graph, input_name: str, scale: float) -> Graph:
     layers: list[Layer] = []
     for layer in graph.layers:
         if input_name in layer.inputs:
-            if not isinstance(layer.op, WEIGHTED):
+            if "weight" not in layer.weights:
                 raise InputError(
                     f"input scale {scale:g} is not a power of two and '{layer.name}' "
                     f"({layer.op.type_name}) reads the input: only a convolution or inner "

@@ -13,18 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from nn2mcu.codegen.plan import Program, flash_bytes
+from nn2mcu.boards import BOARDS
+from nn2mcu.codegen.lower import Program, flash_bytes
 from nn2mcu.datasets import Dataset
 from nn2mcu.filemode import make_public
 from nn2mcu.inspect import summarize
 from nn2mcu.ir import Graph
-from nn2mcu.pipeline.boards import BOARDS
-from nn2mcu.q7.calibrate import float_outputs, float_view
-from nn2mcu.q7.formats import q_format
-from nn2mcu.q7.model import Q7Model
+from nn2mcu.quant.calibrate import float_outputs, float_view
 from nn2mcu.report import figures
 from nn2mcu.report.render import render_html, render_markdown
-from nn2mcu.s8.model import S8Model
+from nn2mcu.schemes import scheme_of
 
 ACTIVATION_IMAGES = 500
 
@@ -45,29 +43,6 @@ def _budget(summary: dict[str, Any], program: Program) -> dict[str, dict[str, in
             },
         }
     return {"flash": {"weights and biases": weights}, "RAM": {"arena": program.arena_size}}
-
-
-def _ranges(row: dict[str, Any]) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The real ranges a layer's int8 weights and outputs represent."""
-    if "w_frac" in row:  # q7: Qm.n
-        return (
-            (-128 / 2.0 ** row["w_frac"], 127 / 2.0 ** row["w_frac"]),
-            (-128 / 2.0 ** row["out_frac"], 127 / 2.0 ** row["out_frac"]),
-        )
-    largest = 127 * row["weight_scale_max"]  # s8: per channel; the widest channel's
-    scale, zero_point = row["output_scale"], row["output_zero_point"]
-    return (-largest, largest), (scale * (-128 - zero_point), scale * (127 - zero_point))
-
-
-def _input_description(model: Q7Model | S8Model) -> str:
-    if isinstance(model, S8Model):
-        params = model.tensors[model.graph.layers[0].name]
-        return (
-            f"scale {params.scale:.6g}, zero point {params.zero_point}; "
-            f"q = requantize(p - M, {model.input_multiplier}, {model.input_shift}) "
-            f"{'-' if params.zero_point < 0 else '+'} {abs(params.zero_point)}"
-        )
-    return q_format(model.input_frac)
 
 
 def write_report(
@@ -98,7 +73,8 @@ def write_report(
     limits = {"flash": chosen.flash, "RAM": chosen.ram} if chosen else None
 
     pictures: dict[str, bytes] = {}
-    scheme = "s8" if isinstance(model, S8Model) else "q7"
+    rules = scheme_of(model)
+    scheme = rules.name
     bars = {
         "float (PyTorch)": quantized["float_accuracy"],
         f"{scheme} simulator": quantized[f"{scheme}_accuracy"],
@@ -114,7 +90,7 @@ def write_report(
     for row in quantized["layers"]:
         name = row["name"]
         weights = view.graph.layer(name).weights["weight"]
-        weight_range, output_range = _ranges(row)
+        weight_range, output_range = rules.layer_ranges(row)
         pictures[f"histogram-{name}"] = figures.histogram_figure(
             name, weights, weight_range, activations[name], output_range, scheme
         )
@@ -138,8 +114,7 @@ def write_report(
             "quantized_accuracy": quantized[f"{scheme}_accuracy"],
             f"{scheme}_accuracy": quantized[f"{scheme}_accuracy"],
             "test_images": quantized["test_images"],
-            "input": _input_description(model),
-            **({"input_frac": quantized["input_frac"]} if scheme == "q7" else {}),
+            **rules.report_rows(model, quantized),
         },
         "layers": layers,
         "budget": budget,

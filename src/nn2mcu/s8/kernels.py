@@ -58,7 +58,7 @@ def _convolve(
     groups: int,
     bias: IntArray | None,
     stride: tuple[int, int],
-    pad: tuple[int, int],
+    pad: tuple[int, int, int, int],
     input_offset: int,
     output_offset: int,
     multiplier: npt.ArrayLike,
@@ -66,14 +66,15 @@ def _convolve(
     activation: tuple[int, int],
     single_rounding: bool,
 ) -> Int8Array:
-    """The sums of (x + input_offset) * filters (OIHW, zero padding), then the output stage."""
+    """The sums of (x + input_offset) * filters (OIHW, zero padding on the four sides: top,
+    left, bottom, right), then the output stage."""
     dtype = _exact_dtype(int(np.prod(filters.shape[1:])))
     shifted = (np.asarray(x, dtype=np.int64) + input_offset).astype(dtype)
+    top, left, bottom, right = pad
     sums = F.conv2d(
-        torch.from_numpy(shifted).permute(0, 3, 1, 2),
+        F.pad(torch.from_numpy(shifted).permute(0, 3, 1, 2), (left, right, top, bottom)),
         torch.from_numpy(np.ascontiguousarray(filters, dtype=dtype)),
         stride=stride,
-        padding=pad,
         groups=groups,
     )
     exact = sums.permute(0, 2, 3, 1).numpy().astype(np.int64)
@@ -86,7 +87,7 @@ def conv_s8(
     bias: IntArray | None,
     *,
     stride: tuple[int, int],
-    pad: tuple[int, int],
+    pad: tuple[int, int, int, int],
     input_offset: int,
     output_offset: int,
     multiplier: npt.ArrayLike,
@@ -106,7 +107,7 @@ def depthwise_conv_s8(
     bias: IntArray | None,
     *,
     stride: tuple[int, int],
-    pad: tuple[int, int],
+    pad: tuple[int, int, int, int],
     input_offset: int,
     output_offset: int,
     multiplier: npt.ArrayLike,
@@ -154,7 +155,7 @@ def pool_s8(
     *,
     kernel: tuple[int, int],
     stride: tuple[int, int],
-    pad: tuple[int, int],
+    pad: tuple[int, int, int, int],
     out_shape: tuple[int, int],
     average: bool,
     activation: tuple[int, int] = (-128, 127),

@@ -17,7 +17,7 @@ import torch
 
 from nn2mcu.datasets import Split
 from nn2mcu.errors import InputError
-from nn2mcu.train.spec import Transform
+from nn2mcu.trainspec import Transform
 
 
 class Feeder:

@@ -11,7 +11,7 @@ import math
 import torch
 
 from nn2mcu.errors import InputError
-from nn2mcu.train.spec import Filler
+from nn2mcu.trainspec import Filler
 
 FILLERS = ("constant", "gaussian", "uniform", "xavier", "msra")
 

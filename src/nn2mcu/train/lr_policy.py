@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 
 from nn2mcu.errors import InputError
-from nn2mcu.train.spec import SolverConfig
+from nn2mcu.trainspec import POLICIES, SolverConfig
 
-POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
+__all__ = ["POLICIES", "learning_rate"]
 
 
 def learning_rate(config: SolverConfig, iteration: int, current_step: int) -> tuple[float, int]:

@@ -20,11 +20,10 @@ from nn2mcu.frontends.caffe.paths import candidates
 from nn2mcu.frontends.caffe.snapshot import read_solverstate, write_snapshot
 from nn2mcu.frontends.caffe.solver import read_solver
 from nn2mcu.ir import Graph
-from nn2mcu.ops import BatchNorm, Input, Scale
 from nn2mcu.torch_net import TorchNet
 from nn2mcu.train.feeder import Feeder
-from nn2mcu.train.spec import DataLayer, ParamSpec
 from nn2mcu.train.trainer import TestResult, Trainer, share_parameters
+from nn2mcu.trainspec import DataLayer, ParamSpec
 
 DEFAULT_SEED = 0  # used when a solver sets no random_seed, so runs repeat
 
@@ -92,7 +91,7 @@ def _only_data_layer(net: CaffeNet) -> DataLayer:
 
 def _check_trainable(net: CaffeNet) -> None:
     for layer in net.graph.layers:
-        if isinstance(layer.op, BatchNorm | Scale):
+        if layer.op.folded_into_producer:
             raise InputError(
                 f"{net.path}: layer '{layer.name}' ({layer.op.type_name}): nn2mcu does not train "
                 "BatchNorm or Scale layers; they are folded into the layer before them when "
@@ -113,10 +112,9 @@ def _feeder(
     c, h, w = split.image_shape
     crop = layer.transform.crop
     expected = (c, crop, crop) if crop else (c, h, w)
-    input_op = net.graph.layer(layer.name).op
-    if not isinstance(input_op, Input):
-        raise InputError(f"{net.path}: layer '{layer.name}' is not an input")
-    shape = input_op.shape
+    if layer.name != net.graph.input_name:
+        raise InputError(f"{net.path}: layer '{layer.name}' is not the input")
+    shape = net.graph.shapes[layer.name]
     if (shape.c, shape.h, shape.w) != expected:
         raise InputError(
             f"{net.path}: layer '{layer.name}' has input shape {shape.c},{shape.h},{shape.w} "

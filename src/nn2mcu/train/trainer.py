@@ -29,8 +29,8 @@ from nn2mcu.torch_net import TorchNet
 from nn2mcu.train.feeder import Feeder
 from nn2mcu.train.fillers import fill
 from nn2mcu.train.lr_policy import learning_rate
-from nn2mcu.train.spec import Head, ParamSpec, SolverConfig
 from nn2mcu.train.updates import Updater
+from nn2mcu.trainspec import Head, ParamSpec, SolverConfig
 
 
 class TrainingDiverged(Exception):
@@ -76,7 +76,7 @@ def _logits(value: torch.Tensor, head: Head) -> torch.Tensor:
 
 
 def head_value(head: Head, value: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Softmax cross-entropy (mean over counted labels) or top-k accuracy, as Caffe computes."""
+    """The softmax cross-entropy (mean over counted labels) or top-k accuracy, as Caffe computes."""
     logits = _logits(value, head)
     if head.kind == "loss":
         ignore = head.ignore_label if head.ignore_label is not None else -100

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import torch
 
-from nn2mcu.train.spec import ParamSpec, SolverConfig
+from nn2mcu.trainspec import ParamSpec, SolverConfig
 
 
 class Updater:

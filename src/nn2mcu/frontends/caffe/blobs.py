@@ -13,69 +13,68 @@ import numpy.typing as npt
 
 from nn2mcu.errors import InputError
 from nn2mcu.ir import FloatArray, Graph, Layer
-from nn2mcu.ops import BatchNorm, Conv2D, DepthwiseConv2D, FullyConnected, Scale
 
 Blobs = list[npt.NDArray[np.float32]]
 
-_WEIGHTED = (Conv2D, DepthwiseConv2D, FullyConnected)
+
+def _blob_names(graph: Graph, layer: Layer) -> list[str]:
+    """The IR weight names of a layer's Caffe blobs, in blob order (the operator's own
+    order of weight_shapes: weight then bias, mean then variance, scale then bias). A
+    BatchNorm (mean, variance) has a third blob, the moving-average factor f."""
+    return list(layer.op.weight_shapes(graph.input_shapes(layer)))
+
+
+def _has_factor(names: list[str]) -> bool:
+    """Caffe's BatchNorm stores (mean * f, variance * f, f)."""
+    return names == ["mean", "variance"]
 
 
 def caffe_shapes(graph: Graph, layer: Layer, *, transpose: bool = False) -> list[tuple[int, ...]]:
     """The blob shapes Caffe holds for ``layer``, in blob order."""
-    op = layer.op
     if not layer.inputs:
         return []
-    x = graph.input_shapes(layer)[0]
-    if isinstance(op, Conv2D):
-        shapes: list[tuple[int, ...]] = [(op.out_channels, x.c, *op.kernel)]
-        return shapes + ([(op.out_channels,)] if op.bias else [])
-    if isinstance(op, DepthwiseConv2D):
-        shapes = [(x.c, 1, *op.kernel)]
-        return shapes + ([(x.c,)] if op.bias else [])
-    if isinstance(op, FullyConnected):
-        n, k = op.out_features, x.size
-        shapes = [(k, n) if transpose else (n, k)]
-        return shapes + ([(n,)] if op.bias else [])
-    if isinstance(op, BatchNorm):
-        return [(x.c,), (x.c,), (1,)]
-    if isinstance(op, Scale):
-        return [(x.c,), (x.c,)] if op.bias else [(x.c,)]
-    return []
+    expected = layer.op.weight_shapes(graph.input_shapes(layer))
+    zeros = {name: np.zeros(shape, np.float32) for name, shape in expected.items()}
+    nchw = layer.op.nchw_weights(zeros, graph.flatten_source(layer.inputs[0]))
+    names = _blob_names(graph, layer)
+    shapes = [nchw[name].shape for name in names]
+    if transpose and shapes and len(shapes[0]) == 2:  # an inner product stored (K, N)
+        shapes[0] = shapes[0][::-1]
+    if _has_factor(names):
+        shapes.append((1,))
+    return shapes
 
 
 def to_ir(
     graph: Graph, layer: Layer, blobs: Blobs, *, transpose: bool = False
 ) -> dict[str, FloatArray]:
     """IR weights of ``layer`` from Caffe blobs already checked against ``caffe_shapes``."""
-    op = layer.op
-    if isinstance(op, _WEIGHTED):
-        weight = blobs[0].T if transpose else blobs[0]
-        nchw = {"weight": weight, **({"bias": blobs[1]} if len(blobs) > 1 else {})}
-        source = graph.flatten_source(layer.inputs[0])
-        return {name: np.asarray(a, np.float32) for name, a in op.ir_weights(nchw, source).items()}
-    if isinstance(op, BatchNorm):
-        factor = float(blobs[2][0])
+    names = _blob_names(graph, layer)
+    if not names:
+        return {}
+    nchw = dict(zip(names, blobs, strict=False))
+    if transpose and nchw["weight"].ndim == 2:
+        nchw["weight"] = nchw["weight"].T
+    if _has_factor(names):  # divide out the moving-average factor
+        factor = float(blobs[len(names)][0])
         scale = 0.0 if factor == 0 else 1.0 / factor
-        return {"mean": blobs[0] * scale, "variance": blobs[1] * scale}
-    if isinstance(op, Scale):
-        return {"scale": blobs[0], **({"bias": blobs[1]} if len(blobs) > 1 else {})}
-    return {}
+        nchw = {name: value * scale for name, value in nchw.items()}
+    source = graph.flatten_source(layer.inputs[0])
+    return {
+        name: np.asarray(value, np.float32)
+        for name, value in layer.op.ir_weights(nchw, source).items()
+    }
 
 
 def to_caffe(graph: Graph, layer: Layer) -> Blobs:
     """Caffe blobs of ``layer`` (inner product not transposed) from its IR weights."""
-    op, weights = layer.op, layer.weights
-    if not weights:
+    if not layer.weights:
         return []
-    if isinstance(op, _WEIGHTED):
-        nchw = op.nchw_weights(weights, graph.flatten_source(layer.inputs[0]))
-        blobs = [nchw["weight"]] + ([nchw["bias"]] if "bias" in nchw else [])
-    elif isinstance(op, BatchNorm):
-        blobs = [weights["mean"], weights["variance"], np.ones(1, dtype=np.float32)]
-    elif isinstance(op, Scale):
-        blobs = [weights["scale"]] + ([weights["bias"]] if "bias" in weights else [])
-    else:
-        return []
+    nchw = layer.op.nchw_weights(layer.weights, graph.flatten_source(layer.inputs[0]))
+    names = _blob_names(graph, layer)
+    blobs = [nchw[name] for name in names if name in nchw]
+    if _has_factor(names):
+        blobs.append(np.ones(1, dtype=np.float32))
     return [np.ascontiguousarray(blob, dtype=np.float32) for blob in blobs]
 
 

@@ -28,6 +28,7 @@ from nn2mcu.ops import (
     Scale,
     Softmax,
 )
+from nn2mcu.ops._window import symmetric
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def convolution(ctx: LayerContext) -> Op:
         ctx, param, "kernel", _repeated_pair(ctx, "kernel_size", param.kernel_size, 0)
     )
     kernel = _positive(ctx, "kernel size", kernel)
-    pad = _hw_pair(ctx, param, "pad", _repeated_pair(ctx, "pad", param.pad, 0))
+    pad = symmetric(_hw_pair(ctx, param, "pad", _repeated_pair(ctx, "pad", param.pad, 0)))
     stride = _positive(
         ctx,
         "stride",
@@ -165,7 +166,7 @@ def pooling(ctx: LayerContext) -> Op:
         method=methods[param.pool],
         kernel=kernel,
         stride=stride,
-        pad=pad,
+        pad=symmetric(pad),
         ceil_mode=param.round_mode == caffe_pb2.PoolingParameter.CEIL,
     )
 

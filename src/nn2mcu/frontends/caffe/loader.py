@@ -16,9 +16,9 @@ from nn2mcu.frontends.caffe.paths import describe_tried, resolve
 from nn2mcu.frontends.caffe.solver import param_specs
 from nn2mcu.frontends.caffe.weights import read_weights
 from nn2mcu.ir import Graph, Layer, Op, Shape, ShapeError
-from nn2mcu.ops import BatchNorm, Input, Preprocessing, Scale
+from nn2mcu.ops import Input, Preprocessing
 from nn2mcu.passes import fold_batchnorm
-from nn2mcu.train.spec import DataLayer, Head, ParamSpec, Transform
+from nn2mcu.trainspec import DataLayer, Head, ParamSpec, Transform
 
 DATA_TYPES = ("Data", "HDF5Data", "Input", "MemoryData")
 HEAD_TYPES = ("SoftmaxWithLoss", "Accuracy")
@@ -346,7 +346,7 @@ def attach_weights(
         weights = to_ir(graph, layer, fitted, transpose=transpose)
         layers.append(dataclasses.replace(layer, weights=weights))
     loaded = Graph(name=graph.name, layers=tuple(layers), outputs=graph.outputs)
-    if any(isinstance(layer.op, BatchNorm | Scale) for layer in loaded.layers):
+    if any(layer.op.folded_into_producer for layer in loaded.layers):
         loaded = fold_batchnorm(loaded)
     return loaded
 

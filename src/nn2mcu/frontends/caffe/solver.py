@@ -7,8 +7,7 @@ from pathlib import Path
 from nn2mcu.errors import InputError
 from nn2mcu.frontends.caffe import caffe_pb2
 from nn2mcu.frontends.caffe.files import read_solver_prototxt
-from nn2mcu.train.lr_policy import POLICIES
-from nn2mcu.train.spec import Filler, ParamSpec, SolverConfig
+from nn2mcu.trainspec import POLICIES, Filler, ParamSpec, SolverConfig
 
 SOLVER_TYPES = {"SGD": "SGD", "Nesterov": "Nesterov", "Adam": "Adam"}
 _LEGACY_TYPES = {

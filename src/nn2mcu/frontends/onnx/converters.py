@@ -70,8 +70,9 @@ def _optional(
 
 def _window(
     node: onnx.NodeProto, attrs: dict[str, Any], kernel: tuple[int, int], x: Shape
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(stride, pad) from strides, pads, auto_pad and dilations; symmetric padding only."""
+) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+    """(stride, pad) from strides, pads, auto_pad and dilations; pad is (top, left, bottom,
+    right). SAME_UPPER puts the odd cell of padding at the end, SAME_LOWER at the start."""
     if any(d != 1 for d in attrs.get("dilations", [1, 1])):
         raise Unsupported(f"dilations {list(attrs['dilations'])}: only 1 is supported")
     stride = tuple(int(s) for s in attrs.get("strides", [1, 1]))
@@ -81,7 +82,8 @@ def _window(
         pads = []
         for size, k, s in zip((x.h, x.w), kernel, stride, strict=True):
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pads.append((total // 2, total - total // 2))
+            before = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+            pads.append((before, total - before))
         begin, end = [p[0] for p in pads], [p[1] for p in pads]
     elif auto_pad in ("NOTSET", "VALID"):
         values = (
@@ -90,9 +92,7 @@ def _window(
         begin, end = values[:2], values[2:]
     else:
         raise Unsupported(f"auto_pad {auto_pad}")
-    if begin != end:
-        raise Unsupported(f"asymmetric padding {begin + end} (nn2mcu pads each side equally)")
-    return (stride[0], stride[1]), (begin[0], begin[1])
+    return (stride[0], stride[1]), (begin[0], begin[1], end[0], end[1])
 
 
 def conv(node: onnx.NodeProto, attrs: dict[str, Any], constants: Constants, x: Shape) -> Converted:
@@ -129,7 +129,7 @@ def _pool(node: onnx.NodeProto, attrs: dict[str, Any], x: Shape, method: PoolMet
     stride, pad = _window(node, attrs, (kernel[0], kernel[1]), x)
     if int(attrs.get("storage_order", 0)) != 0:
         raise Unsupported("storage_order 1")
-    if method is PoolMethod.AVE and pad != (0, 0) and not int(attrs.get("count_include_pad", 0)):
+    if method is PoolMethod.AVE and any(pad) and not int(attrs.get("count_include_pad", 0)):
         raise Unsupported(
             "average pooling with padding that excludes the padding from the count "
             "(count_include_pad 0): nn2mcu's average pooling counts the padding, as Caffe's"

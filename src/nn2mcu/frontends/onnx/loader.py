@@ -23,7 +23,7 @@ from nn2mcu.errors import InputError
 from nn2mcu.frontends.onnx.constants import fold, static_shapes
 from nn2mcu.frontends.onnx.converters import CONVERTERS, Unsupported, attributes
 from nn2mcu.ir import Graph, Layer, Op, Shape
-from nn2mcu.ops import BatchNorm, FullyConnected, Input, Preprocessing, Scale
+from nn2mcu.ops import FullyConnected, Input, Preprocessing
 from nn2mcu.passes import fold_batchnorm
 
 OPSETS = range(11, 22)
@@ -197,9 +197,9 @@ def read_onnx(
         raise InputError(f"{path}: {len(outputs)} graph outputs; nn2mcu takes one")
     graph = _with_weights(path.stem, layers, producer[outputs[0]])
     for layer in graph.layers:  # after folding, a layer holds what its BatchNorm gave
-        if isinstance(layer.op, BatchNorm | Scale):
+        if layer.op.folded_into_producer:
             root = layer.inputs[0]
-            while isinstance(graph.layer(root).op, BatchNorm | Scale):
+            while graph.layer(root).op.folded_into_producer:
                 root = graph.layer(root).inputs[0]
             if layer.name in tensor_of:
                 tensor_of[root] = tensor_of[layer.name]

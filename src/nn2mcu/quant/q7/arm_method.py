@@ -30,12 +30,12 @@ import torch
 
 from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
-from nn2mcu.ops import Conv2D, DepthwiseConv2D, FullyConnected, Input
-from nn2mcu.q7.calibrate import Calibration, FloatView
 from nn2mcu.q7.formats import FormatError, q_format
-from nn2mcu.q7.model import WEIGHTED, LayerFormats, Q7Model, build_model, logits_layer
-from nn2mcu.q7.search import make_valid
-from nn2mcu.q7.simulate import classify, simulate
+from nn2mcu.q7.model import LayerFormats, Q7Model
+from nn2mcu.quant.calibrate import Calibration, FloatView
+from nn2mcu.quant.q7.build import build_model
+from nn2mcu.quant.q7.search import make_valid
+from nn2mcu.simulate import classify, simulate
 from nn2mcu.torch_net import TorchNet
 
 TOLERANCE = 0.001 / 100  # nn_quantizer's 0.001, in percentage points
@@ -71,7 +71,7 @@ class _FakeQuant:
 
     def __post_init__(self) -> None:
         self.net = TorchNet(self.view.graph).eval()
-        self.logits = logits_layer(self.view.graph)
+        self.logits = self.view.graph.logits
         self.originals = {name: p.detach().clone() for name, _, p in self._weights()}
         self.activations: dict[str, tuple[int, bool]] = {}
         self.inputs = torch.from_numpy(
@@ -113,10 +113,8 @@ class _FakeQuant:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         values: dict[str, torch.Tensor] = {}
         for layer, module in zip(self.net.graph.layers, self.net.layers, strict=True):
-            if isinstance(layer.op, Input):
-                out = x
-            else:
-                out = module(*(values[name] for name in layer.inputs))
+            is_input = layer.op.arity == 0
+            out = x if is_input else module(*(values[name] for name in layer.inputs))
             if layer.name in self.activations:
                 frac, saturate = self.activations[layer.name]
                 out = self._floor(out, frac, saturate)
@@ -143,10 +141,10 @@ def arm_formats(
     progress: Callable[[str], None] = lambda _: None,
 ) -> Q7Model:
     fake = _FakeQuant(view, calibration)
-    weighted = [layer for layer in graph.layers if isinstance(layer.op, WEIGHTED)]
-    convolutions = [layer for layer in weighted if isinstance(layer.op, Conv2D | DepthwiseConv2D)]
-    inner_products = [layer for layer in weighted if isinstance(layer.op, FullyConnected)]
-    order = convolutions + inner_products
+    weighted = graph.weighted_layers()
+    # nn_quantizer.py takes the layers by Caffe type: convolutions, then inner products
+    inner = [layer for layer in weighted if layer.op.type_name == "InnerProduct"]
+    order = [layer for layer in weighted if layer not in inner] + inner
     target = fake.accuracy()
     progress(f"float calibration accuracy {target:.4f}")
     w_fracs: dict[str, int] = {}
@@ -162,7 +160,7 @@ def arm_formats(
         progress(f"{layer.name}: weights {q_format(w_fracs[layer.name])}")
 
     target = fake.accuracy()
-    input_name = next(layer.name for layer in graph.layers if isinstance(layer.op, Input))
+    input_name = graph.input_name
     ends = [input_name] + [layer.name for layer in weighted]
     ranges = fake.max_abs(ends[1:])
     ranges[input_name] = float(fake.inputs.abs().max())

@@ -13,15 +13,21 @@ import numpy.typing as npt
 from nn2mcu.datasets import Dataset, Split
 from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
-from nn2mcu.ops import AverageVariant, SoftmaxVersion
 from nn2mcu.q7.arithmetic import INT8_MAX, INT8_MIN
-from nn2mcu.q7.arm_method import arm_formats
-from nn2mcu.q7.calibrate import Calibration, FloatView, calibration_split, float_outputs, float_view
 from nn2mcu.q7.formats import q_format
-from nn2mcu.q7.model import WEIGHTED, Q7Model, check_q7_graph, logits_layer
+from nn2mcu.q7.model import AverageVariant, Q7Model, SoftmaxVersion
 from nn2mcu.q7.preprocess import integer_mean
-from nn2mcu.q7.search import search_formats
-from nn2mcu.q7.simulate import classify, simulate
+from nn2mcu.quant.calibrate import (
+    Calibration,
+    FloatView,
+    calibration_split,
+    float_outputs,
+    float_view,
+)
+from nn2mcu.quant.check import check_graph
+from nn2mcu.quant.q7.arm_method import arm_formats
+from nn2mcu.quant.q7.search import search_formats
+from nn2mcu.simulate import classify, simulate
 
 BATCH = 1000
 
@@ -60,7 +66,7 @@ def quantize_q7(
     options: QuantizeOptions = QuantizeOptions(),
     progress: Callable[[str], None] = lambda _: None,
 ) -> Quantized:
-    check_q7_graph(graph)
+    check_graph(graph, "q7")
     view = float_view(graph)
     if options.arm_test_set:
         if options.method != "arm":
@@ -99,7 +105,7 @@ def quantize_q7(
 
 def _ranges(view: FloatView, calibration: Calibration) -> dict[str, float]:
     """max |output| of every convolution and inner product, and of the input."""
-    names = [layer.name for layer in view.graph.layers if isinstance(layer.op, WEIGHTED)]
+    names = [layer.name for layer in view.graph.weighted_layers()]
     floats = float_outputs(view, calibration.pixels, names)
     ranges = {name: float(np.abs(floats[name]).max()) for name in names}
     ranges["input"] = float(np.abs(view.inputs(calibration.pixels)).max())
@@ -113,8 +119,7 @@ def _weight_ranges(graph: Graph) -> dict[str, tuple[float, float]]:
             float(np.abs(layer.weights["weight"]).max()),
             float(np.abs(layer.weights["bias"]).max()) if "bias" in layer.weights else 0.0,
         )
-        for layer in graph.layers
-        if isinstance(layer.op, WEIGHTED)
+        for layer in graph.weighted_layers()
     }
 
 
@@ -190,7 +195,3 @@ def format_report(report: dict[str, Any]) -> str:
             *table,
         ]
     )
-
-
-def logits_of(graph: Graph) -> str:
-    return logits_layer(graph)

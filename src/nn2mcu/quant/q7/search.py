@@ -20,11 +20,11 @@ import numpy.typing as npt
 
 from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
-from nn2mcu.ops import Input, Softmax
-from nn2mcu.q7.calibrate import Calibration
 from nn2mcu.q7.formats import FormatError, q_format
-from nn2mcu.q7.model import SOFTMAX_FRAC, WEIGHTED, LayerFormats, Q7Model, build_model
-from nn2mcu.q7.simulate import classify, simulate
+from nn2mcu.q7.model import LayerFormats, Q7Model
+from nn2mcu.quant.calibrate import Calibration
+from nn2mcu.quant.q7.build import build_model, q7_binding
+from nn2mcu.simulate import classify, simulate
 
 MAX_BIAS_SHIFT = 24  # an int8 bias shifted by at most 24 always fits in int32
 MAX_OUT_SHIFT = 31
@@ -52,21 +52,21 @@ def make_valid(
     fixed: dict[str, LayerFormats] = {}
     fracs: dict[str, int] = {}
     for layer in graph.layers:
-        if isinstance(layer.op, Input):
+        if layer.op.arity == 0:
             fracs[layer.name] = input_frac
-        elif isinstance(layer.op, WEIGHTED):
+            continue
+        chosen = None
+        if graph.takes_weights(layer):
             f = formats[layer.name]
             accumulator = fracs[layer.inputs[0]] + f.w_frac
             if strict:
                 _check_shifts(layer.name, f, accumulator)
             bias = min(max(f.bias_frac, accumulator - MAX_BIAS_SHIFT), accumulator)
-            out = min(max(f.out_frac, accumulator - MAX_OUT_SHIFT), accumulator)
-            fixed[layer.name] = LayerFormats(f.w_frac, bias, out)
-            fracs[layer.name] = out
-        elif isinstance(layer.op, Softmax):
-            fracs[layer.name] = SOFTMAX_FRAC
-        else:
-            fracs[layer.name] = fracs[layer.inputs[0]]
+            chosen = min(max(f.out_frac, accumulator - MAX_OUT_SHIFT), accumulator)
+            fixed[layer.name] = LayerFormats(f.w_frac, bias, chosen)
+        fracs[layer.name] = q7_binding(graph, layer.name).output_frac(
+            [fracs[name] for name in layer.inputs], chosen
+        )
     return fixed
 
 
@@ -106,7 +106,7 @@ def search_formats(
     """The search method. ``ranges``: max |output| per weighted layer and for 'input';
     ``weight_ranges``: (max |weight|, max |bias|) per weighted layer."""
     names = [layer.name for layer in graph.layers]
-    weighted = [layer for layer in graph.layers if isinstance(layer.op, WEIGHTED)]
+    weighted = graph.weighted_layers()
     input_frac = start_frac(ranges["input"], "the input")
     starts: dict[str, LayerFormats] = {
         layer.name: LayerFormats(

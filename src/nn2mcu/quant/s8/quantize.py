@@ -20,17 +20,25 @@ import numpy.typing as npt
 
 from nn2mcu.datasets import Dataset
 from nn2mcu.ir import Graph
-from nn2mcu.q7.calibrate import (
+from nn2mcu.q7.preprocess import integer_mean
+from nn2mcu.quant.calibrate import (
     Calibration,
     FloatView,
     calibration_split,
     float_outputs,
     float_view,
 )
-from nn2mcu.q7.model import logits_layer
-from nn2mcu.q7.preprocess import integer_mean
-from nn2mcu.s8.model import WEIGHTED, S8Model, TensorParams, build_model
-from nn2mcu.s8.simulate import classify, simulate
+from nn2mcu.quant.check import check_graph
+from nn2mcu.quant.s8.build import build_model
+from nn2mcu.s8.model import S8Model, TensorParams
+from nn2mcu.simulate import classify, simulate
+
+
+@dataclass(frozen=True)
+class S8Options:
+    calibration: int = 2000
+    single_rounding: bool = False  # CMSIS_NN_USE_SINGLE_ROUNDING
+    pow2: bool = False  # every scale a power of two
 
 
 @dataclass(frozen=True)
@@ -76,15 +84,16 @@ def quantize_s8(
     single_rounding: bool = False,
     pow2: bool = False,
 ) -> S8Quantized:
+    check_graph(graph, "s8")
     view = float_view(graph)
     split = calibration_split(dataset.train, min(calibration, len(dataset.train)))
-    names = [layer.name for layer in view.graph.layers if isinstance(layer.op, WEIGHTED)]
+    names = [layer.name for layer in view.graph.weighted_layers()]
     floats = float_outputs(view, split.pixels, names)
     options = {name: candidates(floats[name]) for name in names}
     inputs = view.inputs(split.pixels)
     ranges: dict[str, Range] = {"input": (float(inputs.min()), float(inputs.max()))}
     ranges.update({name: options[name]["minmax"] for name in names})
-    mean, logits = integer_mean(view.mean), logits_layer(view.graph)
+    mean, logits = integer_mean(view.mean), view.graph.logits
 
     def build(trial: dict[str, Range]) -> S8Model:
         return build_model(view.graph, mean, view.scale_log2, trial, logits,

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# the learning-rate policies train/lr_policy.py computes (Caffe's names)
+POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
+
 
 @dataclass(frozen=True)
 class Filler:

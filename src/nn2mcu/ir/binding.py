@@ -1,0 +1,190 @@
+"""The interface of an (operator, scheme) binding: everything one scheme needs to know of
+one operator, kept in the operator's own module next to its IR half.
+
+A binding declares its support constraints (small functions whose docstring is the
+refusal text, Vela's style), chooses the kernel with its reason, sizes the scratch buffer,
+says whether its call writes over its first input or moves no data at all, runs the
+bit-exact simulation step over a tuple of inputs, and writes the C parameters and the C
+call. The drivers (simulate, lower, emit, supported-ops) look bindings up by (operator
+kind, scheme) and name no operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from nn2mcu.errors import InputError
+from nn2mcu.ir.graph import Graph, Layer
+from nn2mcu.ir.op import Op
+from nn2mcu.ir.shape import Shape
+
+IntArray = npt.NDArray[np.integer]
+
+
+class QuantizedModel(Protocol):
+    """What the drivers (simulate, lower, emit, verify) read of a quantized model of any
+    scheme; each scheme's model type adds its own parameters."""
+
+    @property
+    def scheme(self) -> str: ...
+
+    @property
+    def graph(self) -> Graph: ...
+
+    @property
+    def mean(self) -> npt.NDArray[np.int64]: ...
+
+    @property
+    def logits(self) -> str: ...
+
+    @property
+    def weighted(self) -> Mapping[str, Any]: ...
+
+    def input_stage(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]: ...
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """The function a layer's call names, and why it was chosen."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Site:
+    """One layer where a binding applies: the graph (always) and the quantized model of the
+    binding's scheme (``None`` while a graph is only being checked)."""
+
+    graph: Graph
+    layer: Layer
+    model: Any = None
+
+    @property
+    def op(self) -> Any:
+        return self.layer.op
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def inputs(self) -> list[Shape]:
+        return self.graph.input_shapes(self.layer)
+
+    @property
+    def x(self) -> Shape:
+        """The shape of the first input."""
+        return self.graph.shapes[self.layer.inputs[0]]
+
+    @property
+    def output(self) -> Shape:
+        return self.graph.shapes[self.layer.name]
+
+    def readers(self) -> list[Layer]:
+        """The layers that read this layer's output."""
+        return self.graph.consumers(self.layer.name)
+
+
+@dataclass
+class Call:
+    """One kernel call of a lowered program: the layer, its kernel, the arena buffers it
+    reads (one per input, in order), writes and uses as scratch."""
+
+    layer: Layer
+    kernel: Kernel
+    inputs: tuple[str, ...]
+    output: str
+    scratch: str | None = None
+
+    @property
+    def input(self) -> str:
+        """The buffer of the first input."""
+        return self.inputs[0]
+
+
+@dataclass(frozen=True)
+class CStatement:
+    """A line of nn_run: ``checked`` calls return a status that nn_run tests."""
+
+    text: str
+    checked: bool = False
+
+
+# A constraint returns True when the site meets it; False, or the value at fault as text
+# ("pad 1,1"), when it does not. Its docstring is the refusal text.
+Constraint = Callable[[Site], bool | str]
+
+
+def constraint_text(rule: Constraint) -> str:
+    """The refusal text of a constraint: its docstring on one line."""
+    return " ".join((rule.__doc__ or rule.__name__).split())
+
+
+class Binding:
+    """Base class of bindings; subclasses set ``op`` and ``scheme`` and override what
+    applies. ``functions`` lists the kernel functions the binding may call (for the
+    supported-ops table)."""
+
+    op: ClassVar[type[Op]]
+    scheme: ClassVar[str]
+    functions: ClassVar[tuple[str, ...]] = ()
+    constraints: ClassVar[tuple[Constraint, ...]] = ()
+    # The call writes its output over its first input (the output shares that buffer).
+    in_place: ClassVar[bool] = False
+    # Static C functions nn.c defines when a call of this binding is present.
+    c_helpers: ClassVar[str] = ""
+
+    def check(self, site: Site) -> None:
+        """Refuse the layer, naming it and the first constraint it breaks."""
+        for rule in self.constraints:
+            result = rule(site)
+            if result is True:
+                continue
+            value = f"{result}: " if isinstance(result, str) and result else ""
+            raise InputError(
+                f"layer '{site.name}' ({site.op.type_name}): {value}{constraint_text(rule)}"
+            )
+
+    def moves_no_data(self, site: Site) -> bool:
+        """True when the layer needs no call: its output is its first input's buffer."""
+        return False
+
+    def kernel(self, site: Site) -> Kernel:
+        raise NotImplementedError
+
+    def scratch(self, site: Site) -> int:
+        """Bytes of scratch buffer the call needs."""
+        return 0
+
+    def input_overread(self, site: Site) -> int:
+        """Bytes the kernel may read past the end of its first input."""
+        return 0
+
+    def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
+        """The layer's int8 output, bit-exact, from its inputs (NHWC batches)."""
+        raise NotImplementedError
+
+    def c_weights(self, site: Site, ident: str) -> str:
+        """The layer's const arrays in weights.h ('' for a layer without parameters)."""
+        return ""
+
+    def c_defines(self, site: Site, call: Call) -> dict[str, int]:
+        """The layer's #defines in parameter.h (names after the layer's prefix)."""
+        return {}
+
+    def c_structs(self, site: Site, call: Call) -> list[str]:
+        """File-scope definitions in nn.c that the call uses."""
+        return []
+
+    def c_call(self, site: Site, call: Call) -> list[CStatement]:
+        """The statements of nn_run for this call."""
+        raise NotImplementedError
+
+
+BindingTable = Mapping[tuple[str, str], Binding]

@@ -1,0 +1,140 @@
+"""What the s8 bindings share: their base class, and the C text of CMSIS-NN's s8 API
+(cmsis_nn_* structs, int8/int32 arrays)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from nn2mcu.cgen import c_array, c_macro, c_name
+from nn2mcu.ir.binding import Binding, Call, Site
+from nn2mcu.s8.model import S8Model, TensorParams
+
+QMIN, QMAX = -128, 127
+
+
+class S8Binding(Binding):
+    """A binding of the s8 scheme. ``tensor_params`` gives the output's scale and zero
+    point; ``fuses_activation`` says whether a ReLU or ReLU6 right after the layer becomes
+    its activation range; ``clamp`` is what an activation clamps to (None: no clamp)."""
+
+    scheme: ClassVar[str] = "s8"
+    fuses_activation: ClassVar[bool] = False
+
+    def tensor_params(self, site: Site, sources: list[TensorParams]) -> TensorParams:
+        """The output's parameters: the first input's, unless the layer sets its own."""
+        return sources[0]
+
+    def clamp(self) -> tuple[bool, float | None] | None:
+        """For an activation: (True, upper end or None for no upper end); else None."""
+        return None
+
+
+def model_of(site: Site) -> S8Model:
+    if not isinstance(site.model, S8Model):
+        raise TypeError(f"layer '{site.name}': an s8 model was expected")
+    return site.model
+
+
+def source_params(site: Site) -> TensorParams:
+    return model_of(site).tensors[site.layer.inputs[0]]
+
+
+def base_defines(site: Site) -> dict[str, int]:
+    x, y = site.x, site.output
+    return {"IN_X": x.w, "IN_Y": x.h, "IN_CH": x.c, "OUT_X": y.w, "OUT_Y": y.h, "OUT_CH": y.c}
+
+
+def window_defines(site: Site) -> dict[str, int]:
+    op = site.op
+    return dict(
+        KER_X=op.kernel[1], KER_Y=op.kernel[0], PAD_X=op.pad[1], PAD_Y=op.pad[0],
+        STRIDE_X=op.stride[1], STRIDE_Y=op.stride[0],
+    )  # fmt: skip
+
+
+def weighted_defines(site: Site) -> dict[str, int]:
+    model = model_of(site)
+    q = model.weighted[site.name]
+    return {
+        "INPUT_OFFSET": -source_params(site).zero_point,
+        "OUTPUT_OFFSET": model.tensors[site.name].zero_point,
+        "ACT_MIN": q.activation[0],
+        "ACT_MAX": q.activation[1],
+    }
+
+
+def scratch_define(call: Call, size: int) -> dict[str, int]:
+    return {"SCRATCH_SIZE": size} if call.scratch is not None else {}
+
+
+def arena(buffer: str) -> str:
+    return f"nn_arena + {c_macro(buffer)}_OFFSET"
+
+
+def dims(name: str, n: str, h: str, w: str, c: str) -> str:
+    return f"static const cmsis_nn_dims {name} = {{.n = {n}, .h = {h}, .w = {w}, .c = {c}}};"
+
+
+def context(call: Call, name: str) -> str:
+    if call.scratch is None:
+        return f"static const cmsis_nn_context {name}_ctx = {{.buf = NULL, .size = 0}};"
+    p = c_macro(call.layer.name)
+    return (
+        f"static const cmsis_nn_context {name}_ctx = "
+        f"{{.buf = {arena(call.scratch)}, .size = {p}_SCRATCH_SIZE}};"
+    )
+
+
+def activation(p: str) -> str:
+    return f"{{.min = {p}_ACT_MIN, .max = {p}_ACT_MAX}}"
+
+
+def tiles(p: str) -> str:
+    return (
+        f".stride = {{.w = {p}_STRIDE_X, .h = {p}_STRIDE_Y}}, "
+        f".padding = {{.w = {p}_PAD_X, .h = {p}_PAD_Y}}"
+    )
+
+
+def quant(name: str) -> str:
+    return (
+        f"static const cmsis_nn_per_channel_quant_params {name}_quant = "
+        f"{{.multiplier = (int32_t *){name}_multiplier, .shift = (int32_t *){name}_shift}};"
+    )
+
+
+def image_structs(call: Call) -> list[str]:
+    """The context and the input and output dims of a call on images."""
+    name, p = c_name(call.layer.name), c_macro(call.layer.name)
+    return [
+        context(call, name),
+        dims(f"{name}_input_dims", "1", f"{p}_IN_Y", f"{p}_IN_X", f"{p}_IN_CH"),
+        dims(f"{name}_output_dims", "1", f"{p}_OUT_Y", f"{p}_OUT_X", f"{p}_OUT_CH"),
+    ]
+
+
+def offsets(p: str) -> str:
+    return f".input_offset = {p}_INPUT_OFFSET, .output_offset = {p}_OUTPUT_OFFSET"
+
+
+def weighted_call(call: Call) -> str:
+    """The call of a convolution, depthwise convolution or fully-connected s8 function."""
+    name = c_name(call.layer.name)
+    return (
+        f"{call.kernel.name}(&{name}_ctx, &{name}_params, &{name}_quant, &{name}_input_dims, "
+        f"{arena(call.input)}, &{name}_filter_dims, {name}_wt, &{name}_bias_dims, {name}_bias, "
+        f"&{name}_output_dims, {arena(call.output)})"
+    )
+
+
+def weight_arrays(site: Site, ident: str, note: str) -> str:
+    q = model_of(site).weighted[site.name]
+    return (
+        f"/* {site.name}: int8 weights {note}, per output channel int32 bias, "
+        "multiplier and shift */\n"
+        + c_array("int8_t", f"{ident}_wt", q.weight)
+        + c_array("int32_t", f"{ident}_bias", q.bias)
+        + c_array("int32_t", f"{ident}_multiplier", q.multiplier)
+        + c_array("int32_t", f"{ident}_shift", q.shift)
+        + "\n"
+    )

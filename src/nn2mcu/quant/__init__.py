@@ -1,0 +1,1 @@
+"""Quantization: the calibration split and float view, and each scheme's quantizer."""

@@ -1,0 +1,115 @@
+"""The interface of a quantization scheme: what is per scheme but not per operator.
+
+A scheme names its model type, quantizes a float graph (``quantize``), builds a model from
+parameters someone else chose (``from_quantized``), writes and reads its model-file fields
+and checks a read model before any work (``validate``), and gives the code generator the C
+element type and the scheme's parts of the file templates (the input stage, the CMSIS
+build), and the report its rows.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nn2mcu.datasets import Dataset
+from nn2mcu.ir import Graph
+from nn2mcu.quant.calibrate import Calibration
+
+KERNELS = Path(__file__).resolve().parent.parent / "kernels"
+
+
+@dataclass
+class Quantized:
+    """What a scheme's quantizer returns: the model, the calibration split it used, and
+    the accuracy report (test set, per layer)."""
+
+    model: Any
+    calibration: Calibration
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CmsisBuild:
+    """How a generated Makefile builds against a real CMSIS tree of the scheme's API."""
+
+    variable: str  # the environment variable naming the tree
+    comment: str  # the Makefile's first lines
+    nn: str  # make's path of the NN library
+    includes: str
+    sources: str
+
+
+class Scheme(ABC):
+    name: ClassVar[str]
+    model_type: ClassVar[type]
+    element_type: ClassVar[str]  # C type of activations and the network input
+    status_ok: ClassVar[str]  # what a kernel returns on success
+    kernel_files: ClassVar[tuple[Path, ...]]  # the portable kernels copied into a project
+    weight_arrays: ClassVar[tuple[str, ...]]  # the const arrays of a weighted layer (suffixes)
+    cmsis_variable: ClassVar[str]  # the environment variable naming a real CMSIS tree
+
+    # --- quantization and model files ---
+    @abstractmethod
+    def quantize(
+        self, graph: Graph, dataset: Dataset, options: Any, progress: Callable[[str], None]
+    ) -> Quantized: ...
+
+    @abstractmethod
+    def format_report(self, report: dict[str, Any]) -> str: ...
+
+    @abstractmethod
+    def write_fields(self, model: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The model's arrays (for the .npz) and its model.json fields."""
+
+    @abstractmethod
+    def read_fields(self, document: dict[str, Any], arrays: Any, graph: Graph) -> Any:
+        """The model from its model.json document and its arrays."""
+
+    @abstractmethod
+    def validate(self, model: Any, where: str) -> None:
+        """Refuse a read model whose values the kernels cannot take (InputError naming
+        ``where``, the file, and the layer or value)."""
+
+    @abstractmethod
+    def weight_bytes(self, model: Any) -> int: ...
+
+    # --- code generation ---
+    @abstractmethod
+    def input_defines(self, model: Any) -> list[str]:
+        """parameter.h's lines about the input stage."""
+
+    @abstractmethod
+    def nn_c_parts(self, model: Any) -> dict[str, str]:
+        """The scheme's parts of nn.c: ``includes`` and the input stage's ``quantized``
+        expression (of ``centred``)."""
+
+    def makefile_defines(self, model: Any) -> str:
+        """A DEFINES line for the Makefiles ('' when the scheme needs none)."""
+        return ""
+
+    @abstractmethod
+    def cmsis_build(self, root: Path) -> CmsisBuild: ...
+
+    @abstractmethod
+    def check_cmsis_root(self, root: str | None, calls: list[Any]) -> Path:
+        """The CMSIS tree named by the scheme's variable, checked for what the calls use."""
+
+    # --- verification and report ---
+    def reference_model(self, model: Any, target: str, kernels: str) -> Any:
+        """The model whose simulation the linked kernels on ``target`` compute."""
+        return model
+
+    @abstractmethod
+    def report_rows(self, model: Any, report: dict[str, Any]) -> dict[str, Any]:
+        """The report's quantization facts: the input stage in words, and the scheme's own
+        keys."""
+
+    @abstractmethod
+    def layer_ranges(self, row: dict[str, Any]) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The real ranges a layer's int8 weights and outputs represent (its report row)."""

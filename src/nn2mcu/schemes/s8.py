@@ -1,0 +1,261 @@
+"""The s8 scheme: TFLite-style per-channel int8 for CMSIS-NN's s8 API (v4 and later)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nn2mcu.datasets import Dataset
+from nn2mcu.errors import InputError
+from nn2mcu.ir import Graph
+from nn2mcu.quant.s8.quantize import S8Options, format_report, quantize_s8
+from nn2mcu.s8.model import S8Layer, S8Model, TensorParams
+from nn2mcu.schemes.base import KERNELS, CmsisBuild, Quantized, Scheme
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def _within(where: str, name: str, values: np.ndarray, low: int, high: int) -> None:
+    if values.size and (values.min() < low or values.max() > high):
+        raise InputError(f"{where}: {name} holds values outside {low}..{high}")
+
+
+class S8Scheme(Scheme):
+    name: ClassVar[str] = "s8"
+    model_type: ClassVar[type] = S8Model
+    element_type: ClassVar[str] = "int8_t"
+    status_ok: ClassVar[str] = "ARM_CMSIS_NN_SUCCESS"
+    kernel_files: ClassVar[tuple[Path, ...]] = (
+        *sorted(path for path in (KERNELS / "s8").iterdir() if path.suffix in (".c", ".h")),
+        KERNELS / "q7" / "nn2mcu_simd.h",  # the s8 kernels share the SIMD helpers
+    )
+    cmsis_variable: ClassVar[str] = "CMSIS_NN_ROOT"
+    weight_arrays: ClassVar[tuple[str, ...]] = ("wt", "bias", "multiplier", "shift")
+
+    def quantize(
+        self, graph: Graph, dataset: Dataset, options: Any, progress: Callable[[str], None]
+    ) -> Quantized:
+        chosen = options or S8Options()
+        result = quantize_s8(
+            graph, dataset, chosen.calibration, progress,
+            single_rounding=chosen.single_rounding, pow2=chosen.pow2,
+        )  # fmt: skip
+        return Quantized(result.model, result.calibration, result.report)
+
+    def format_report(self, report: dict[str, Any]) -> str:
+        return format_report(report)
+
+    def from_quantized(
+        self,
+        graph: Graph,
+        *,
+        tensors: Mapping[str, TensorParams],
+        layers: Mapping[str, S8Layer],
+        mean: np.ndarray,
+        input_multiplier: int,
+        input_shift: int,
+        scale_log2: int = 0,
+        fused: frozenset[str] = frozenset(),
+        pool_activation: Mapping[str, tuple[int, int]] | None = None,
+        single_rounding: bool = False,
+    ) -> S8Model:
+        """An s8 model from parameters someone else chose (an int8 TFLite model's scales,
+        zero points, integer weights, biases, multipliers and shifts), checked."""
+        model = S8Model(
+            graph, np.asarray(mean, np.int64), scale_log2, input_multiplier, input_shift,
+            dict(tensors), dict(layers), frozenset(fused), graph.logits,
+            dict(pool_activation or {}), single_rounding,
+        )  # fmt: skip
+        self.validate(model, "the quantized model")
+        return model
+
+    def write_fields(self, model: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays: dict[str, np.ndarray] = {"input.mean": model.mean.astype(np.int32)}
+        for name, layer in model.weighted.items():
+            arrays[f"{name}.weight"] = layer.weight.astype(np.int8)
+            arrays[f"{name}.bias"] = layer.bias.astype(np.int32)
+            arrays[f"{name}.weight_scales"] = np.asarray(layer.weight_scales, np.float64)
+            arrays[f"{name}.multiplier"] = layer.multiplier.astype(np.int32)
+            arrays[f"{name}.shift"] = layer.shift.astype(np.int32)
+        fields = {
+            "input": {
+                "scale_log2": model.scale_log2,
+                "multiplier": model.input_multiplier,
+                "shift": model.input_shift,
+                "mean": "per_pixel" if model.mean.ndim == 3 else "per_channel",
+            },
+            "tensors": {
+                name: {"scale": params.scale, "zero_point": params.zero_point}
+                for name, params in model.tensors.items()
+            },
+            "layers": {
+                name: {"activation": list(layer.activation)}
+                for name, layer in model.weighted.items()
+            },
+            "fused_relu": sorted(model.fused),
+            "pool_activation": {name: list(value) for name, value in model.pool_activation.items()},
+            "logits": model.logits,
+            "rounding": "single" if model.single_rounding else "double",
+        }
+        return arrays, fields
+
+    def read_fields(self, document: dict[str, Any], arrays: Any, graph: Graph) -> S8Model:
+        weighted = {
+            name: S8Layer(
+                weight=arrays[f"{name}.weight"].astype(np.int64),
+                bias=arrays[f"{name}.bias"].astype(np.int64),
+                weight_scales=arrays[f"{name}.weight_scales"].astype(np.float64),
+                multiplier=arrays[f"{name}.multiplier"].astype(np.int64),
+                shift=arrays[f"{name}.shift"].astype(np.int64),
+                activation=(int(entry["activation"][0]), int(entry["activation"][1])),
+            )
+            for name, entry in document["layers"].items()
+        }
+        return S8Model(
+            graph=graph,
+            mean=arrays["input.mean"].astype(np.int64),
+            scale_log2=document["input"]["scale_log2"],
+            input_multiplier=document["input"]["multiplier"],
+            input_shift=document["input"]["shift"],
+            tensors={
+                name: TensorParams(entry["scale"], entry["zero_point"])
+                for name, entry in document["tensors"].items()
+            },
+            weighted=weighted,
+            fused=frozenset(document["fused_relu"]),
+            logits=document["logits"],
+            pool_activation={
+                name: (int(value[0]), int(value[1]))
+                for name, value in document["pool_activation"].items()
+            },
+            single_rounding=document["rounding"] == "single",
+        )
+
+    def validate(self, model: Any, where: str) -> None:
+        graph = model.graph
+        names = {layer.name for layer in graph.weighted_layers()}
+        if set(model.weighted) != names:
+            raise InputError(
+                f"{where}: quantized layers {sorted(model.weighted)} differ from the graph's "
+                f"weighted layers {sorted(names)}"
+            )
+        missing = [layer.name for layer in graph.layers if layer.name not in model.tensors]
+        if missing:
+            raise InputError(f"{where}: layer '{missing[0]}' has no scale and zero point")
+        for name, params in model.tensors.items():
+            if not (np.isfinite(params.scale) and params.scale > 0):
+                raise InputError(f"{where}: tensor '{name}': scale {params.scale!r} must be > 0")
+            if not -128 <= params.zero_point <= 127:
+                raise InputError(
+                    f"{where}: tensor '{name}': zero point {params.zero_point} is outside int8"
+                )
+        for name, layer in model.weighted.items():
+            graph_layer = graph.layer(name)
+            expected = graph_layer.op.weight_shapes(graph.input_shapes(graph_layer))
+            if layer.weight.shape != expected["weight"]:
+                raise InputError(
+                    f"{where}: layer '{name}': weight has shape {list(layer.weight.shape)}, "
+                    f"expected {list(expected['weight'])}"
+                )
+            channels = layer.weight.shape[graph_layer.op.weight_channel_axis]
+            for key in ("bias", "multiplier", "shift"):
+                values = getattr(layer, key)
+                if values.shape != (channels,):
+                    raise InputError(
+                        f"{where}: layer '{name}': {key} has shape {list(values.shape)}, "
+                        f"expected [{channels}]"
+                    )
+            _within(where, f"layer '{name}' weight", layer.weight, -128, 127)
+            _within(where, f"layer '{name}' bias", layer.bias, INT32_MIN, INT32_MAX)
+            _within(where, f"layer '{name}' multiplier", layer.multiplier, 0, INT32_MAX)
+            _within(where, f"layer '{name}' shift", layer.shift, -31, 31)
+            low, high = layer.activation
+            if not -128 <= low <= high <= 127:
+                raise InputError(f"{where}: layer '{name}': activation range {low}..{high}")
+        if model.logits not in graph.shapes:
+            raise InputError(f"{where}: logits layer '{model.logits}' is not in the graph")
+
+    def weight_bytes(self, model: Any) -> int:
+        return sum(
+            layer.weight.size + 4 * (layer.bias.size + layer.multiplier.size + layer.shift.size)
+            for layer in model.weighted.values()
+        )
+
+    def input_defines(self, model: Any) -> list[str]:
+        return [
+            "/* input: q = clamp(requantize(p - M, multiplier, shift) + zero point, -128, 127) */",
+            f"#define NN_INPUT_MULTIPLIER {model.input_multiplier}",
+            f"#define NN_INPUT_SHIFT {model.input_shift}",
+            f"#define NN_INPUT_ZERO_POINT {model.input_params.zero_point}",
+        ]
+
+    def nn_c_parts(self, model: Any) -> dict[str, str]:
+        return {
+            "includes": (
+                "#include <stddef.h>\n#include <string.h>\n\n"
+                '#include "arm_nnsupportfunctions.h"\n#include "nn.h"\n#include "weights.h"\n'
+            ),
+            "quantized": (
+                "arm_nn_requantize(centred, NN_INPUT_MULTIPLIER, NN_INPUT_SHIFT) + "
+                "NN_INPUT_ZERO_POINT"
+            ),
+        }
+
+    def makefile_defines(self, model: Any) -> str:
+        if model.single_rounding:
+            return "DEFINES = -DCMSIS_NN_USE_SINGLE_ROUNDING  # as the model was quantized\n"
+        return ""
+
+    def cmsis_build(self, root: Path) -> CmsisBuild:
+        return CmsisBuild(
+            variable=self.cmsis_variable,
+            comment=(
+                "# Generated by nn2mcu. Builds against CMSIS-NN's s8 kernels from a CMSIS-NN "
+                "tree\n# (v4 or later): make CMSIS_NN_ROOT=/path/to/CMSIS-NN "
+                "[nn_host | cortex-m4 | ...]"
+            ),
+            nn="$(abspath $(CMSIS_NN_ROOT))",
+            includes="-I$(CURDIR) -I$(NN)/Include",
+            sources="$(wildcard $(NN)/Source/*/*.c)",
+        )
+
+    def check_cmsis_root(self, root: str | None, calls: list[Any]) -> Path:
+        """The CMSIS-NN tree named by CMSIS_NN_ROOT, checked for the s8 functions the
+        calls use."""
+        if not root:
+            raise InputError(
+                "--kernels cmsis for an s8 model needs CMSIS_NN_ROOT: a CMSIS-NN tree (v4+)"
+            )
+        header = Path(root) / "Include" / "arm_nnfunctions.h"
+        if not header.is_file():
+            raise InputError(f"CMSIS_NN_ROOT={root}: {header} not found")
+        text = header.read_text(errors="replace")
+        for call in calls:
+            name = call.kernel.name
+            if name.startswith("arm_") and name not in text:
+                raise InputError(
+                    f"CMSIS_NN_ROOT={root}: {header} has no {name} (layer '{call.layer.name}'; "
+                    "arm_fully_connected_per_channel_s8 needs CMSIS-NN v7.0.0 or later)"
+                )
+        return Path(root)
+
+    def report_rows(self, model: Any, report: dict[str, Any]) -> dict[str, Any]:
+        params = model.input_params
+        return {
+            "input": (
+                f"scale {params.scale:.6g}, zero point {params.zero_point}; "
+                f"q = requantize(p - M, {model.input_multiplier}, {model.input_shift}) "
+                f"{'-' if params.zero_point < 0 else '+'} {abs(params.zero_point)}"
+            )
+        }
+
+    def layer_ranges(self, row: dict[str, Any]) -> tuple[tuple[float, float], tuple[float, float]]:
+        largest = 127 * row["weight_scale_max"]  # per channel; the widest channel's
+        scale, zero_point = row["output_scale"], row["output_zero_point"]
+        return (-largest, largest), (scale * (-128 - zero_point), scale * (127 - zero_point))
+
+
+S8 = S8Scheme()

@@ -1,0 +1,1 @@
+"""Training Caffe-defined networks with PyTorch and Caffe's solver semantics."""
