@@ -397,8 +397,9 @@ def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         parents=[_common()],
         help="generate the C project (weights.h, parameter.h, nn.c, main.c, Makefile)",
         description=(
-            "Turn a quantized model.json into C that calls the legacy CMSIS-NN q7 kernels: "
-            "weights.h (const int8 arrays), parameter.h (dimensions, shifts, arena offsets), "
+            "Turn a quantized model.json into C that calls CMSIS-NN (the legacy q7 kernels for "
+            "a q7 model, the s8 API for an s8 model): weights.h (const arrays), parameter.h "
+            "(dimensions, shifts or quantization parameters, arena offsets), "
             "nn.h/nn.c (nn_preprocess and nn_run, one kernel call per layer, one static "
             "arena planned by buffer lifetimes), main.c (a host runner) and a Makefile, with "
             "nn2mcu's portable kernels in kernels/."

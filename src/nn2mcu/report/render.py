@@ -6,7 +6,7 @@ import html
 from typing import Any
 
 from nn2mcu import __version__
-from nn2mcu.q7.formats import q_format
+from nn2mcu.schemes import SCHEMES
 
 FIGURE_TITLES = {
     "accuracy": "Accuracy",
@@ -34,59 +34,6 @@ def _verdict(summary: dict[str, Any]) -> str:
     )
 
 
-def _q7_layers(report: dict[str, Any]) -> list[list[str]]:
-    layers = [
-        [
-            "layer",
-            "weights",
-            "bias",
-            "input",
-            "output",
-            "bias_shift",
-            "out_shift",
-            "saturated",
-            "SQNR (dB)",
-        ]
-    ]
-    for row in report["layers"]:
-        sqnr = "exact" if row["sqnr_db"] is None else f"{row['sqnr_db']:.1f}"
-        layers.append(
-            [
-                row["name"],
-                q_format(row["w_frac"]),
-                q_format(row["bias_frac"]),
-                q_format(row["in_frac"]),
-                q_format(row["out_frac"]),
-                str(row["bias_shift"]),
-                str(row["out_shift"]),
-                f"{100 * row['saturated']:.2f} %",
-                sqnr,
-            ]
-        )
-    return layers
-
-
-def _s8_layers(report: dict[str, Any]) -> list[list[str]]:
-    layers = [
-        ["layer", "input scale", "input zp", "output scale", "output zp", "weight scales",
-         "shifts", "activation"]
-    ]  # fmt: skip
-    for row in report["layers"]:
-        layers.append(
-            [
-                row["name"],
-                f"{row['input_scale']:.4g}",
-                str(row["input_zero_point"]),
-                f"{row['output_scale']:.4g}",
-                str(row["output_zero_point"]),
-                f"{row['weight_scale_min']:.3g} .. {row['weight_scale_max']:.3g}",
-                f"{row['shift_min']} .. {row['shift_max']}",
-                "{} .. {}".format(*row["activation"]),
-            ]
-        )
-    return layers
-
-
 def _rows(report: dict[str, Any]) -> dict[str, list[list[str]]]:
     """The report's tables as rows of strings, shared by HTML and Markdown."""
     tables: dict[str, list[list[str]]] = {}
@@ -111,9 +58,7 @@ def _rows(report: dict[str, Any]) -> dict[str, list[list[str]]]:
     network.append(["total", "", "", "", f"{totals['macs']:,}", f"{totals['params']:,}"])
     tables["network"] = network
 
-    tables["quantization"] = (
-        _q7_layers(report) if report["quantization"]["scheme"] == "q7" else _s8_layers(report)
-    )
+    tables["quantization"] = SCHEMES[report["quantization"]["scheme"]].layer_table(report["layers"])
 
     kernels = [["call", "layer", "kernel", "why"]]
     has_counts = "instructions_per_inference" in report

@@ -111,5 +111,9 @@ class Scheme(ABC):
         keys."""
 
     @abstractmethod
+    def layer_table(self, rows: list[dict[str, Any]]) -> list[list[str]]:
+        """The report's per-layer table from the quantizer's report rows."""
+
+    @abstractmethod
     def layer_ranges(self, row: dict[str, Any]) -> tuple[tuple[float, float], tuple[float, float]]:
         """The real ranges a layer's int8 weights and outputs represent (its report row)."""

@@ -243,6 +243,38 @@ class Q7Scheme(Scheme):
     def report_rows(self, model: Any, report: dict[str, Any]) -> dict[str, Any]:
         return {"input": q_format(model.input_frac), "input_frac": report["input_frac"]}
 
+    def layer_table(self, rows: list[dict[str, Any]]) -> list[list[str]]:
+        """The report's per-layer table (a header row, then one row per layer)."""
+        layers = [
+            [
+                "layer",
+                "weights",
+                "bias",
+                "input",
+                "output",
+                "bias_shift",
+                "out_shift",
+                "saturated",
+                "SQNR (dB)",
+            ]
+        ]
+        for row in rows:
+            sqnr = "exact" if row["sqnr_db"] is None else f"{row['sqnr_db']:.1f}"
+            layers.append(
+                [
+                    row["name"],
+                    q_format(row["w_frac"]),
+                    q_format(row["bias_frac"]),
+                    q_format(row["in_frac"]),
+                    q_format(row["out_frac"]),
+                    str(row["bias_shift"]),
+                    str(row["out_shift"]),
+                    f"{100 * row['saturated']:.2f} %",
+                    sqnr,
+                ]
+            )
+        return layers
+
     def layer_ranges(self, row: dict[str, Any]) -> tuple[tuple[float, float], tuple[float, float]]:
         return (
             (-128 / 2.0 ** row["w_frac"], 127 / 2.0 ** row["w_frac"]),

@@ -252,6 +252,27 @@ class S8Scheme(Scheme):
             )
         }
 
+    def layer_table(self, rows: list[dict[str, Any]]) -> list[list[str]]:
+        """The report's per-layer table (a header row, then one row per layer)."""
+        layers = [
+            ["layer", "input scale", "input zp", "output scale", "output zp", "weight scales",
+             "shifts", "activation"]
+        ]  # fmt: skip
+        for row in rows:
+            layers.append(
+                [
+                    row["name"],
+                    f"{row['input_scale']:.4g}",
+                    str(row["input_zero_point"]),
+                    f"{row['output_scale']:.4g}",
+                    str(row["output_zero_point"]),
+                    f"{row['weight_scale_min']:.3g} .. {row['weight_scale_max']:.3g}",
+                    f"{row['shift_min']} .. {row['shift_max']}",
+                    "{} .. {}".format(*row["activation"]),
+                ]
+            )
+        return layers
+
     def layer_ranges(self, row: dict[str, Any]) -> tuple[tuple[float, float], tuple[float, float]]:
         largest = 127 * row["weight_scale_max"]  # per channel; the widest channel's
         scale, zero_point = row["output_scale"], row["output_zero_point"]
