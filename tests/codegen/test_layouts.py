@@ -13,13 +13,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from nn2mcu.codegen.host import build_host, generate_atomically, verify_host
 from nn2mcu.codegen.lower import lower
 from nn2mcu.datasets import Dataset, Split
 from nn2mcu.frontends.onnx import load_onnx
 from nn2mcu.quant.s8.quantize import quantize_s8
 from nn2mcu.reference import float_forward
-from tests.codegen.test_random_nets import SANITIZE
+from tests.frontends.test_onnx import _verified
 
 pytestmark = pytest.mark.host
 MEAN, SCALE = 128.0, 1 / 64
@@ -52,15 +51,6 @@ def _data(graph: object, size: int, seed: int) -> Dataset:
                    tuple(str(i) for i in range(logits.shape[-1])))  # fmt: skip
 
 
-def _mismatches(model: object, data: Dataset, tmp_path: Path) -> int:
-    program = lower(model)  # type: ignore[arg-type]
-    generate_atomically(program, tmp_path / "project")
-    binary = build_host(tmp_path / "project", SANITIZE)
-    result = verify_host(program, binary, data.test.images, data.test.labels, tmp_path)
-    assert result.images == 200
-    return result.mismatches
-
-
 def test_an_unfused_relu6_clamps_in_place_and_verifies(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     nodes = [
@@ -85,7 +75,7 @@ def test_an_unfused_relu6_clamps_in_place_and_verifies(tmp_path: Path) -> None:
     assert clamp.output == clamp.input  # in place: the Gemm reads the clamped bytes
     gemm = program.calls[-1]
     assert gemm.input == clamp.output
-    assert _mismatches(model, data, tmp_path) == 0
+    assert _verified(model, data, tmp_path) == 0
 
 
 def test_same_padding_with_stride_2_pads_one_side_and_verifies(tmp_path: Path) -> None:
@@ -114,4 +104,4 @@ def test_same_padding_with_stride_2_pads_one_side_and_verifies(tmp_path: Path) -
     assert pads == [(0, 0, 1, 1), (0, 0, 1, 1), (0, 0, 1, 1)]
     data = _data(graph, 12, 4)
     model = quantize_s8(graph, data, calibration=600).model
-    assert _mismatches(model, data, tmp_path) == 0
+    assert _verified(model, data, tmp_path) == 0

@@ -9,6 +9,7 @@ import numpy as np
 
 from nn2mcu.cgen import c_array, c_macro
 from nn2mcu.ir.binding import Binding, Call, Site
+from nn2mcu.ops._cmsis import image_dims, window_dims
 from nn2mcu.q7.formats import q_format
 from nn2mcu.q7.model import Q7Model
 
@@ -32,20 +33,6 @@ def model_of(site: Site) -> Q7Model:
     return site.model
 
 
-def base_dims(site: Site) -> dict[str, int]:
-    x, y = site.x, site.output
-    return {"IN_X": x.w, "IN_Y": x.h, "IN_CH": x.c, "OUT_X": y.w, "OUT_Y": y.h, "OUT_CH": y.c}
-
-
-def window_dims(site: Site) -> dict[str, int]:
-    """The window of a convolution or pooling: kernel, top/left padding, stride."""
-    op = site.op
-    return dict(
-        KER_X=op.kernel[1], KER_Y=op.kernel[0], PAD_X=op.pad[1], PAD_Y=op.pad[0],
-        STRIDE_X=op.stride[1], STRIDE_Y=op.stride[0],
-    )  # fmt: skip
-
-
 def shift_dims(site: Site) -> dict[str, int]:
     q = model_of(site).weighted[site.name]
     return {"BIAS_LSHIFT": q.shifts.bias_shift, "OUT_RSHIFT": q.shifts.out_shift}
@@ -58,13 +45,13 @@ def _too_large(dims: dict[str, int]) -> bool | str:
 
 def uint16_image(site: Site) -> bool | str:
     """the legacy API takes every image size and channel count as uint16: at most 65,535"""
-    return _too_large(base_dims(site))
+    return _too_large(image_dims(site))
 
 
 def uint16_window(site: Site) -> bool | str:
     """the legacy API takes image sizes, channels, kernel, padding and stride as uint16: at
     most 65,535"""
-    return _too_large({**base_dims(site), **window_dims(site)})
+    return _too_large({**image_dims(site), **window_dims(site)})
 
 
 def uint16_vector(site: Site) -> bool | str:

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from nn2mcu.cgen import c_array, c_macro, c_name
 from nn2mcu.ir.binding import Binding, Call, Site
+from nn2mcu.ops._cmsis import image_dims, window_dims
 from nn2mcu.s8.model import S8Model, TensorParams
 
 QMIN, QMAX = -128, 127
@@ -39,19 +40,6 @@ def source_params(site: Site) -> TensorParams:
     return model_of(site).tensors[site.layer.inputs[0]]
 
 
-def base_defines(site: Site) -> dict[str, int]:
-    x, y = site.x, site.output
-    return {"IN_X": x.w, "IN_Y": x.h, "IN_CH": x.c, "OUT_X": y.w, "OUT_Y": y.h, "OUT_CH": y.c}
-
-
-def window_defines(site: Site) -> dict[str, int]:
-    op = site.op
-    return dict(
-        KER_X=op.kernel[1], KER_Y=op.kernel[0], PAD_X=op.pad[1], PAD_Y=op.pad[0],
-        STRIDE_X=op.stride[1], STRIDE_Y=op.stride[0],
-    )  # fmt: skip
-
-
 def weighted_defines(site: Site) -> dict[str, int]:
     model = model_of(site)
     q = model.weighted[site.name]
@@ -61,6 +49,15 @@ def weighted_defines(site: Site) -> dict[str, int]:
         "ACT_MIN": q.activation[0],
         "ACT_MAX": q.activation[1],
     }
+
+
+def convolution_defines(site: Site, call: Call, scratch: int) -> dict[str, int]:
+    """A convolution's or depthwise convolution's #defines: dimensions, window, offsets,
+    activation range and scratch size."""
+    return {
+        **image_dims(site), **window_dims(site), **weighted_defines(site),
+        **scratch_define(call, scratch),
+    }  # fmt: skip
 
 
 def scratch_define(call: Call, size: int) -> dict[str, int]:

@@ -18,7 +18,7 @@ from nn2mcu.cgen import c_macro, c_name
 from nn2mcu.ir.binding import Call, CStatement, IntArray, Kernel, Site
 from nn2mcu.ir.op import Array, Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops import _q7, _s8
+from nn2mcu.ops import _cmsis, _q7, _s8
 from nn2mcu.ops._window import Pad, Pair, axis_pad, check_window, geometry_text, patches
 from nn2mcu.ops.registry import bind, register
 from nn2mcu.q7.matmul import conv_q7
@@ -153,7 +153,7 @@ def q7_convolution_call(site: Site, call: Call) -> list[CStatement]:
 
 
 def q7_convolution_defines(site: Site, call: Call) -> dict[str, int]:
-    return {**_q7.base_dims(site), **_q7.window_dims(site), **_q7.shift_dims(site)}
+    return {**_cmsis.image_dims(site), **_cmsis.window_dims(site), **_q7.shift_dims(site)}
 
 
 def q7_convolution_step(site: Site, x: IntArray, depthwise: bool) -> IntArray:
@@ -279,10 +279,7 @@ class Conv2DS8(_s8.S8Binding):
         return _s8.weight_arrays(site, ident, "OHWI: [out][ky][kx][in]")
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
-        return {
-            **_s8.base_defines(site), **_s8.window_defines(site), **_s8.weighted_defines(site),
-            **_s8.scratch_define(call, self.scratch(site)),
-        }  # fmt: skip
+        return _s8.convolution_defines(site, call, self.scratch(site))
 
     def c_structs(self, site: Site, call: Call) -> list[str]:
         name, p = c_name(site.name), c_macro(site.name)

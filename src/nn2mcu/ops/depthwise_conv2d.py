@@ -158,10 +158,7 @@ class DepthwiseConv2DS8(_s8.S8Binding):
         return _s8.weight_arrays(site, ident, "[ky][kx][c]")
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
-        return {
-            **_s8.base_defines(site), **_s8.window_defines(site), **_s8.weighted_defines(site),
-            **_s8.scratch_define(call, self.scratch(site)),
-        }  # fmt: skip
+        return _s8.convolution_defines(site, call, self.scratch(site))
 
     def c_structs(self, site: Site, call: Call) -> list[str]:
         name, p = c_name(site.name), c_macro(site.name)

@@ -19,7 +19,7 @@ from nn2mcu.ir.binding import Call, CStatement, Kernel, Site
 from nn2mcu.ir.binding import IntArray as AnyIntArray
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops import _q7, _s8
+from nn2mcu.ops import _cmsis, _q7, _s8
 from nn2mcu.ops.registry import bind, register
 from nn2mcu.q7.arithmetic import IntArray
 from nn2mcu.q7.matmul import fully_connected_q7
@@ -152,7 +152,7 @@ class FullyConnectedQ7(_q7.Q7Binding):
         )
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
-        return {**_q7.base_dims(site), **_dims(site), **_q7.shift_dims(site)}
+        return {**_cmsis.image_dims(site), **_dims(site), **_q7.shift_dims(site)}
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
         name, p = c_name(site.name), c_macro(site.name)
@@ -190,7 +190,7 @@ class FullyConnectedS8(_s8.S8Binding):
         return _s8.weight_arrays(site, ident, "[out][in]")
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
-        return {**_s8.base_defines(site), **_dims(site), **_s8.weighted_defines(site)}
+        return {**_cmsis.image_dims(site), **_dims(site), **_s8.weighted_defines(site)}
 
     def c_structs(self, site: Site, call: Call) -> list[str]:
         name, p = c_name(site.name), c_macro(site.name)

@@ -26,7 +26,7 @@ from nn2mcu.cgen import c_macro, c_name
 from nn2mcu.ir.binding import Call, CStatement, IntArray, Kernel, Site
 from nn2mcu.ir.op import Array, Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops import _q7, _s8
+from nn2mcu.ops import _cmsis, _q7, _s8
 from nn2mcu.ops._window import Pad, Pair, axis_pad, check_window, geometry_text, pad_text
 from nn2mcu.ops.registry import bind, register
 from nn2mcu.q7.model import AverageVariant
@@ -219,7 +219,7 @@ class Pool2DQ7(_q7.Q7Binding):
         )  # fmt: skip
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
-        return {**_q7.base_dims(site), **_q7.window_dims(site)}
+        return {**_cmsis.image_dims(site), **_cmsis.window_dims(site)}
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
         p = c_macro(site.name)
@@ -273,7 +273,7 @@ class Pool2DS8(_s8.S8Binding):
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
         low, high = self._activation(site)
         return {
-            **_s8.base_defines(site), **_s8.window_defines(site), "ACT_MIN": low,
+            **_cmsis.image_dims(site), **_cmsis.window_dims(site), "ACT_MIN": low,
             "ACT_MAX": high, **_s8.scratch_define(call, self.scratch(site)),
         }  # fmt: skip
 

@@ -13,7 +13,7 @@ from nn2mcu.cgen import c_macro
 from nn2mcu.ir.binding import Call, CStatement, IntArray, Kernel, Site
 from nn2mcu.ir.op import Array, ElementwiseOp
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops import _q7, _s8
+from nn2mcu.ops import _cmsis, _q7, _s8
 from nn2mcu.ops.registry import bind, register
 from nn2mcu.s8.model import activation_range
 
@@ -52,7 +52,7 @@ class ReLUQ7(_q7.Q7Binding):
         return np.maximum(inputs[0], 0)
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
-        return _q7.base_dims(site)
+        return _cmsis.image_dims(site)
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
         size, src = site.output.size, _q7.arena(call.input)
@@ -102,7 +102,12 @@ class ClampS8(_s8.S8Binding):
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
         low, high = self.range(site)
-        return {**_s8.base_defines(site), "SIZE": site.output.size, "ACT_MIN": low, "ACT_MAX": high}
+        return {
+            **_cmsis.image_dims(site),
+            "SIZE": site.output.size,
+            "ACT_MIN": low,
+            "ACT_MAX": high,
+        }
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
         p = c_macro(site.name)

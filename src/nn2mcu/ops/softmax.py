@@ -13,7 +13,7 @@ from nn2mcu.cgen import c_macro
 from nn2mcu.ir.binding import Call, CStatement, IntArray, Kernel, Site
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
-from nn2mcu.ops import _q7, _s8
+from nn2mcu.ops import _cmsis, _q7, _s8
 from nn2mcu.ops.registry import bind, register
 from nn2mcu.q7.arithmetic import ssat8
 from nn2mcu.q7.model import SOFTMAX_FRAC, SoftmaxVersion
@@ -100,7 +100,7 @@ class SoftmaxQ7(_q7.Q7Binding):
         return softmax_q7(inputs[0], _q7.model_of(site).softmax_version)
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
-        return _q7.base_dims(site)
+        return _cmsis.image_dims(site)
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
         src, dst = _q7.arena(call.input), _q7.arena(call.output)
@@ -128,7 +128,7 @@ class SoftmaxS8(_s8.S8Binding):
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
         multiplier, shift, diff_min = softmax_params(_s8.source_params(site).scale)
         return {
-            **_s8.base_defines(site), "SIZE": site.output.size, "MULT": multiplier,
+            **_cmsis.image_dims(site), "SIZE": site.output.size, "MULT": multiplier,
             "SHIFT": shift, "DIFF_MIN": diff_min,
         }  # fmt: skip
 

@@ -10,7 +10,7 @@ build), and the report its rows.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,10 +18,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nn2mcu.datasets import Dataset
+from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
 from nn2mcu.quant.calibrate import Calibration
 
 KERNELS = Path(__file__).resolve().parent.parent / "kernels"
+
+
+def check_range(where: str, what: str, values: np.ndarray, low: int, high: int) -> None:
+    if values.size and (values.min() < low or values.max() > high):
+        raise InputError(f"{where}: {what} holds values outside {low}..{high}")
 
 
 @dataclass
@@ -71,10 +77,55 @@ class Scheme(ABC):
     def read_fields(self, document: dict[str, Any], arrays: Any, graph: Graph) -> Any:
         """The model from its model.json document and its arrays."""
 
-    @abstractmethod
+    tensor_parameter: ClassVar[str]  # what each tensor carries, for messages
+
     def validate(self, model: Any, where: str) -> None:
         """Refuse a read model whose values the kernels cannot take (InputError naming
-        ``where``, the file, and the layer or value)."""
+        ``where``, the file, and the layer or value): the weighted layers are the graph's,
+        every tensor has its parameters, the arrays have their layers' shapes and ranges."""
+        graph = model.graph
+        names = {layer.name for layer in graph.weighted_layers()}
+        if set(model.weighted) != names:
+            raise InputError(
+                f"{where}: quantized layers {sorted(model.weighted)} differ from the graph's "
+                f"weighted layers {sorted(names)}"
+            )
+        parameters = self.tensor_parameters(model)
+        missing = [layer.name for layer in graph.layers if layer.name not in parameters]
+        if missing:
+            raise InputError(f"{where}: layer '{missing[0]}' has no {self.tensor_parameter}")
+        shape = graph.shapes[graph.input_name]
+        if model.mean.shape not in ((shape.h, shape.w, shape.c), (shape.c,)):
+            raise InputError(
+                f"{where}: the input mean has shape {list(model.mean.shape)}, the input is "
+                f"{shape} (HWC)"
+            )
+        for name, layer in model.weighted.items():
+            graph_layer = graph.layer(name)
+            expected = graph_layer.op.weight_shapes(graph.input_shapes(graph_layer))
+            if layer.weight.shape != expected["weight"]:
+                raise InputError(
+                    f"{where}: layer '{name}': weight has shape {list(layer.weight.shape)}, "
+                    f"expected {list(expected['weight'])}"
+                )
+            check_range(where, f"layer '{name}' weight", layer.weight, -128, 127)
+            channels = layer.weight.shape[graph_layer.op.weight_channel_axis]
+            self.validate_layer(where, name, layer, channels)
+        self.validate_tensors(where, parameters)
+        if model.logits not in graph.shapes:
+            raise InputError(f"{where}: logits layer '{model.logits}' is not in the graph")
+
+    @abstractmethod
+    def tensor_parameters(self, model: Any) -> Mapping[str, Any]:
+        """Each tensor's parameters (by layer name)."""
+
+    @abstractmethod
+    def validate_layer(self, where: str, name: str, layer: Any, channels: int) -> None:
+        """The scheme's checks of one weighted layer's parameters."""
+
+    @abstractmethod
+    def validate_tensors(self, where: str, parameters: Mapping[str, Any]) -> None:
+        """The scheme's checks of the tensors' parameters."""
 
     @abstractmethod
     def weight_bytes(self, model: Any) -> int: ...

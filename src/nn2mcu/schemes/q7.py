@@ -22,17 +22,12 @@ from nn2mcu.q7.model import (
 )
 from nn2mcu.quant.q7.build import propagate
 from nn2mcu.quant.q7.quantize import QuantizeOptions, format_report, quantize_q7
-from nn2mcu.schemes.base import KERNELS, CmsisBuild, Quantized, Scheme
+from nn2mcu.schemes.base import KERNELS, CmsisBuild, Quantized, Scheme, check_range
 
 CMSIS_NN_SOURCES = (
     "ActivationFunctions", "ConvolutionFunctions", "FullyConnectedFunctions",
     "NNSupportFunctions", "PoolingFunctions", "SoftmaxFunctions",
 )  # fmt: skip
-
-
-def _int8(where: str, name: str, values: np.ndarray) -> None:
-    if values.size and (values.min() < -128 or values.max() > 127):
-        raise InputError(f"{where}: {name} holds values outside int8")
 
 
 class Q7Scheme(Scheme):
@@ -44,6 +39,7 @@ class Q7Scheme(Scheme):
         sorted(path for path in (KERNELS / "q7").iterdir() if path.suffix in (".c", ".h"))
     )
     cmsis_variable: ClassVar[str] = "CMSIS_5_ROOT"
+    tensor_parameter: ClassVar[str] = "format"
     weight_arrays: ClassVar[tuple[str, ...]] = ("wt", "bias")
 
     def quantize(
@@ -137,36 +133,26 @@ class Q7Scheme(Scheme):
             logits=document.get("logits") or graph.logits,
         )
 
-    def validate(self, model: Any, where: str) -> None:
-        graph = model.graph
-        names = {layer.name for layer in graph.weighted_layers()}
-        if set(model.weighted) != names:
-            raise InputError(
-                f"{where}: quantized layers {sorted(model.weighted)} differ from the graph's "
-                f"weighted layers {sorted(names)}"
-            )
-        missing = [layer.name for layer in graph.layers if layer.name not in model.fracs]
-        if missing:
-            raise InputError(f"{where}: layer '{missing[0]}' has no format")
-        for name, layer in model.weighted.items():
-            expected = graph.layer(name).op.weight_shapes(graph.input_shapes(graph.layer(name)))
-            if layer.weight.shape != expected["weight"]:
+    def tensor_parameters(self, model: Any) -> Mapping[str, Any]:
+        return dict(model.fracs)
+
+    def validate_tensors(self, where: str, parameters: Mapping[str, Any]) -> None:
+        for name, frac in parameters.items():
+            if isinstance(frac, bool) or not isinstance(frac, int):
+                raise InputError(f"{where}: tensor '{name}': format {frac!r} is not an integer")
+
+    def validate_layer(self, where: str, name: str, layer: Any, channels: int) -> None:
+        if layer.bias.size:
+            if layer.bias.shape != (channels,):
                 raise InputError(
-                    f"{where}: layer '{name}': weight has shape {list(layer.weight.shape)}, "
-                    f"expected {list(expected['weight'])}"
+                    f"{where}: layer '{name}': bias has shape {list(layer.bias.shape)}, "
+                    f"expected [{channels}]"
                 )
-            if layer.bias.size and layer.bias.shape != expected.get("bias"):
-                raise InputError(
-                    f"{where}: layer '{name}': bias has shape {list(layer.bias.shape)}"
-                )
-            _int8(where, f"layer '{name}' weight", layer.weight)
-            _int8(where, f"layer '{name}' bias", layer.bias)
-            for shift in ("bias_shift", "out_shift"):
-                value = getattr(layer.shifts, shift)
-                if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 31:
-                    raise InputError(f"{where}: layer '{name}': {shift} {value!r} is outside 0..31")
-        if model.logits not in graph.shapes:
-            raise InputError(f"{where}: logits layer '{model.logits}' is not in the graph")
+            check_range(where, f"layer '{name}' bias", layer.bias, -128, 127)
+        for shift in ("bias_shift", "out_shift"):
+            value = getattr(layer.shifts, shift)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 31:
+                raise InputError(f"{where}: layer '{name}': {shift} {value!r} is outside 0..31")
 
     def weight_bytes(self, model: Any) -> int:
         return sum(

@@ -13,14 +13,9 @@ from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
 from nn2mcu.quant.s8.quantize import S8Options, format_report, quantize_s8
 from nn2mcu.s8.model import S8Layer, S8Model, TensorParams
-from nn2mcu.schemes.base import KERNELS, CmsisBuild, Quantized, Scheme
+from nn2mcu.schemes.base import KERNELS, CmsisBuild, Quantized, Scheme, check_range
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-
-
-def _within(where: str, name: str, values: np.ndarray, low: int, high: int) -> None:
-    if values.size and (values.min() < low or values.max() > high):
-        raise InputError(f"{where}: {name} holds values outside {low}..{high}")
 
 
 class S8Scheme(Scheme):
@@ -33,6 +28,7 @@ class S8Scheme(Scheme):
         KERNELS / "q7" / "nn2mcu_simd.h",  # the s8 kernels share the SIMD helpers
     )
     cmsis_variable: ClassVar[str] = "CMSIS_NN_ROOT"
+    tensor_parameter: ClassVar[str] = "scale and zero point"
     weight_arrays: ClassVar[tuple[str, ...]] = ("wt", "bias", "multiplier", "shift")
 
     def quantize(
@@ -134,49 +130,32 @@ class S8Scheme(Scheme):
             single_rounding=document["rounding"] == "single",
         )
 
-    def validate(self, model: Any, where: str) -> None:
-        graph = model.graph
-        names = {layer.name for layer in graph.weighted_layers()}
-        if set(model.weighted) != names:
-            raise InputError(
-                f"{where}: quantized layers {sorted(model.weighted)} differ from the graph's "
-                f"weighted layers {sorted(names)}"
-            )
-        missing = [layer.name for layer in graph.layers if layer.name not in model.tensors]
-        if missing:
-            raise InputError(f"{where}: layer '{missing[0]}' has no scale and zero point")
-        for name, params in model.tensors.items():
+    def tensor_parameters(self, model: Any) -> Mapping[str, Any]:
+        return dict(model.tensors)
+
+    def validate_tensors(self, where: str, parameters: Mapping[str, Any]) -> None:
+        for name, params in parameters.items():
             if not (np.isfinite(params.scale) and params.scale > 0):
                 raise InputError(f"{where}: tensor '{name}': scale {params.scale!r} must be > 0")
             if not -128 <= params.zero_point <= 127:
                 raise InputError(
                     f"{where}: tensor '{name}': zero point {params.zero_point} is outside int8"
                 )
-        for name, layer in model.weighted.items():
-            graph_layer = graph.layer(name)
-            expected = graph_layer.op.weight_shapes(graph.input_shapes(graph_layer))
-            if layer.weight.shape != expected["weight"]:
+
+    def validate_layer(self, where: str, name: str, layer: Any, channels: int) -> None:
+        for key in ("bias", "multiplier", "shift"):
+            values = getattr(layer, key)
+            if values.shape != (channels,):
                 raise InputError(
-                    f"{where}: layer '{name}': weight has shape {list(layer.weight.shape)}, "
-                    f"expected {list(expected['weight'])}"
+                    f"{where}: layer '{name}': {key} has shape {list(values.shape)}, "
+                    f"expected [{channels}]"
                 )
-            channels = layer.weight.shape[graph_layer.op.weight_channel_axis]
-            for key in ("bias", "multiplier", "shift"):
-                values = getattr(layer, key)
-                if values.shape != (channels,):
-                    raise InputError(
-                        f"{where}: layer '{name}': {key} has shape {list(values.shape)}, "
-                        f"expected [{channels}]"
-                    )
-            _within(where, f"layer '{name}' weight", layer.weight, -128, 127)
-            _within(where, f"layer '{name}' bias", layer.bias, INT32_MIN, INT32_MAX)
-            _within(where, f"layer '{name}' multiplier", layer.multiplier, 0, INT32_MAX)
-            _within(where, f"layer '{name}' shift", layer.shift, -31, 31)
-            low, high = layer.activation
-            if not -128 <= low <= high <= 127:
-                raise InputError(f"{where}: layer '{name}': activation range {low}..{high}")
-        if model.logits not in graph.shapes:
-            raise InputError(f"{where}: logits layer '{model.logits}' is not in the graph")
+        check_range(where, f"layer '{name}' bias", layer.bias, INT32_MIN, INT32_MAX)
+        check_range(where, f"layer '{name}' multiplier", layer.multiplier, 0, INT32_MAX)
+        check_range(where, f"layer '{name}' shift", layer.shift, -31, 31)
+        low, high = layer.activation
+        if not -128 <= low <= high <= 127:
+            raise InputError(f"{where}: layer '{name}': activation range {low}..{high}")
 
     def weight_bytes(self, model: Any) -> int:
         return sum(
