@@ -15,11 +15,15 @@ QMIN, QMAX = -128, 127
 
 class S8Binding(Binding):
     """A binding of the s8 scheme. ``tensor_params`` gives the output's scale and zero
-    point; ``fuses_activation`` says whether a ReLU or ReLU6 right after the layer becomes
-    its activation range; ``clamp`` is what an activation clamps to (None: no clamp)."""
+    point (for a layer that is not ``calibrated``); ``fuses_activation`` says whether an
+    activation right after the layer becomes its activation range; ``clamp`` is what an
+    activation clamps to (None: no clamp)."""
 
     scheme: ClassVar[str] = "s8"
     fuses_activation: ClassVar[bool] = False
+    # True when the output's scale and zero point come from calibrating it, as a weighted
+    # layer's do (an Add's sum), not from the inputs'
+    calibrated: ClassVar[bool] = False
 
     def tensor_params(self, site: Site, sources: list[TensorParams]) -> TensorParams:
         """The output's parameters: the first input's, unless the layer sets its own."""

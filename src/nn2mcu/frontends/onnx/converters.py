@@ -45,6 +45,7 @@ class Converted:
     ops: list[tuple[Op, dict[str, np.ndarray]]] = field(default_factory=list)  # in order
     alias: bool = False  # the output is the data input
     bias_for_matmul: np.ndarray | None = None
+    all_inputs: bool = False  # the one op reads every data input, in order (an Add of two)
 
 
 def attributes(node: onnx.NodeProto) -> dict[str, Any]:

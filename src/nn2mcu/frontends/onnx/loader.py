@@ -181,15 +181,22 @@ def read_onnx(
             producer[node.output[0]] = source
             tensor_of[source] = node.output[0]
             continue
+        if converted.all_inputs:
+            sources = tuple(producer[n] for n in node.input if n)
+            if any(n not in producer for n in node.input if n):
+                raise InputError(f"{where}: its inputs are not all computed from the graph input")
+        else:
+            sources = (source,)
         for op, weights in converted.ops:
             name = _layer_name(node, taken)
             try:
-                out = op.output_shape([shape_of[source]])
+                out = op.output_shape([shape_of[s] for s in sources])
             except Exception as error:
                 raise InputError(f"{where}: {error}") from None
-            layers.append((name, op, (source,), weights))
+            layers.append((name, op, sources, weights))
             shape_of[name] = out
             source = name
+            sources = (name,)
         producer[node.output[0]] = source
         tensor_of[source] = node.output[0]
     outputs = [o.name for o in model.graph.output]

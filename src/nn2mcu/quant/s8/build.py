@@ -23,6 +23,17 @@ def s8_binding(graph: Graph, name: str) -> S8Binding:
     return cast(S8Binding, binding(site, "s8"))
 
 
+def calibrated_layers(graph: Graph) -> list[str]:
+    """The layers whose output range is calibrated: weighted layers, and those whose s8
+    binding is ``calibrated`` (an Add's sum), in graph order."""
+    return [
+        layer.name
+        for layer in graph.layers
+        if layer.op.arity > 0
+        and (graph.takes_weights(layer) or s8_binding(graph, layer.name).calibrated)
+    ]
+
+
 def _fusable_activation(graph: Graph, name: str) -> tuple[str, float | None] | None:
     """The activation right after ``name`` (its only reader), with its upper end."""
     readers = graph.consumers(name)
@@ -43,7 +54,8 @@ def build_model(
     pow2: bool = False,
 ) -> S8Model:
     """Integer weights, biases, multipliers and shifts for the given real ranges of the
-    input (key 'input') and of every weighted layer's output. With ``pow2`` every scale is
+    input (key 'input') and of every weighted or calibrated layer's output (``calibrated``
+    layers: their binding's). With ``pow2`` every scale is
     a power of two, so every requantization multiplier is 2^30."""
     tensors: dict[str, TensorParams] = {}
     weighted: dict[str, S8Layer] = {}
@@ -57,9 +69,12 @@ def build_model(
         rules.check(Site(graph, layer))
         follows = _fusable_activation(graph, layer.name) if rules.fuses_activation else None
         if not graph.takes_weights(layer):
-            tensors[layer.name] = rules.tensor_params(
-                Site(graph, layer), [tensors[name] for name in layer.inputs]
-            )
+            if rules.calibrated:
+                tensors[layer.name] = TensorParams.from_range(*ranges[layer.name], pow2)
+            else:
+                tensors[layer.name] = rules.tensor_params(
+                    Site(graph, layer), [tensors[name] for name in layer.inputs]
+                )
             if follows is not None:
                 fused.add(follows[0])
                 pool_activation[layer.name] = activation_range(tensors[layer.name], follows[1])

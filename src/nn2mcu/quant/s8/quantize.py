@@ -29,7 +29,7 @@ from nn2mcu.quant.calibrate import (
     float_view,
 )
 from nn2mcu.quant.check import check_graph
-from nn2mcu.quant.s8.build import build_model
+from nn2mcu.quant.s8.build import build_model, calibrated_layers
 from nn2mcu.s8.model import S8Model, TensorParams
 from nn2mcu.simulate import classify, simulate
 
@@ -87,7 +87,7 @@ def quantize_s8(
     check_graph(graph, "s8")
     view = float_view(graph)
     split = calibration_split(dataset.train, min(calibration, len(dataset.train)))
-    names = [layer.name for layer in view.graph.weighted_layers()]
+    names = calibrated_layers(view.graph)
     floats = float_outputs(view, split.pixels, names)
     options = {name: candidates(floats[name]) for name in names}
     inputs = view.inputs(split.pixels)
