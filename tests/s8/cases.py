@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from nn2mcu.ops.add import LEFT_SHIFT, add_multipliers, add_s8
 from nn2mcu.s8.arithmetic import quantize_multiplier
 from nn2mcu.s8.kernels import conv_s8, depthwise_conv_s8, fully_connected_s8, pool_s8
 from nn2mcu.s8.softmax import softmax_params, softmax_s8
 
 HARNESS = Path(__file__).with_name("cmsis_nn_harness.c")
 KINDS = {"conv": 0, "depthwise": 1, "fc": 2, "fc-per-channel": 3, "max": 4, "avg": 5,
-         "softmax": 6}  # fmt: skip
+         "softmax": 6, "add": 7}  # fmt: skip
 
 
 def _out(size: int, kernel: int, stride: int, before: int, after: int) -> int:
@@ -42,6 +43,8 @@ def case(
     """A random case of ``kind``; with ``geometry`` (see ASYMMETRIC) of that shape."""
     if kind == 6:
         return _softmax_case(rng)
+    if kind == 7:
+        return _add_case(rng, single_rounding)
     n = int(rng.integers(1, 3))
     h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
     c = int(rng.integers(1, 9))
@@ -116,6 +119,30 @@ def _softmax_case(rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
         struct.pack("<19i", *header) + x.tobytes() + np.zeros(size, np.int32).tobytes() + quant
     )
     return payload, softmax_s8(x, multiplier, shift, diff_min)
+
+
+def _add_case(rng: np.random.Generator, single_rounding: bool) -> tuple[bytes, np.ndarray]:
+    """Random int8 inputs and scales; the multipliers as TFLite Micro derives them."""
+    n, h, w, c = (int(rng.integers(1, 3)), int(rng.integers(1, 7)), int(rng.integers(1, 7)),
+                  int(rng.integers(1, 9)))  # fmt: skip
+    x1 = rng.integers(-128, 128, (n, h, w, c)).astype(np.int8)
+    x2 = rng.integers(-128, 128, (n, h, w, c)).astype(np.int8)
+    s1, s2 = (float(v) for v in rng.uniform(0.005, 0.1, 2))
+    s_out = float(rng.uniform(0.3, 1.5)) * (s1 + s2)
+    (m1, sh1), (m2, sh2), (mo, sho) = add_multipliers(s1, s2, s_out)
+    o1, o2 = int(rng.integers(-127, 129)), int(rng.integers(-127, 129))
+    out_offset = int(rng.integers(-128, 128))
+    low, high = int(rng.integers(-128, -60)), int(rng.integers(60, 128))
+    header = [7, n, h, w, c, h, w, 3, LEFT_SHIFT, 1, 1, 1, o2, 0, o1, out_offset, low, high, 0]
+    payload = struct.pack("<19i", *header) + x1.tobytes() + x2.tobytes()
+    payload += np.zeros(3, np.int32).tobytes() + np.array([m1, m2, mo], np.int32).tobytes()
+    payload += np.array([sh1, sh2, sho], np.int32).tobytes()
+    expected = add_s8(
+        x1, x2, input_1_offset=o1, input_1_mult=m1, input_1_shift=sh1, input_2_offset=o2,
+        input_2_mult=m2, input_2_shift=sh2, left_shift=LEFT_SHIFT, out_offset=out_offset,
+        out_mult=mo, out_shift=sho, activation=(low, high), single_rounding=single_rounding,
+    )  # fmt: skip
+    return payload, expected
 
 
 def run_cases(

@@ -6,7 +6,9 @@
  * (n*h*w*c int8), the weights (int8; count by kind), out_c int32 biases, multipliers and
  * shifts. Kinds: 0 conv wrapper, 1 depthwise wrapper, 2 fully connected (per tensor),
  * 3 fully connected per channel, 4 max pool, 5 average pool, 6 softmax (rows n, row size c,
- * the first multiplier and shift, diff_min in the input_offset field).
+ * the first multiplier and shift, diff_min in the input_offset field), 7 element-wise add (the
+ * second input in place of the weights; 3 multipliers and shifts: first input, second input,
+ * output; the second input's offset in the pad_y field, the left shift in the k_h field).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +45,9 @@ int main(void)
             filter = (cmsis_nn_dims){depth, 1, 1, out_c};
             weights = (size_t)depth * out_c;
             output = (cmsis_nn_dims){h[1], 1, 1, out_c};
+        } else if (kind == 7) {
+            weights = (size_t)h[1] * h[2] * h[3] * h[4];
+            output = input;
         }
         size_t in_size = (size_t)h[1] * h[2] * h[3] * h[4];
         int8_t *in = read_exactly(in_size);
@@ -83,6 +88,9 @@ int main(void)
                 status = arm_fully_connected_per_channel_s8(&ctx, &params, &per_channel, &vector, in, &filter, w,
                                                             &bias_dims, bias, &output, out);
             }
+        } else if (kind == 7) {
+            status = arm_elementwise_add_s8(in, w, h[14], mult[0], shift[0], h[12], mult[1], shift[1], h[8], out,
+                                            h[15], mult[2], shift[2], h[16], h[17], (int32_t)in_size);
         } else if (kind == 6) {
             arm_softmax_s8(in, h[1], h[4], mult[0], shift[0], h[14], out);
             status = ARM_CMSIS_NN_SUCCESS;

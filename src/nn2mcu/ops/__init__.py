@@ -5,6 +5,7 @@ Every operator module is imported here explicitly (never discovered by scanning)
 so a broken module fails at import.
 """
 
+from nn2mcu.ops.add import Add
 from nn2mcu.ops.batch_norm import BatchNorm
 from nn2mcu.ops.conv2d import Conv2D
 from nn2mcu.ops.depthwise_conv2d import DepthwiseConv2D
@@ -23,6 +24,7 @@ __all__ = [
     "BINDINGS",
     "OPS",
     "REFUSALS",
+    "Add",
     "BatchNorm",
     "Conv2D",
     "DepthwiseConv2D",

@@ -20,6 +20,7 @@ from onnx import helper
 
 from nn2mcu.ir import Op, Shape
 from nn2mcu.ops import (
+    Add,
     BatchNorm,
     Conv2D,
     DepthwiseConv2D,
@@ -222,7 +223,10 @@ def matmul(
 
 
 def add(node: onnx.NodeProto, attrs: dict[str, Any], constants: Constants, x: Shape) -> Converted:
-    """Only the bias after a MatMul (checked by the loader)."""
+    """The sum of two computed tensors of one shape (a residual shortcut), or the bias
+    after a MatMul (checked by the loader)."""
+    if all(name and name not in constants for name in node.input):
+        return Converted([(Add(), {})], all_inputs=True)
     bias = _constant(node, 1, constants, "bias")
     return Converted(bias_for_matmul=np.asarray(bias, np.float32).reshape(-1))
 

@@ -133,6 +133,15 @@ arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context *ctx, const cmsis_nn_p
 
 int32_t arm_avgpool_s8_get_buffer_size(const int dim_dst_width, const int ch_src);
 
+arm_cmsis_nn_status arm_elementwise_add_s8(const int8_t *input_1_vect, const int8_t *input_2_vect,
+                                           const int32_t input_1_offset, const int32_t input_1_mult,
+                                           const int32_t input_1_shift, const int32_t input_2_offset,
+                                           const int32_t input_2_mult, const int32_t input_2_shift,
+                                           const int32_t left_shift, int8_t *output, const int32_t out_offset,
+                                           const int32_t out_mult, const int32_t out_shift,
+                                           const int32_t out_activation_min, const int32_t out_activation_max,
+                                           const int32_t block_size);
+
 void arm_softmax_s8(const int8_t *input, const int32_t num_rows, const int32_t row_size, const int32_t mult,
                     const int32_t shift, const int32_t diff_min, int8_t *output);
 

@@ -1,0 +1,31 @@
+/*
+ * nn2mcu portable kernels: arm_elementwise_add_s8. Per element: each input plus its offset,
+ * times 2^left_shift, requantized with its multiplier and shift (shifts <= 0); the sum
+ * requantized with the output's, plus the output offset, clamped to the activation range.
+ * The same results as CMSIS-NN v7.0.0's plain-C and DSP paths; no undefined behaviour.
+ */
+#include "arm_nnfunctions.h"
+#include "nn2mcu_s8_arith.h"
+
+#include <stddef.h>
+
+arm_cmsis_nn_status arm_elementwise_add_s8(const int8_t *input_1_vect, const int8_t *input_2_vect,
+                                           const int32_t input_1_offset, const int32_t input_1_mult,
+                                           const int32_t input_1_shift, const int32_t input_2_offset,
+                                           const int32_t input_2_mult, const int32_t input_2_shift,
+                                           const int32_t left_shift, int8_t *output, const int32_t out_offset,
+                                           const int32_t out_mult, const int32_t out_shift,
+                                           const int32_t out_activation_min, const int32_t out_activation_max,
+                                           const int32_t block_size)
+{
+    const int64_t scale = (int64_t)1 << left_shift;
+    for (int32_t i = 0; i < block_size; i++) {
+        int32_t a = nn2mcu_wrap32(((int64_t)input_1_vect[i] + input_1_offset) * scale);
+        int32_t b = nn2mcu_wrap32(((int64_t)input_2_vect[i] + input_2_offset) * scale);
+        a = nn2mcu_requantize(a, input_1_mult, input_1_shift);
+        b = nn2mcu_requantize(b, input_2_mult, input_2_shift);
+        output[i] = nn2mcu_s8_output(nn2mcu_wrap32((int64_t)a + b), out_mult, out_shift, out_offset,
+                                     out_activation_min, out_activation_max);
+    }
+    return ARM_CMSIS_NN_SUCCESS;
+}
