@@ -16,6 +16,7 @@ from nn2mcu.errors import InputError
 from nn2mcu.frontends.caffe import caffe_pb2
 from nn2mcu.ir import Op, Shape
 from nn2mcu.ops import (
+    Add,
     BatchNorm,
     Conv2D,
     DepthwiseConv2D,
@@ -232,3 +233,14 @@ def scale(ctx: LayerContext) -> Op:
             "(only a per-channel scale: 1, 1)"
         )
     return Scale(bias=bool(param.bias_term))
+
+
+@converts("Eltwise")
+def eltwise(ctx: LayerContext) -> Op:
+    param = ctx.layer.eltwise_param
+    if param.operation != caffe_pb2.EltwiseParameter.SUM:
+        name = caffe_pb2.EltwiseParameter.EltwiseOp.Name(param.operation)
+        raise ctx.error(f"operation {name} is not supported (only SUM)")
+    if any(coefficient != 1 for coefficient in param.coeff):
+        raise ctx.error(f"coeff {list(param.coeff)} is not supported (only a plain sum)")
+    return Add()
