@@ -50,7 +50,7 @@ def test_a_residual_net_verifies_in_s8(tmp_path: Path) -> None:
     assert len(adds) == 2 and all(len(layer.inputs) == 2 for layer in adds)
     data = dataset(torch_model, 5)
     s8 = quantize_s8(graph, data, calibration=600)
-    assert s8.report["s8_accuracy"] > s8.report["float_accuracy"] - 0.05
+    assert s8.report["s8_accuracy"] >= s8.report["float_accuracy"] - 0.01
     assert {name for name in s8.model.pool_activation} >= {layer.name for layer in adds}
     program = lower(s8.model)
     assert [call.kernel.name for call in program.calls].count("arm_elementwise_add_s8") == 2
