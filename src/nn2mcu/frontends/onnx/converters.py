@@ -26,6 +26,7 @@ from nn2mcu.ops import (
     DepthwiseConv2D,
     Flatten,
     FullyConnected,
+    Pad,
     Pool2D,
     PoolMethod,
     ReLU,
@@ -275,6 +276,29 @@ def batch_normalization(
     )
 
 
+def pad(node: onnx.NodeProto, attrs: dict[str, Any], constants: Constants, x: Shape) -> Converted:
+    """Constant zeros on the spatial axes (folded into the next layer by passes.fold_pad)."""
+    mode = attrs.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode != "constant":
+        raise Unsupported(f"mode {mode}: only constant (zero) padding")
+    if "pads" in attrs:  # opset < 11
+        pads, value = [int(p) for p in attrs["pads"]], float(attrs.get("value", 0.0))
+    else:
+        pads = [int(p) for p in _constant(node, 1, constants, "pads").reshape(-1)]
+        fill = _optional(node, 2, constants, "constant_value")
+        value = float(fill.reshape(-1)[0]) if fill is not None and fill.size else 0.0
+        if _optional(node, 3, constants, "axes") is not None:
+            raise Unsupported("axes: give the pads of all four axes")
+    if value != 0.0:
+        raise Unsupported(f"constant value {value:g}: only zeros")
+    if len(pads) != 8 or any(p < 0 for p in pads):
+        raise Unsupported(f"pads {pads}: four axes (N, C, H, W), none negative")
+    if pads[0] or pads[1] or pads[4] or pads[5]:
+        raise Unsupported(f"pads {pads}: only the spatial axes (H, W) may be padded")
+    return Converted([(Pad(pad=(pads[2], pads[3], pads[6], pads[7])), {})])
+
+
 def identity(
     node: onnx.NodeProto, attrs: dict[str, Any], constants: Constants, x: Shape
 ) -> Converted:
@@ -298,6 +322,7 @@ CONVERTERS: dict[str, Converter] = {
     "Reshape": reshape,
     "Softmax": softmax,
     "BatchNormalization": batch_normalization,
+    "Pad": pad,
     "Dropout": identity,
     "Identity": identity,
 }

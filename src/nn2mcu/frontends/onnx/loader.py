@@ -24,7 +24,7 @@ from nn2mcu.frontends.onnx.constants import fold, static_shapes
 from nn2mcu.frontends.onnx.converters import CONVERTERS, Unsupported, attributes
 from nn2mcu.ir import Graph, Layer, Op, Shape
 from nn2mcu.ops import FullyConnected, Input, Preprocessing
-from nn2mcu.passes import fold_batchnorm
+from nn2mcu.passes import fold_batchnorm, fold_pad
 
 OPSETS = range(11, 22)
 
@@ -210,7 +210,7 @@ def read_onnx(
                 root = graph.layer(root).inputs[0]
             if layer.name in tensor_of:
                 tensor_of[root] = tensor_of[layer.name]
-    folded = fold_batchnorm(graph)
+    folded = fold_pad(fold_batchnorm(graph))
     kept = {layer.name for layer in folded.layers}
     return OnnxNet(folded, {k: v for k, v in tensor_of.items() if k in kept}, model)
 
