@@ -68,7 +68,8 @@ def case(
         out_h = out_w = 1
     else:
         out_h, out_w = _out(h, kh, sy, py, pb), _out(w, kw, sx, px, pr)
-    out_c = c if kind in (1, 4, 5) else int(rng.integers(1, 9))
+    ch_mult = int(rng.choice([1, 2, 3])) if kind == 1 and geometry is None else 1
+    out_c = c * ch_mult if kind in (1, 4, 5) else int(rng.integers(1, 9))
     input_offset = int(rng.integers(-127, 129))
     output_offset = int(rng.integers(-128, 128))
     low = int(rng.integers(-128, 0))
@@ -89,7 +90,7 @@ def case(
     multiplier = np.array([m for m, _ in pairs], np.int32)
     shift = np.array([s for _, s in pairs], np.int32)
     header = [kind, n, h, w, c, out_h, out_w, out_c, kh, kw, sy, sx, py, px,
-              input_offset, output_offset, low, high, 0]  # fmt: skip
+              input_offset, output_offset, low, high, ch_mult]  # fmt: skip
     payload = struct.pack("<19i", *header) + x.tobytes() + weight.tobytes()
     payload += bias.tobytes() + multiplier.tobytes() + shift.tobytes()
     common = {"input_offset": input_offset, "output_offset": output_offset,

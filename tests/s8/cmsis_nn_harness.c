@@ -2,7 +2,7 @@
  * Runs CMSIS-NN's s8 kernels (a real CMSIS-NN tree, for tests/s8/test_kernels_vs_cmsis_nn.py)
  * on cases read from stdin and writes the status and output bytes to stdout.
  * Case: 19 int32 (kind, n, h, w, c, out_h, out_w, out_c, k_h, k_w, stride_y, stride_x,
- * pad_y, pad_x, input_offset, output_offset, act_min, act_max, unused), the input
+ * pad_y, pad_x, input_offset, output_offset, act_min, act_max, ch_mult (depthwise; 0 is 1)), the input
  * (n*h*w*c int8), the weights (int8; count by kind), out_c int32 biases, multipliers and
  * shifts. Kinds: 0 conv wrapper, 1 depthwise wrapper, 2 fully connected (per tensor),
  * 3 fully connected per channel, 4 max pool, 5 average pool, 6 softmax (rows n, row size c,
@@ -70,7 +70,7 @@ int main(void)
             status = arm_convolve_wrapper_s8(&ctx, &params, &per_channel, &input, in, &filter, w, &bias_dims, bias,
                                              &output, out);
         } else if (kind == 1) {
-            cmsis_nn_dw_conv_params params = {h[14], h[15], 1, stride, pad, dilation, act};
+            cmsis_nn_dw_conv_params params = {h[14], h[15], h[18] > 0 ? h[18] : 1, stride, pad, dilation, act};
             ctx.size = arm_depthwise_conv_wrapper_s8_get_buffer_size(&params, &input, &filter, &output);
             ctx.buf = malloc(ctx.size > 0 ? (size_t)ctx.size : 1);
             status = arm_depthwise_conv_wrapper_s8(&ctx, &params, &per_channel, &input, in, &filter, w, &bias_dims,

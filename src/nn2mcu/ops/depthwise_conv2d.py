@@ -1,7 +1,9 @@
-"""Depthwise convolution (one filter per channel, depth multiplier 1), and its bindings.
+"""Depthwise convolution (``multiplier`` filters per input channel), and its bindings.
 
-Weights are (1, KH, KW, C): ``weight[0, ky, kx, c]`` (NCHW frameworks: (C, 1, KH,
-KW)); bias has one value per channel. The output size rule is the convolution's.
+Output channel c * multiplier + m filters input channel c. Weights are (1, KH, KW, C *
+multiplier), TFLite's layout: ``weight[0, ky, kx, c * multiplier + m]`` (NCHW frameworks:
+(C * multiplier, 1, KH, KW), groups = C); bias has one value per output channel. The
+output size rule is the convolution's.
 """
 
 from __future__ import annotations
@@ -44,17 +46,22 @@ class DepthwiseConv2D(Op):
     stride: Pair = (1, 1)
     pad: Pad = (0, 0, 0, 0)
     bias: bool = True
+    multiplier: int = 1
 
     def __post_init__(self) -> None:
         check_window(self.kernel, self.stride, self.pad)
+        if isinstance(self.multiplier, bool) or not isinstance(self.multiplier, int):
+            raise ValueError(f"multiplier must be an integer, got {self.multiplier!r}")
+        if self.multiplier < 1:
+            raise ValueError(f"multiplier must be >= 1, got {self.multiplier}")
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         check_arity(self, inputs)
         h, w = conv_output_hw(inputs[0], self.kernel, self.stride, self.pad)
-        return Shape(h, w, inputs[0].c)
+        return Shape(h, w, inputs[0].c * self.multiplier)
 
     def weight_shapes(self, inputs: Sequence[Shape]) -> dict[str, tuple[int, ...]]:
-        channels = inputs[0].c
+        channels = inputs[0].c * self.multiplier
         shapes: dict[str, tuple[int, ...]] = {
             "weight": (1, self.kernel[0], self.kernel[1], channels)
         }
@@ -66,10 +73,12 @@ class DepthwiseConv2D(Op):
         return output.size * self.kernel[0] * self.kernel[1]
 
     def geometry(self) -> str:
-        return geometry_text(self.kernel, self.stride, self.pad)
+        text = geometry_text(self.kernel, self.stride, self.pad)
+        return text if self.multiplier == 1 else f"{text} x{self.multiplier}"
 
     def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
         windows = patches(inputs[0], self.kernel, self.stride, self.pad, 0.0)
+        windows = np.repeat(windows, self.multiplier, axis=3)  # channel c * mult + m reads c
         out: Array = np.einsum("nhwcyx,yxc->nhwc", windows, weights["weight"][0].astype(np.float64))
         if self.bias:
             out = out + weights["bias"].astype(np.float64)
@@ -84,8 +93,14 @@ class DepthwiseConv2D(Op):
     def torch_module(self, inputs: Sequence[Shape]) -> torch.nn.Module:
         channels = inputs[0].c
         return torch_conv(
-            channels, channels, self.kernel, self.stride, self.pad, channels, self.bias
-        )
+            channels, channels * self.multiplier, self.kernel, self.stride, self.pad, channels,
+            self.bias,
+        )  # fmt: skip
+
+
+def _multiplier_one(site: Site) -> bool | str:
+    """the legacy q7 depthwise kernels take one filter per channel (multiplier 1)"""
+    return site.op.multiplier == 1 or f"multiplier {site.op.multiplier}"
 
 
 def _even_channels(site: Site) -> bool | str:
@@ -103,7 +118,7 @@ class DepthwiseConv2DQ7(_q7.Q7Binding):
         "arm_depthwise_separable_conv_HWC_q7",
         "arm_depthwise_separable_conv_HWC_q7_nonsquare",
     )
-    constraints = (_even_channels, _q7.uint16_window)
+    constraints = (_multiplier_one, _even_channels, _q7.uint16_window)
 
     def kernel(self, site: Site) -> Kernel:
         name = "arm_depthwise_separable_conv_HWC_q7" + ("" if q7_square(site) else "_nonsquare")
@@ -127,27 +142,31 @@ class DepthwiseConv2DQ7(_q7.Q7Binding):
 
 
 def _three_by_three(site: Site) -> bool:
-    return bool(site.op.kernel == (3, 3) and max(site.op.pad[:2]) <= 1)
+    op = site.op
+    return bool(op.multiplier == 1 and op.kernel == (3, 3) and max(op.pad[:2]) <= 1)
 
 
 @bind
 class DepthwiseConv2DS8(_s8.S8Binding):
-    """arm_depthwise_conv_wrapper_s8 (CMSIS-NN v7.0.0, channel multiplier 1): per channel,
-    clamp(requantize(bias + sum (x + input_offset) * w) + output_offset)."""
+    """arm_depthwise_conv_wrapper_s8 (CMSIS-NN v7.0.0): per output channel c * mult + m,
+    clamp(requantize(bias + sum (x_c + input_offset) * w) + output_offset); with a channel
+    multiplier above 1 the wrapper calls the generic arm_depthwise_conv_s8."""
 
     op = DepthwiseConv2D
     functions = ("arm_depthwise_conv_wrapper_s8",)
     fuses_activation: ClassVar[bool] = True
 
     def kernel(self, site: Site) -> Kernel:
-        if _three_by_three(site):
+        if site.op.multiplier != 1:
+            reason = f"-> arm_depthwise_conv_s8: channel multiplier {site.op.multiplier}"
+        elif _three_by_three(site):
             reason = "-> arm_depthwise_conv_3x3_s8: 3x3, pad <= 1"
         else:
             reason = "-> arm_depthwise_conv_s8_opt: channel multiplier 1"
         return Kernel("arm_depthwise_conv_wrapper_s8", reason)
 
     def scratch(self, site: Site) -> int:
-        if _three_by_three(site):
+        if _three_by_three(site) or site.op.multiplier != 1:
             return 0
         return int(site.x.c * site.op.kernel[0] * site.op.kernel[1] * 2)  # _s8_opt, DSP rule
 

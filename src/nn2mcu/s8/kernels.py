@@ -115,8 +115,8 @@ def depthwise_conv_s8(
     activation: tuple[int, int] = (-128, 127),
     single_rounding: bool = False,
 ) -> Int8Array:
-    """arm_depthwise_conv_wrapper_s8 (channel multiplier 1) on an NHWC batch; ``weight`` is
-    1 x KH x KW x C, CMSIS-NN's layout."""
+    """arm_depthwise_conv_wrapper_s8 on an NHWC batch; ``weight`` is 1 x KH x KW x (C *
+    multiplier), CMSIS-NN's layout: output channel c * multiplier + m filters channel c."""
     kernel = np.asarray(weight).reshape(weight.shape[-3:])  # KH x KW x C
     filters = kernel.transpose(2, 0, 1)[:, None]  # C x 1 x KH x KW
     return _convolve(x, filters, x.shape[3], bias, stride, pad, input_offset, output_offset,

@@ -118,12 +118,15 @@ def convolution(ctx: LayerContext) -> Op:
             pad=pad,
             bias=bool(param.bias_term),
         )
-    if group == channels == param.num_output:
-        return DepthwiseConv2D(kernel=kernel, stride=stride, pad=pad, bias=bool(param.bias_term))
+    if group == channels and param.num_output % channels == 0:
+        return DepthwiseConv2D(
+            kernel=kernel, stride=stride, pad=pad, bias=bool(param.bias_term),
+            multiplier=int(param.num_output) // channels,
+        )  # fmt: skip
     raise ctx.error(
         f"group {group} is not supported: group 1 is a convolution and group = input channels "
-        f"= num_output a depthwise convolution (here {channels} input channels, "
-        f"num_output {param.num_output})"
+        f"a depthwise convolution with num_output a multiple of them (here {channels} input "
+        f"channels, num_output {param.num_output})"
     )
 
 

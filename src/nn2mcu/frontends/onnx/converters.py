@@ -115,12 +115,16 @@ def conv(node: onnx.NodeProto, attrs: dict[str, Any], constants: Constants, x: S
             pad=pad,
             bias=bias is not None,
         )
-    elif group == x.c and out_channels == x.c and per_group == 1:
-        op = DepthwiseConv2D(kernel=(kh, kw), stride=stride, pad=pad, bias=bias is not None)
+    elif group == x.c and out_channels % x.c == 0 and per_group == 1:
+        op = DepthwiseConv2D(
+            kernel=(kh, kw), stride=stride, pad=pad, bias=bias is not None,
+            multiplier=out_channels // x.c,
+        )  # fmt: skip
     else:
         raise Unsupported(
             f"group {group} with {x.c} input and {out_channels} output channels: only "
-            "ordinary (group 1) and depthwise (group = channels, multiplier 1) convolutions"
+            "ordinary (group 1) and depthwise (group = input channels, output channels a "
+            "multiple of them) convolutions"
         )
     return Converted([(op, weights)])
 
