@@ -33,6 +33,7 @@ from nn2mcu.s8.model import S8Model
 from nn2mcu.simulate import simulate
 from nn2mcu.torch_net import TorchNet
 from tests.codegen.test_random_nets import SANITIZE
+from tests.codegen.test_s8_codegen import CMSIS_NN_ROOT, needs_cmsis_nn
 
 SEEDS = range(4)
 
@@ -175,3 +176,27 @@ def test_random_dag_is_bit_exact_on_cortex_m4(
     run = run_images(program, elf, board, data.test.images, tmp_path)
     result = compare_outputs(program, run.outputs, data.test.images, data.test.labels)
     assert result.images == 200 and result.mismatches == 0
+
+
+@pytest.mark.cortex_m
+@needs_cmsis_nn
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_random_dag_against_real_cmsis_nn(
+    target: str, tmp_path: Path, quantized: dict[int, tuple[S8Model, Dataset]]
+) -> None:
+    """The residual DAGs built against CMSIS-NN's own kernels (arm_elementwise_add_s8 among
+    them) compute the same bytes."""
+    for seed, (model, data) in quantized.items():
+        program = lower(model)
+        project = tmp_path / f"project{seed}"
+        generate_atomically(program, project, "cmsis", Path(str(CMSIS_NN_ROOT)))
+        if target == "host":
+            binary = build_host(project, "-O2")  # not UBSan: CMSIS-NN's own shifts
+            result = verify_host(program, binary, data.test.images, data.test.labels, tmp_path)
+        else:
+            board = TARGETS[target]
+            run = run_images(
+                program, build_target(project, board), board, data.test.images, tmp_path
+            )
+            result = compare_outputs(program, run.outputs, data.test.images, data.test.labels)
+        assert result.images == 200 and result.mismatches == 0
