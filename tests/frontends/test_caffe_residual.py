@@ -15,6 +15,7 @@ import pytest
 from nn2mcu.errors import InputError
 from nn2mcu.frontends.caffe import load_net
 from nn2mcu.ops import Add
+from tests.codegen.test_s8_codegen import needs_cmsis_nn
 from tests.train.conftest import Files
 
 SCRIPT = Path(sys.executable).with_name("nn2mcu")
@@ -53,33 +54,50 @@ def _run(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=1200)  # fmt: skip
 
 
-@pytest.mark.cortex_m
-def test_a_trained_caffe_residual_net_verifies_in_s8(tmp_path: Path) -> None:
-    net = tmp_path / "residual.prototxt"
+@pytest.fixture(scope="module")
+def residual_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The residual net trained 400 iterations on digits and quantized for s8."""
+    root = tmp_path_factory.mktemp("residual")
+    net = root / "residual.prototxt"
     net.write_text(NET)
-    solver = Files(tmp_path).solver("solver.prototxt", net=net, max_iter=400, base_lr=0.02,
-                                    lr_policy="fixed", test_interval=0, prefix="snap/res",
-                                    extra="snapshot_format: HDF5")  # fmt: skip
-    trained = _run("train", solver, "--no-progress", cwd=tmp_path)
+    solver = Files(root).solver("solver.prototxt", net=net, max_iter=400, base_lr=0.02,
+                                lr_policy="fixed", test_interval=0, prefix="snap/res",
+                                extra="snapshot_format: HDF5")  # fmt: skip
+    trained = _run("train", solver, "--no-progress", cwd=root)
     assert trained.returncode == 0, trained.stderr
     graph = load_net(net, phase="TEST")
     sums = [layer for layer in graph.layers if isinstance(layer.op, Add)]
     assert len(sums) == 1 and sums[0].inputs == ("conv3", "relu1")
-    model = tmp_path / "model.json"
-    quantized = _run("quantize", net, "--weights", tmp_path / "snap" / "res_iter_400.caffemodel.h5",
-                     "--data", "digits", "--scheme", "s8", "-o", model, cwd=tmp_path)  # fmt: skip
+    model = root / "model.json"
+    quantized = _run("quantize", net, "--weights", root / "snap" / "res_iter_400.caffemodel.h5",
+                     "--data", "digits", "--scheme", "s8", "-o", model, cwd=root)  # fmt: skip
     assert quantized.returncode == 0, quantized.stderr
-    report = json.loads(model.read_text())["report"]
+    return model
+
+
+def _verify(model: Path, target: str, *kernels: str) -> None:
+    result = _run("verify", model, "--data", "digits", "--target", target, *kernels, "--json",
+                  cwd=model.parent)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["mismatches"] == 0 and summary["images"] == 360
+    assert "arm_elementwise_add_s8" in [entry["kernel"] for entry in summary["per_layer"]]
+
+
+@pytest.mark.cortex_m
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_a_trained_caffe_residual_net_verifies_in_s8(residual_model: Path, target: str) -> None:
+    report = json.loads(residual_model.read_text())["report"]
     assert report["float_accuracy"] > 0.85
     assert report["s8_accuracy"] >= report["float_accuracy"] - 0.01
-    for target in ("host", "cortex-m4"):
-        result = _run("verify", model, "--data", "digits", "--target", target, "--json",
-                      cwd=tmp_path)  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        summary = json.loads(result.stdout)
-        assert summary["mismatches"] == 0 and summary["images"] == 360
-        kernels = [entry["kernel"] for entry in summary["per_layer"]]
-        assert "arm_elementwise_add_s8" in kernels
+    _verify(residual_model, target)
+
+
+@pytest.mark.cortex_m
+@needs_cmsis_nn
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_the_residual_net_against_real_cmsis_nn(residual_model: Path, target: str) -> None:
+    _verify(residual_model, target, "--kernels", "cmsis")
 
 
 def test_eltwise_other_than_a_plain_sum_is_refused(tmp_path: Path) -> None:

@@ -13,13 +13,15 @@ import torch
 from torch import nn
 
 from nn2mcu.codegen.cortex_m import TARGETS, build_target, run_images
-from nn2mcu.codegen.host import compare_outputs, generate_atomically
+from nn2mcu.codegen.host import build_host, compare_outputs, generate_atomically, verify_host
 from nn2mcu.codegen.lower import lower
 from nn2mcu.errors import InputError
 from nn2mcu.frontends.onnx import load_onnx
 from nn2mcu.ops import Add, Conv2D, DepthwiseConv2D
 from nn2mcu.quant.q7.quantize import QuantizeOptions, quantize_q7
 from nn2mcu.quant.s8.quantize import quantize_s8
+from tests.codegen.test_random_nets import SANITIZE
+from tests.codegen.test_s8_codegen import CMSIS_NN_ROOT, needs_cmsis_nn
 from tests.frontends.test_onnx import MEAN, SCALE, _trained_like, _verified, dataset, export
 
 
@@ -89,13 +91,14 @@ class Mixed(nn.Module):
         return self.fc(torch.flatten(z, 1))
 
 
-@pytest.mark.cortex_m
-def test_pad_shortcuts_and_a_depth_multiplier_verify_on_host_and_cortex_m4(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
+    """The Mixed net exported, imported, checked for its folded Pad and multiplier 2, and
+    quantized for s8; with its data set."""
     torch.manual_seed(6)
     torch_model = _trained_like(Mixed(), 6)
-    graph = load_onnx(
-        export(torch_model, tmp_path / "mixed.onnx", "torchscript"), mean=(MEAN,), scale=SCALE
-    )
+    path = export(torch_model, tmp_path_factory.mktemp("mixed") / "mixed.onnx", "torchscript")
+    graph = load_onnx(path, mean=(MEAN,), scale=SCALE)
     depthwise = next(layer.op for layer in graph.layers if isinstance(layer.op, DepthwiseConv2D))
     assert depthwise.multiplier == 2 and graph.shapes[graph.layers[-1].name].c == 5
     down = [
@@ -108,15 +111,40 @@ def test_pad_shortcuts_and_a_depth_multiplier_verify_on_host_and_cortex_m4(tmp_p
     s8 = quantize_s8(graph, data, calibration=600)
     # random weights, images labelled by the float net itself: agreement, not accuracy
     assert s8.report["s8_accuracy"] >= 0.95
-    program = lower(s8.model)
-    kernels = {call.layer.name: call.kernel.reason for call in program.calls}
-    assert any(
-        "arm_depthwise_conv_s8: channel multiplier 2" in reason for reason in kernels.values()
-    )
-    assert _verified(s8.model, data, tmp_path / "host") == 0
-    generate_atomically(program, tmp_path / "project")
-    board = TARGETS["cortex-m4"]
-    run = run_images(
-        program, build_target(tmp_path / "project", board), board, data.test.images, tmp_path
-    )
-    assert compare_outputs(program, run.outputs, data.test.images, data.test.labels).mismatches == 0
+    return s8.model, data
+
+
+def _mismatches(
+    model: object, data: object, target: str, tmp_path: Path, kernels: str = "portable"
+) -> int:
+    program = lower(model)  # type: ignore[arg-type]
+    root = Path(str(CMSIS_NN_ROOT)) if kernels == "cmsis" else None
+    generate_atomically(program, tmp_path / "project", kernels, root)
+    images, labels = data.test.images, data.test.labels  # type: ignore[attr-defined]
+    if target == "host":
+        binary = build_host(tmp_path / "project", "-O2" if kernels == "cmsis" else SANITIZE)
+        return verify_host(program, binary, images, labels, tmp_path).mismatches
+    board = TARGETS[target]
+    run = run_images(program, build_target(tmp_path / "project", board), board, images, tmp_path)
+    return compare_outputs(program, run.outputs, images, labels).mismatches
+
+
+@pytest.mark.cortex_m
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_pad_shortcuts_and_a_depth_multiplier_verify(
+    mixed: tuple[object, object], target: str, tmp_path: Path
+) -> None:
+    model, data = mixed
+    reasons = [call.kernel.reason for call in lower(model).calls]  # type: ignore[arg-type]
+    assert any("arm_depthwise_conv_s8: channel multiplier 2" in reason for reason in reasons)
+    assert _mismatches(model, data, target, tmp_path) == 0
+
+
+@pytest.mark.cortex_m
+@needs_cmsis_nn
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_the_mixed_net_against_real_cmsis_nn(
+    mixed: tuple[object, object], target: str, tmp_path: Path
+) -> None:
+    model, data = mixed
+    assert _mismatches(model, data, target, tmp_path, "cmsis") == 0
