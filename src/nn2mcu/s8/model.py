@@ -76,7 +76,8 @@ class S8Model:
     weighted: Mapping[str, S8Layer]
     fused: frozenset[str]  # activation layers folded into the layer before them
     logits: str = field(default="")
-    # (act_min, act_max) of pooling layers whose following activation is folded into them
+    # (act_min, act_max) of layers without weights (pooling, add) whose following activation
+    # is folded into them (the model file keeps the name pool_activation)
     pool_activation: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     single_rounding: bool = False  # CMSIS_NN_USE_SINGLE_ROUNDING
 
