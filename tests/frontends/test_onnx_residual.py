@@ -148,3 +148,65 @@ def test_the_mixed_net_against_real_cmsis_nn(
 ) -> None:
     model, data = mixed
     assert _mismatches(model, data, target, tmp_path, "cmsis") == 0
+
+
+class DigitsResidual(nn.Module):
+    """The Mixed net's pieces on scikit-learn's 8 x 8 digits, to be trained: BatchNorm, an
+    identity shortcut, ZeroPad2d((0, 1, 0, 1)) before a stride-2 convolution with a
+    projection shortcut, a depthwise layer with multiplier 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv_a = nn.Conv2d(8, 8, 3, padding=1)
+        self.conv_b = nn.Conv2d(8, 8, 3, padding=1)
+        self.pad = nn.ZeroPad2d((0, 1, 0, 1))
+        self.down = nn.Conv2d(8, 16, 3, stride=2)
+        self.project = nn.Conv2d(8, 16, 1, stride=2)
+        self.depthwise = nn.Conv2d(16, 32, 3, padding=1, groups=16)
+        self.fc = nn.Linear(32 * 4 * 4, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn(self.stem(x)))
+        y = torch.relu(self.conv_b(torch.relu(self.conv_a(x))) + x)
+        z = torch.relu(self.down(self.pad(y)) + self.project(y))
+        z = torch.relu(self.depthwise(z))
+        return self.fc(torch.flatten(z, 1))
+
+
+@pytest.mark.cortex_m
+def test_a_trained_residual_net_keeps_its_accuracy_in_s8(tmp_path: Path) -> None:
+    """Trained in PyTorch on digits: the s8 test accuracy is within 1 point of float, and
+    the C matches the simulator on the host and the Cortex-M4."""
+    from nn2mcu.datasets import load_dataset
+
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    model = DigitsResidual()
+    images = torch.from_numpy(
+        ((data.train.images.astype("float32") - MEAN) * SCALE).transpose(0, 3, 1, 2).copy()
+    )
+    labels = torch.from_numpy(data.train.labels)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
+    for _ in range(25):
+        for start in range(0, len(images), 64):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(
+                model(images[start : start + 64]), labels[start : start + 64]
+            )
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    path = tmp_path / "digits.onnx"
+    with torch.no_grad():
+        torch.onnx.export(model, (images[:1],), str(path), dynamo=False)
+    graph = load_onnx(path, mean=(MEAN,), scale=SCALE)
+    assert any(
+        isinstance(layer.op, DepthwiseConv2D) and layer.op.multiplier == 2 for layer in graph.layers
+    )
+    s8 = quantize_s8(graph, data, calibration=1000)
+    assert s8.report["float_accuracy"] > 0.9
+    assert s8.report["s8_accuracy"] >= s8.report["float_accuracy"] - 0.01
+    for target in ("host", "cortex-m4"):
+        assert _mismatches(s8.model, data, target, tmp_path / target) == 0
