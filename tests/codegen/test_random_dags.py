@@ -2,7 +2,8 @@
 more layers, odd channel counts, non-square inputs, so that buffer lifetimes are exercised:
 a tensor read by a later Add must survive the layers in between. Each layer's output has
 at least 16 distinct values; the C matches the simulator byte for byte on the host (ASan,
-UBSan) and on the emulated Cortex-M4."""
+UBSan) and on the emulated Cortex-M4. Trained on digits (padded to non-square images), the
+same DAGs keep their s8 test accuracy within 1 point of float."""
 
 from __future__ import annotations
 
@@ -38,9 +39,12 @@ from tests.codegen.test_s8_codegen import CMSIS_NN_ROOT, needs_cmsis_nn
 SEEDS = range(4)
 
 
-def random_dag(seed: int) -> Graph:
+def random_dag(seed: int, shape: Shape | None = None, classes: int = 6) -> Graph:
     rng = np.random.default_rng(seed)
-    shape = Shape(int(rng.integers(6, 10)), int(rng.integers(9, 13)), int(rng.choice([1, 3])))
+    random_shape = Shape(
+        int(rng.integers(6, 10)), int(rng.integers(9, 13)), int(rng.choice([1, 3]))
+    )
+    shape = shape or random_shape
     layers = [
         Layer(
             "data",
@@ -98,8 +102,9 @@ def random_dag(seed: int) -> Graph:
         (add("pool7", Pool2D(PoolMethod.AVE, kernel=(2, 2), stride=(2, 2)), (total,)),),
     )
     features = shapes[flat].c
-    add("ip", FullyConnected(out_features=6), (flat,),
-        {"weight": rng.normal(0, 1.5 / np.sqrt(features), (6, features)), "bias": rng.normal(0, 0.1, 6)})  # fmt: skip
+    add("ip", FullyConnected(out_features=classes), (flat,),
+        {"weight": rng.normal(0, 1.5 / np.sqrt(features), (classes, features)),
+         "bias": rng.normal(0, 0.1, classes)})  # fmt: skip
     return Graph(f"dag{seed}", tuple(layers))
 
 
@@ -200,3 +205,60 @@ def test_random_dag_against_real_cmsis_nn(
             )
             result = compare_outputs(program, run.outputs, data.test.images, data.test.labels)
         assert result.images == 200 and result.mismatches == 0
+
+
+@pytest.fixture(scope="module")
+def trained() -> list[tuple[S8Model, Dataset, dict[str, float]]]:
+    """Each DAG on digits padded to 8 x (9..12) (non-square), trained 20 epochs with Adam,
+    then quantized for s8."""
+    from nn2mcu.datasets import load_dataset
+
+    digits = load_dataset("digits")
+    nets = []
+    for seed in SEEDS:
+        widths = ((0, 0), (0, 0), (0, 1 + seed), (0, 0))
+        data = Dataset(
+            f"digits {8}x{9 + seed}",
+            Split(np.pad(digits.train.images, widths), digits.train.labels),
+            Split(np.pad(digits.test.images, widths), digits.test.labels),
+            digits.classes,
+        )
+        torch.manual_seed(seed)
+        net = TorchNet(random_dag(seed, Shape(8, 9 + seed, 1), classes=10))
+        x = torch.from_numpy(
+            ((data.train.images.astype(np.float32) - 128) / 64).transpose(0, 3, 1, 2).copy()
+        )
+        y = torch.from_numpy(data.train.labels)
+        optimizer = torch.optim.Adam(net.parameters(), lr=0.005)
+        for _ in range(20):
+            for start in range(0, len(x), 64):
+                optimizer.zero_grad()
+                logits = net(x[start : start + 64], outputs=["ip"])["ip"].reshape(-1, 10)
+                torch.nn.functional.cross_entropy(logits, y[start : start + 64]).backward()
+                optimizer.step()
+        s8 = quantize_s8(net.eval().to_graph(), data, calibration=1000)
+        nets.append((s8.model, data, s8.report))
+    return nets
+
+
+@pytest.mark.cortex_m
+def test_trained_dags_keep_their_accuracy_and_verify(
+    trained: list[tuple[S8Model, Dataset, dict[str, float]]], tmp_path: Path
+) -> None:
+    """Trained on digits, each DAG's s8 test accuracy is within 1 point of its float
+    accuracy; the C matches the simulator on the host and the Cortex-M4."""
+    for index, (model, data, report) in enumerate(trained):
+        assert report["float_accuracy"] > 0.85
+        assert abs(report["s8_accuracy"] - report["float_accuracy"]) <= 0.01, report
+        program = lower(model)
+        project = tmp_path / f"project{index}"
+        generate_atomically(program, project)
+        binary = build_host(project, SANITIZE)
+        result = verify_host(program, binary, data.test.images, data.test.labels, tmp_path)
+        assert result.images == 360 and result.mismatches == 0
+        board = TARGETS["cortex-m4"]
+        run = run_images(program, build_target(project, board), board, data.test.images, tmp_path)
+        assert (
+            compare_outputs(program, run.outputs, data.test.images, data.test.labels).mismatches
+            == 0
+        )
