@@ -73,8 +73,13 @@ int main(void)
             cmsis_nn_dw_conv_params params = {h[14], h[15], h[18] > 0 ? h[18] : 1, stride, pad, dilation, act};
             ctx.size = arm_depthwise_conv_wrapper_s8_get_buffer_size(&params, &input, &filter, &output);
             ctx.buf = malloc(ctx.size > 0 ? (size_t)ctx.size : 1);
-            status = arm_depthwise_conv_wrapper_s8(&ctx, &params, &per_channel, &input, in, &filter, w, &bias_dims,
-                                                   bias, &output, out);
+            if (params.ch_mult == 1) {
+                status = arm_depthwise_conv_wrapper_s8(&ctx, &params, &per_channel, &input, in, &filter, w,
+                                                       &bias_dims, bias, &output, out);
+            } else { /* what the wrapper calls for other multipliers; nn2mcu calls it directly */
+                status = arm_depthwise_conv_s8(&ctx, &params, &per_channel, &input, in, &filter, w, &bias_dims, bias,
+                                               &output, out);
+            }
         } else if (kind == 2 || kind == 3) {
             cmsis_nn_fc_params params = {h[14], 0, h[15], act};
             cmsis_nn_dims vector = {h[1], 1, 1, filter.n};

@@ -150,16 +150,20 @@ def _three_by_three(site: Site) -> bool:
 class DepthwiseConv2DS8(_s8.S8Binding):
     """arm_depthwise_conv_wrapper_s8 (CMSIS-NN v7.0.0): per output channel c * mult + m,
     clamp(requantize(bias + sum (x_c + input_offset) * w) + output_offset); with a channel
-    multiplier above 1 the wrapper calls the generic arm_depthwise_conv_s8."""
+    multiplier above 1 the generic arm_depthwise_conv_s8, which the wrapper would call, is
+    called directly."""
 
     op = DepthwiseConv2D
-    functions = ("arm_depthwise_conv_wrapper_s8",)
+    functions = ("arm_depthwise_conv_wrapper_s8", "arm_depthwise_conv_s8")
     fuses_activation: ClassVar[bool] = True
 
     def kernel(self, site: Site) -> Kernel:
-        if site.op.multiplier != 1:
-            reason = f"-> arm_depthwise_conv_s8: channel multiplier {site.op.multiplier}"
-        elif _three_by_three(site):
+        if site.op.multiplier != 1:  # what the wrapper would call; called directly
+            return Kernel(
+                "arm_depthwise_conv_s8",
+                f"channel multiplier {site.op.multiplier}: the generic kernel",
+            )
+        if _three_by_three(site):
             reason = "-> arm_depthwise_conv_3x3_s8: 3x3, pad <= 1"
         else:
             reason = "-> arm_depthwise_conv_s8_opt: channel multiplier 1"

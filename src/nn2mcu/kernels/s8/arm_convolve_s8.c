@@ -1,6 +1,8 @@
 /*
  * nn2mcu portable kernels: arm_convolve_wrapper_s8 and arm_depthwise_conv_wrapper_s8
- * (dilation 1; any channel multiplier), NHWC activations, OHWI filters (depthwise:
+ * (dilation 1, channel multiplier 1; for other multipliers nn2mcu's generated code calls
+ * arm_depthwise_conv_s8, in its own file, as CMSIS-NN's wrapper would), NHWC activations,
+ * OHWI filters (depthwise:
  * 1 x KH x KW x C). Per output: bias + sum over the in-bounds window of
  * (input + input_offset) * filter, requantized per output channel, plus output_offset,
  * clamped to the activation range.
@@ -278,47 +280,6 @@ static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, i
     }
 }
 
-/* Depthwise with a channel multiplier (arm_depthwise_conv_s8's arithmetic): output channel
-   c * mult + m filters input channel c; one output at a time. */
-static void depthwise_multiplier(const cmsis_nn_dw_conv_params *params,
-                                 const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in,
-                                 const int8_t *input, const cmsis_nn_dims *filter, const int8_t *weights,
-                                 const int32_t *bias, const cmsis_nn_dims *out, int8_t *output)
-{
-    const int32_t ch = in->c, mult = params->ch_mult, out_ch = out->c, kh = filter->h, kw = filter->w;
-    for (int32_t n = 0; n < in->n; n++) {
-        const int8_t *image = input + (size_t)n * in->h * in->w * ch;
-        for (int32_t oy = 0; oy < out->h; oy++) {
-            const int32_t y0 = oy * params->stride.h - params->padding.h;
-            for (int32_t ox = 0; ox < out->w; ox++) {
-                const int32_t x0 = ox * params->stride.w - params->padding.w;
-                int8_t *pixel_out = output + (((size_t)n * out->h + oy) * out->w + ox) * out_ch;
-                for (int32_t o = 0; o < out_ch; o++) {
-                    const int32_t c = o / mult;
-                    uint32_t acc = (uint32_t)(bias != NULL ? bias[o] : 0);
-                    for (int32_t ky = 0; ky < kh; ky++) {
-                        const int32_t y = y0 + ky;
-                        if (y < 0 || y >= in->h) {
-                            continue;
-                        }
-                        for (int32_t kx = 0; kx < kw; kx++) {
-                            const int32_t x = x0 + kx;
-                            if (x < 0 || x >= in->w) {
-                                continue;
-                            }
-                            const int32_t value = (int32_t)image[((size_t)y * in->w + x) * ch + c] + params->input_offset;
-                            acc += (uint32_t)(value * weights[((size_t)ky * kw + kx) * out_ch + o]);
-                        }
-                    }
-                    pixel_out[o] = nn2mcu_s8_output(nn2mcu_wrap32(acc), quant->multiplier[o], quant->shift[o],
-                                                    params->output_offset, params->activation.min,
-                                                    params->activation.max);
-                }
-            }
-        }
-    }
-}
-
 arm_cmsis_nn_status arm_depthwise_conv_wrapper_s8(const cmsis_nn_context *ctx,
                                                   const cmsis_nn_dw_conv_params *dw_conv_params,
                                                   const cmsis_nn_per_channel_quant_params *quant_params,
@@ -329,14 +290,9 @@ arm_cmsis_nn_status arm_depthwise_conv_wrapper_s8(const cmsis_nn_context *ctx,
 {
     (void)ctx;
     (void)bias_dims;
-    if (dw_conv_params->ch_mult < 1 || dw_conv_params->dilation.w != 1 || dw_conv_params->dilation.h != 1 ||
-        input_dims->c * dw_conv_params->ch_mult != output_dims->c) {
-        return ARM_CMSIS_NN_ARG_ERROR;
-    }
-    if (dw_conv_params->ch_mult != 1) {
-        depthwise_multiplier(dw_conv_params, quant_params, input_dims, input_data, filter_dims, filter_data,
-                             bias_data, output_dims, output_data);
-        return ARM_CMSIS_NN_SUCCESS;
+    if (dw_conv_params->ch_mult != 1 || dw_conv_params->dilation.w != 1 || dw_conv_params->dilation.h != 1 ||
+        input_dims->c != output_dims->c) {
+        return ARM_CMSIS_NN_ARG_ERROR; /* generated code calls arm_depthwise_conv_s8 for ch_mult != 1 */
     }
     depthwise(dw_conv_params->stride, dw_conv_params->padding, dw_conv_params->input_offset,
               dw_conv_params->output_offset, dw_conv_params->activation, quant_params, input_dims, input_data,
