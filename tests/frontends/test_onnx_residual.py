@@ -69,11 +69,12 @@ def test_a_residual_net_verifies_in_s8(tmp_path: Path) -> None:
 
 class Mixed(nn.Module):
     """BatchNorm, an identity shortcut, ZeroPad2d((0, 1, 0, 1)) before a stride-2
-    convolution with a projection shortcut, a depthwise layer with multiplier 2."""
+    convolution with a projection shortcut, a depthwise layer with multiplier 2; on
+    ``size`` x ``size`` images of ``channels`` channels."""
 
-    def __init__(self) -> None:
+    def __init__(self, channels: int = 3, size: int = 12, classes: int = 5) -> None:
         super().__init__()
-        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.stem = nn.Conv2d(channels, 8, 3, padding=1)
         self.bn = nn.BatchNorm2d(8)
         self.conv_a = nn.Conv2d(8, 8, 3, padding=1)
         self.conv_b = nn.Conv2d(8, 8, 3, padding=1)
@@ -81,7 +82,7 @@ class Mixed(nn.Module):
         self.down = nn.Conv2d(8, 16, 3, stride=2)
         self.project = nn.Conv2d(8, 16, 1, stride=2)
         self.depthwise = nn.Conv2d(16, 32, 3, padding=1, groups=16)
-        self.fc = nn.Linear(32 * 6 * 6, 5)
+        self.fc = nn.Linear(32 * (size // 2) ** 2, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.bn(self.stem(x)))
@@ -150,31 +151,6 @@ def test_the_mixed_net_against_real_cmsis_nn(
     assert _mismatches(model, data, target, tmp_path, "cmsis") == 0
 
 
-class DigitsResidual(nn.Module):
-    """The Mixed net's pieces on scikit-learn's 8 x 8 digits, to be trained: BatchNorm, an
-    identity shortcut, ZeroPad2d((0, 1, 0, 1)) before a stride-2 convolution with a
-    projection shortcut, a depthwise layer with multiplier 2."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(1, 8, 3, padding=1)
-        self.bn = nn.BatchNorm2d(8)
-        self.conv_a = nn.Conv2d(8, 8, 3, padding=1)
-        self.conv_b = nn.Conv2d(8, 8, 3, padding=1)
-        self.pad = nn.ZeroPad2d((0, 1, 0, 1))
-        self.down = nn.Conv2d(8, 16, 3, stride=2)
-        self.project = nn.Conv2d(8, 16, 1, stride=2)
-        self.depthwise = nn.Conv2d(16, 32, 3, padding=1, groups=16)
-        self.fc = nn.Linear(32 * 4 * 4, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.bn(self.stem(x)))
-        y = torch.relu(self.conv_b(torch.relu(self.conv_a(x))) + x)
-        z = torch.relu(self.down(self.pad(y)) + self.project(y))
-        z = torch.relu(self.depthwise(z))
-        return self.fc(torch.flatten(z, 1))
-
-
 @pytest.mark.cortex_m
 def test_a_trained_residual_net_keeps_its_accuracy_in_s8(tmp_path: Path) -> None:
     """Trained in PyTorch on digits: the s8 test accuracy is within 1 point of float, and
@@ -183,7 +159,7 @@ def test_a_trained_residual_net_keeps_its_accuracy_in_s8(tmp_path: Path) -> None
 
     data = load_dataset("digits")
     torch.manual_seed(0)
-    model = DigitsResidual()
+    model = Mixed(channels=1, size=8, classes=10)  # on scikit-learn's 8 x 8 digits
     images = torch.from_numpy(
         ((data.train.images.astype("float32") - MEAN) * SCALE).transpose(0, 3, 1, 2).copy()
     )
