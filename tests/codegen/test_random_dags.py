@@ -33,7 +33,7 @@ from nn2mcu.quant.s8.quantize import quantize_s8
 from nn2mcu.s8.model import S8Model
 from nn2mcu.simulate import simulate
 from nn2mcu.torch_net import TorchNet
-from tests.codegen.test_random_nets import SANITIZE
+from tests.codegen.test_random_nets import SANITIZE, dataset_for
 from tests.codegen.test_s8_codegen import CMSIS_NN_ROOT, needs_cmsis_nn
 
 SEEDS = range(4)
@@ -108,26 +108,12 @@ def random_dag(seed: int, shape: Shape | None = None, classes: int = 6) -> Graph
     return Graph(f"dag{seed}", tuple(layers))
 
 
-def dataset_for(graph: Graph, seed: int) -> Dataset:
-    """Random images labelled by the float network itself."""
-    rng = np.random.default_rng(200 + seed)
-    shape = graph.shapes["data"]
-    images = rng.integers(0, 256, (800, shape.h, shape.w, shape.c), dtype=np.uint8)
-    with torch.no_grad():
-        x = torch.from_numpy(((images.astype(np.float32) - 128) / 64).transpose(0, 3, 1, 2).copy())
-        labels = (
-            TorchNet(graph).eval()(x, outputs=["ip"])["ip"].reshape(800, -1).argmax(dim=1).numpy()
-        )
-    return Dataset(graph.name, Split(images[:600], labels[:600]), Split(images[600:], labels[600:]),
-                   tuple(str(i) for i in range(6)))  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def quantized() -> dict[int, tuple[S8Model, Dataset]]:
     nets = {}
     for seed in SEEDS:
         graph = random_dag(seed)
-        data = dataset_for(graph, seed)
+        data = dataset_for(graph, seed, logits="ip", offset=200)
         nets[seed] = (quantize_s8(graph, data, calibration=600).model, data)
     return nets
 

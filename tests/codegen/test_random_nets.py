@@ -103,15 +103,16 @@ def random_net(seed: int) -> Graph:
     return Graph(f"random{seed}", tuple(layers))
 
 
-def dataset_for(graph: Graph, seed: int) -> Dataset:
-    """Random images labelled by the float network itself."""
-    rng = np.random.default_rng(100 + seed)
+def dataset_for(graph: Graph, seed: int, *, logits: str = "ip2", offset: int = 100) -> Dataset:
+    """Random images (from seed ``offset + seed``) labelled by the float network itself, by
+    the argmax of layer ``logits``."""
+    rng = np.random.default_rng(offset + seed)
     shape = graph.shapes["data"]
     images = rng.integers(0, 256, (800, shape.h, shape.w, shape.c), dtype=np.uint8)
     net = TorchNet(graph).eval()
     with torch.no_grad():
         x = torch.from_numpy(((images.astype(np.float32) - 128) / 64).transpose(0, 3, 1, 2).copy())
-        labels = net(x, outputs=["ip2"])["ip2"].reshape(800, -1).argmax(dim=1).numpy()
+        labels = net(x, outputs=[logits])[logits].reshape(800, -1).argmax(dim=1).numpy()
     return Dataset(graph.name, Split(images[:600], labels[:600]), Split(images[600:], labels[600:]),
                    tuple(str(i) for i in range(6)))  # fmt: skip
 
