@@ -459,9 +459,9 @@ def _run_generate(args: argparse.Namespace) -> int:
 
     from nn2mcu.codegen.host import generate_atomically
     from nn2mcu.codegen.lower import lower
-    from nn2mcu.modelfile import read_quantized
+    from nn2mcu.modelfile import read_model
 
-    program = lower(read_quantized(args.model))
+    program = lower(read_model(args.model))
     root = _cmsis_root(program) if args.kernels == "cmsis" else None
     images = None
     if args.embed_images is not None:
@@ -493,13 +493,48 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         parents=[_common()],
         help="build the generated C, run test images through it, compare with the simulator",
         description=(
-            "Generate the C project for model.json, build it with -O2 -Wall -Wextra -Werror, "
-            "run test images through it (many per process) and compare every output byte with "
-            "the bit-exact simulator. Exit 1 when any byte differs."
+            "Generate the C project for model.json (or an int8 .tflite), build it with -O2 -Wall "
+            "-Wextra -Werror, run test images (or int8 input tensors) through it, many per "
+            "process, and compare every output byte with the bit-exact simulator and, for a "
+            "model imported from TFLite, with TensorFlow Lite Micro's reference interpreter. "
+            "Exit 1 when any byte differs."
         ),
     )
-    parser.add_argument("model", type=Path, help="model.json from nn2mcu quantize")
-    parser.add_argument("--data", metavar="SPEC", required=True, help="the data set (test split)")
+    parser.add_argument(
+        "model", type=Path, help="model.json from nn2mcu quantize, or an int8 .tflite"
+    )
+    parser.add_argument(
+        "--data",
+        metavar="SPEC",
+        help="the data set (test split); required for a model.json of nn2mcu's own, which "
+        "takes pixels",
+    )
+    parser.add_argument(
+        "--random",
+        type=int,
+        metavar="N",
+        help="imported models: N deterministic int8 input tensors (half uniform over "
+        "-128..127, half near the input zero point) instead of --data",
+    )
+    parser.add_argument(
+        "--mean",
+        type=float,
+        metavar="M",
+        help="imported models with --data: pixels p become x = (p - M) * S (default 0)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=_fraction,
+        metavar="S",
+        help="imported models with --data: the S of x = (p - M) * S (default 1; 1/255 is "
+        "accepted); then q = clamp(round-half-away(x / input scale) + zero point)",
+    )
+    parser.add_argument(
+        "--indices",
+        type=Path,
+        metavar="FILE.npy",
+        help="imported models with --data: verify these test images (an .npy of indices)",
+    )
     parser.add_argument(
         "--target",
         choices=("host", "cortex-m4", "cortex-m7"),
@@ -534,20 +569,84 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(handler=_run_verify)
 
 
+def _fraction(text: str) -> float:
+    """A float, or a fraction such as 1/255."""
+    try:
+        if "/" in text:
+            top, bottom = text.split("/", 1)
+            return float(top) / float(bottom)
+        return float(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or a fraction") from None
+
+
+def _verify_inputs(args: argparse.Namespace, program: Program) -> tuple[Any, Any]:
+    """The inputs verify runs and their labels (None without labels): pixels for nn2mcu's
+    own models, int8 tensors for imported ones."""
+    import numpy as np
+
+    from nn2mcu.datasets import load_dataset
+
+    model = program.model
+    if not model.tensor_input:
+        for flag in ("random", "mean", "scale", "indices"):
+            if getattr(args, flag) is not None:
+                raise InputError(f"--{flag} is for models imported from TFLite (int8 tensors)")
+        if args.data is None:
+            raise InputError("verify needs --data SPEC (the test images)")
+        dataset = load_dataset(args.data)
+        count = len(dataset.test) if args.n is None else args.n
+        if not 1 <= count <= len(dataset.test):
+            raise InputError(f"-n {count}: the test split has {len(dataset.test)} images")
+        return dataset.test.images[:count], dataset.test.labels[:count]
+    from nn2mcu.datasets.tensors import pixels_to_tensors, random_tensors
+    from nn2mcu.schemes import SCHEMES
+
+    shape = model.graph.shapes[model.graph.input_name]
+    params = SCHEMES["s8"].tensor_parameters(model)[model.graph.input_name]
+    if (args.random is None) == (args.data is None):
+        raise InputError("an imported model needs --data SPEC or --random N (one of them)")
+    if args.random is not None:
+        if args.random < 1 or args.indices is not None or args.mean is not None:
+            raise InputError(
+                f"--random {args.random}: give N >= 1, without --indices, --mean or --scale"
+            )
+        tensors = random_tensors((shape.h, shape.w, shape.c), params.zero_point, args.random)
+        return tensors[: args.n] if args.n else tensors, None
+    dataset = load_dataset(args.data)
+    images, labels = dataset.test.images, dataset.test.labels
+    if images.shape[1:] != (shape.h, shape.w, shape.c):
+        raise InputError(
+            f"--data {args.data}: images are {'x'.join(map(str, images.shape[1:]))}, the "
+            f"model takes {shape.h}x{shape.w}x{shape.c}"
+        )
+    if args.indices is not None:
+        try:
+            chosen = np.load(args.indices, allow_pickle=False).astype(np.int64).ravel()
+        except (OSError, ValueError) as error:
+            raise InputError(f"--indices {args.indices}: not a readable .npy ({error})") from None
+        if chosen.size == 0 or chosen.min() < 0 or chosen.max() >= len(images):
+            raise InputError(f"--indices {args.indices}: indices must lie in 0..{len(images) - 1}")
+        images, labels = images[chosen], labels[chosen]
+    if args.n is not None:
+        if not 1 <= args.n <= len(images):
+            raise InputError(f"-n {args.n}: there are {len(images)} images")
+        images, labels = images[: args.n], labels[: args.n]
+    mean = 0.0 if args.mean is None else args.mean
+    scale = 1.0 if args.scale is None else args.scale
+    return pixels_to_tensors(images, mean, scale, params.scale, params.zero_point), labels
+
+
 def _run_verify(args: argparse.Namespace) -> int:
 
     from nn2mcu.codegen.cortex_m import TargetFailure
     from nn2mcu.codegen.lower import lower
     from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
-    from nn2mcu.datasets import load_dataset
-    from nn2mcu.modelfile import read_quantized
+    from nn2mcu.modelfile import read_model
 
-    program = lower(read_quantized(args.model))
+    program = lower(read_model(args.model))
     root = _cmsis_root(program) if args.kernels == "cmsis" else None
-    dataset = load_dataset(args.data)
-    count = len(dataset.test) if args.n is None else args.n
-    if not 1 <= count <= len(dataset.test):
-        raise InputError(f"-n {count}: the test split has {len(dataset.test)} images")
+    inputs, labels = _verify_inputs(args, program)
     if args.project is not None and not (args.project / "Makefile").is_file():
         raise InputError(f"--project {args.project}: no Makefile there (not a generated project)")
     if args.sanitize and args.target != "host":
@@ -564,14 +663,12 @@ def _run_verify(args: argparse.Namespace) -> int:
         progress=not args.json,
         log=None if args.json else print,
     )
-    report = json.loads(args.model.read_text()).get("report", {})
+    report = (
+        {} if program.model.tensor_input else json.loads(args.model.read_text()).get("report", {})
+    )
     try:
         result = verify_program(
-            program,
-            dataset.test.images[:count],
-            dataset.test.labels[:count],
-            options,
-            float_accuracy=report.get("float_accuracy"),
+            program, inputs, labels, options, float_accuracy=report.get("float_accuracy")
         )
     except TargetFailure as failure:
         print(f"nn2mcu: verify: {failure}", file=sys.stderr)
@@ -581,7 +678,8 @@ def _run_verify(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print(format_verification(summary))
-    return EXIT_OK if summary["mismatches"] == 0 else EXIT_MISMATCH
+    failed = summary["mismatches"] or summary.get("tflm_mismatches", 0)
+    return EXIT_MISMATCH if failed else EXIT_OK
 
 
 def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -158,3 +158,32 @@ def read_quantized(path: Path) -> Any:
         raise InputError(f"{path}: {error}") from None
     scheme.validate(model, str(path))
     return model
+
+
+def import_tflite(path: Path) -> Any:
+    """An int8 TFLite model as an s8 model, its parameters kept as TFLite quantized them
+    and checked by the s8 scheme."""
+    from nn2mcu.frontends.tflite import load_tflite
+    from nn2mcu.schemes.s8 import S8
+
+    parts = load_tflite(path)
+    return S8.from_quantized(
+        parts.graph,
+        tensors=parts.tensors,
+        layers=parts.layers,
+        mean=np.zeros(0, np.int64),
+        input_multiplier=0,
+        input_shift=0,
+        pool_activation=parts.pool_activation,
+        imported=parts.imported,
+    )
+
+
+def read_model(path: Path) -> Any:
+    """A quantized model: a model.json of either scheme, or an int8 .tflite imported as it
+    is."""
+    from nn2mcu.frontends.tflite import is_tflite
+
+    if is_tflite(path):
+        return import_tflite(path)
+    return read_quantized(path)

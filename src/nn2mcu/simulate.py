@@ -4,6 +4,7 @@ kernels run it, one binding's simulation step per layer."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +17,7 @@ Int8Array = npt.NDArray[np.int8]
 
 def simulate(
     model: QuantizedModel,
-    pixels: npt.NDArray[np.uint8] | None = None,
+    pixels: npt.NDArray[Any] | None = None,
     *,
     start: int = 0,
     known: Mapping[str, npt.NDArray[np.integer]] | None = None,

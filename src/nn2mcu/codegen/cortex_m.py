@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nn2mcu.cgen import c_name
+from nn2mcu.codegen.host import record_size, runner_flags
 from nn2mcu.codegen.lower import Program
 from nn2mcu.errors import InputError
 from nn2mcu.schemes import scheme_of
@@ -136,8 +137,7 @@ def timeout_for(program: Program, images: int) -> float:
 def run_images(
     program: Program, elf: Path, target: Target, pixels: npt.NDArray[np.uint8], work: Path
 ) -> TargetRun:
-    model = program.model
-    size = model.graph.shapes[model.logits].size
+    size = record_size(program)
     (work / "images.bin").write_bytes(np.ascontiguousarray(pixels).tobytes())
     for name in ("outputs.bin", "profile.bin"):
         (work / name).unlink(missing_ok=True)
@@ -145,7 +145,7 @@ def run_images(
         run_qemu(
             elf,
             target,
-            ["images.bin", "outputs.bin", "-p", "profile.bin"],
+            ["images.bin", "outputs.bin", *runner_flags(program), "-p", "profile.bin"],
             work,
             timeout_for(program, len(pixels)),
         )

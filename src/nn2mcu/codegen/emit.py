@@ -46,15 +46,36 @@ def _check_names(program: Program) -> None:
         seen[ident] = call.layer.name
 
 
+def tensor_mode(program: Program) -> bool:
+    """True for a model imported from TFLite: the C takes and gives its int8 tensors."""
+    return bool(program.model.tensor_input)
+
+
+def output_buffer(program: Program) -> str:
+    """What nn_run copies to the caller: the logits, or in raw-tensor mode the output
+    tensor (the softmax's, when the model ends in one)."""
+    if tensor_mode(program) and program.softmax_buffer is not None:
+        return program.softmax_buffer
+    return program.logits_buffer
+
+
+def output_layer(program: Program) -> str:
+    graph = program.model.graph
+    if tensor_mode(program):
+        return graph.outputs[0]
+    return program.model.logits
+
+
 def weights_h(program: Program) -> str:
     model = program.model
-    per = "per pixel (H x W x C)" if model.mean.ndim == 3 else "per channel"
     out = [HEADER, "#ifndef NN_WEIGHTS_H\n#define NN_WEIGHTS_H\n\n#include <stdint.h>\n", ALIGN]
-    out.append(
-        f"/* input preprocessing: M = floor(mean + 0.5), {per} */\n"
-        + c_array("uint8_t", "nn_mean", model.mean)
-        + "\n"
-    )
+    if not tensor_mode(program):
+        per = "per pixel (H x W x C)" if model.mean.ndim == 3 else "per channel"
+        out.append(
+            f"/* input preprocessing: M = floor(mean + 0.5), {per} */\n"
+            + c_array("uint8_t", "nn_mean", model.mean)
+            + "\n"
+        )
     for call in program.calls:
         site = program.site(call)
         out.append(binding(site, program.scheme).c_weights(site, c_name(call.layer.name)))
@@ -72,7 +93,8 @@ def parameter_h(program: Program) -> str:
         f"#define NN_INPUT_W {shape.w}",
         f"#define NN_INPUT_C {shape.c}",
         f"#define NN_INPUT_SIZE {shape.size}",
-        f"#define NN_OUTPUT_SIZE {logits.size}",
+        f"#define NN_OUTPUT_SIZE {graph.shapes[output_layer(program)].size}",
+        *([f"#define NN_LOGITS_SIZE {logits.size}"] if tensor_mode(program) else []),
         *scheme_of(model).input_defines(model),
         f"#define NN_ARENA_SIZE {program.arena_size}",
         f"#define NN_CALL_COUNT {len(program.calls)}",
@@ -129,6 +151,8 @@ def nn_c(program: Program) -> str:
     parts = scheme.nn_c_parts(model)
     return _render(
         "nn.c.j2",
+        tensor_mode=tensor_mode(program),
+        output_offset=f"{c_macro(output_buffer(program))}_OFFSET",
         element=scheme.element_type,
         includes=parts["includes"],
         quantized=parts["quantized"],
@@ -175,6 +199,35 @@ def makefile(program: Program, cmsis_root: Path | None) -> str:
     return _render("Makefile.cmsis.j2", cmsis=cmsis, root=cmsis_root.resolve(), **flags)
 
 
+def _tensor_shape(program: Program, layer: str) -> str:
+    shape = program.model.graph.shapes[layer]
+    return f"[1, {shape.c}]" if shape.is_vector else f"[1, {shape.h}, {shape.w}, {shape.c}]"
+
+
+def nn_h_values(program: Program) -> dict[str, object]:
+    model = program.model
+    values: dict[str, object] = {
+        "element": scheme_of(model).element_type,
+        "scheme": scheme_of(model).name,
+        "probabilities": program.softmax_buffer is not None,
+        "tensor_mode": tensor_mode(program),
+    }
+    if tensor_mode(program):
+        imported = model.imported
+        edges = []
+        if imported.float_input:
+            edges.append("The TFLite model's float input is quantized to this int8 input.")
+        if imported.float_output:
+            edges.append("The TFLite model dequantizes this int8 output to float.")
+        values.update(
+            source=Path(imported.path).name,
+            input_shape=_tensor_shape(program, program.input_buffer),
+            output_shape=_tensor_shape(program, output_layer(program)),
+            float_edges="\n   ".join(edges),
+        )
+    return values
+
+
 def project_files(
     program: Program, kernels: str = "portable", cmsis_root: Path | None = None,
     compat: str | None = None,
@@ -188,14 +241,14 @@ def project_files(
     files = {
         "weights.h": weights_h(program),
         "parameter.h": parameter_h(program),
-        "nn.h": _render(
-            "nn.h.j2",
-            element=element,
-            scheme=scheme.name,
-            probabilities=program.softmax_buffer is not None,
-        ),
+        "nn.h": _render("nn.h.j2", **nn_h_values(program)),
         "nn.c": nn_c(program),
-        "main.c": _render("main.c.j2", element=element),
+        "main.c": _render(
+            "main_tensor.c.j2" if tensor_mode(program) else "main.c.j2",
+            element=element,
+            probabilities=program.softmax_buffer is not None,
+            input_shape=_tensor_shape(program, program.input_buffer),
+        ),
         "Makefile": makefile(program, cmsis_root if kernels == "cmsis" else None),
     }
     if compat is not None:

@@ -76,19 +76,50 @@ class Verification:
     images: int
     mismatches: int  # bytes that differ from the simulator
     mismatched_images: int
-    accuracy: float
-    outputs: npt.NDArray[np.int8]
+    accuracy: float | None  # None without labels
+    outputs: npt.NDArray[np.int8]  # the runner's records (logits; raw-tensor mode: output, logits)
     first_mismatch: int | None = None  # index of the first image that differs
 
 
+def runner_flags(program: Program) -> list[str]:
+    """The runner's arguments after INPUTS OUTPUTS that verification passes: in raw-tensor
+    mode -l (each output tensor followed by the logits)."""
+    return ["-l"] if program.model.tensor_input else []
+
+
+def record_size(program: Program) -> int:
+    """Bytes the runner writes per inference with ``runner_flags``."""
+    model = program.model
+    logits = model.graph.shapes[model.logits].size
+    if model.tensor_input:
+        return model.graph.shapes[model.graph.outputs[0]].size + logits
+    return logits
+
+
+def expected_records(model: Any, inputs: npt.NDArray[Any]) -> npt.NDArray[np.int8]:
+    """What the runner must write per inference, from the simulator: the logits, or in
+    raw-tensor mode the output tensor then the logits."""
+    rows = []
+    for start in range(0, len(inputs), 1000):
+        values = simulate(model, inputs[start : start + 1000])
+        count = len(values[model.logits])
+        parts = [values[model.logits].reshape(count, -1)]
+        if model.tensor_input:
+            parts.insert(0, values[model.graph.outputs[0]].reshape(count, -1))
+        rows.append(np.concatenate(parts, axis=1))
+    return np.concatenate(rows)
+
+
 def run_host(
-    binary: Path, pixels: npt.NDArray[np.uint8], outputs: int, work: Path
-) -> npt.NDArray[np.int8]:
+    binary: Path, pixels: npt.NDArray[Any], outputs: int, work: Path,
+    flags: list[str] | None = None,
+) -> npt.NDArray[np.int8]:  # fmt: skip
     images, results = work / "images.bin", work / "outputs.bin"
     images.write_bytes(np.ascontiguousarray(pixels).tobytes())
     result = subprocess.run(
-        [str(binary), str(images), str(results)], capture_output=True, text=True, timeout=3600
-    )
+        [str(binary), str(images), str(results), *(flags or [])],
+        capture_output=True, text=True, timeout=3600,
+    )  # fmt: skip
     if result.returncode != 0:
         raise InputError(
             f"{binary} failed (exit {result.returncode}): {result.stderr.strip()[-300:]}"
@@ -99,8 +130,8 @@ def run_host(
 def verify_host(
     program: Program,
     binary: Path,
-    pixels: npt.NDArray[np.uint8],
-    labels: npt.NDArray[np.int64],
+    pixels: npt.NDArray[Any],
+    labels: npt.NDArray[np.int64] | None,
     work: Path,
     *,
     reference: Any = None,
@@ -108,8 +139,7 @@ def verify_host(
     """Run the binary and compare with the simulator of ``reference`` (default: the
     program's model; a variant of it when the linked kernels compute one, see
     ``Scheme.reference_model``)."""
-    size = program.model.graph.shapes[program.model.logits].size
-    got = run_host(binary, pixels, size, work)
+    got = run_host(binary, pixels, record_size(program), work, runner_flags(program))
     return compare_outputs(program, got, pixels, labels, reference)
 
 
@@ -117,20 +147,16 @@ def compare_outputs(
     program: Program,
     got: npt.NDArray[np.int8],
     pixels: npt.NDArray[np.uint8],
-    labels: npt.NDArray[np.int64],
+    labels: npt.NDArray[np.int64] | None,
     reference: Any = None,
 ) -> Verification:
     """The C's output bytes against the simulator's, image by image."""
     model = program.model if reference is None else reference
     size = model.graph.shapes[model.logits].size
-    expected = np.concatenate(
-        [
-            simulate(model, pixels[start : start + 1000])[model.logits].reshape(-1, size)
-            for start in range(0, len(pixels), 1000)
-        ]
-    )
+    expected = expected_records(model, pixels)
     different = got != expected
-    accuracy = float(np.mean(np.argmax(got, axis=1) == labels))
+    logits = got[:, -size:]
+    accuracy = None if labels is None else float(np.mean(np.argmax(logits, axis=1) == labels))
     rows = np.flatnonzero(different.any(axis=1))
     first = int(rows[0]) if rows.size else None
     return Verification(len(pixels), int(different.sum()), int(rows.size), accuracy, got, first)

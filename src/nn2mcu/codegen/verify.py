@@ -61,8 +61,8 @@ class VerifyResult:
 
 def verify_program(
     program: Program,
-    pixels: npt.NDArray[np.uint8],
-    labels: npt.NDArray[np.int64],
+    pixels: npt.NDArray[Any],
+    labels: npt.NDArray[np.int64] | None,
     options: VerifyOptions,
     *,
     float_accuracy: float | None = None,
@@ -123,6 +123,8 @@ def verify_program(
     if isinstance(layer_counts, list):
         for entry, counts in zip(per_layer, layer_counts, strict=True):
             entry.update(counts)
+    if program.model.imported is not None:
+        extra.update(tflm_comparison(program, pixels, result.outputs, options.trace))
     summary = {
         "target": options.target,
         "kernels": options.kernels,
@@ -140,6 +142,45 @@ def verify_program(
         "per_layer": per_layer,
     }
     return VerifyResult(summary, result.outputs)
+
+
+def tflm_comparison(
+    program: Program, inputs: npt.NDArray[np.int8], records: npt.NDArray[np.int8], trace: bool
+) -> dict[str, Any]:
+    """The C's output tensors against TensorFlow Lite Micro's reference interpreter on the
+    same int8 inputs: ``tflm_mismatches`` (bytes), and with ``trace`` the first layer and
+    element where the simulator and TFLM's preserved intermediate tensors differ."""
+    from nn2mcu import tflm
+    from nn2mcu.simulate import simulate
+
+    model = program.model
+    imported = model.imported
+    oracle = tflm.Oracle(Path(imported.path), preserve_all_tensors=trace)
+    size = model.graph.shapes[model.graph.outputs[0]].size
+    different = 0
+    first: int | None = None
+    for index, tensor in enumerate(inputs):
+        got = records[index, :size]
+        count = int((oracle.invoke(tensor) != got).sum())
+        different += count
+        if count and first is None:
+            first = index
+    out: dict[str, Any] = {"tflm_mismatches": different, "tflm_version": tflm.version()}
+    if trace and first is not None:
+        oracle.invoke(inputs[first])
+        values = simulate(model, inputs[first : first + 1])
+        for layer in model.graph.layers:
+            want = oracle.tensor(imported.tensors[layer.name])
+            have = values[layer.name].ravel()
+            wrong = np.flatnonzero(want != have)
+            if wrong.size:
+                out["tflm_trace"] = {
+                    "input": first, "layer": layer.name, "element": int(wrong[0]),
+                    "simulator_value": int(have[wrong[0]]), "tflm_value": int(want[wrong[0]]),
+                    "differing_elements": int(wrong.size),
+                }  # fmt: skip
+                break
+    return out
 
 
 def _run_on_target(
@@ -202,10 +243,26 @@ def format_verification(summary: dict[str, Any]) -> str:
             f"(plan {summary['weight_bytes']:,}), "
             f"{'in flash' if summary['weights_in_flash'] else 'NOT all in flash'}"
         )
+    accuracy = summary["accuracy"]
     lines.append(
-        f"{summary['images']} images: {summary['mismatches']} mismatching bytes "
-        f"({summary['mismatched_images']} images); accuracy {summary['accuracy']:.4f}"
+        f"{summary['images']} {'inputs' if 'tflm_mismatches' in summary else 'images'}: "
+        f"{summary['mismatches']} mismatching bytes ({summary['mismatched_images']} "
+        f"{'inputs' if 'tflm_mismatches' in summary else 'images'}) against the simulator"
+        + (
+            f", {summary['tflm_mismatches']} against TensorFlow Lite Micro "
+            f"(tflite-micro {summary['tflm_version']})"
+            if "tflm_mismatches" in summary
+            else ""
+        )
+        + ("" if accuracy is None else f"; accuracy {accuracy:.4f}")
     )
+    tflm_trace = summary.get("tflm_trace")
+    if tflm_trace is not None:
+        lines.append(
+            f"first difference from TFLM: input {tflm_trace['input']}, layer "
+            f"'{tflm_trace['layer']}', element {tflm_trace['element']}: simulator "
+            f"{tflm_trace['simulator_value']}, TFLM {tflm_trace['tflm_value']}"
+        )
     trace = summary.get("trace")
     if trace is not None:
         lines.append(

@@ -45,6 +45,16 @@ class QuantizedModel(Protocol):
     @property
     def weighted(self) -> Mapping[str, Any]: ...
 
+    @property
+    def tensor_input(self) -> bool:
+        """True when the network takes int8 tensors as they are (no pixel input stage)."""
+        ...
+
+    @property
+    def imported(self) -> Any:
+        """Where an imported model came from (s8.model.ImportedFrom), or None."""
+        ...
+
     def input_stage(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]: ...
 
 

@@ -7,8 +7,9 @@ window would start at or beyond the end of the input (i.e. entirely in the paddi
 window is dropped: H=5, kernel 2, stride 2, pad 1 gives 3, not 4.
 
 Windows clipped at the border average over the in-bounds elements when there is no
-padding (Caffe's divisor counts padding positions only when pad > 0); the integer
-bindings model the kernels' own rules.
+padding (Caffe's divisor counts padding positions only when pad > 0); with
+``count_padding`` False (TFLite, ONNX count_include_pad=0) the divisor is always the
+in-bounds count. The integer bindings model the kernels' own rules.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Pool2D(Op):
     stride: Pair = (1, 1)
     pad: Pad = (0, 0, 0, 0)
     ceil_mode: bool = True
+    count_padding: bool = True  # AVE: the divisor counts padded positions (Caffe)
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, PoolMethod):
@@ -94,7 +96,8 @@ class Pool2D(Op):
         """Per output index along ``axis``: (start, end, divisor span) as Caffe computes them.
 
         start/end bound the in-bounds elements; the AVE divisor counts the window's
-        positions inside the padded extent [-before, size + after).
+        positions inside the padded extent [-before, size + after), or (``count_padding``
+        False) the in-bounds ones.
         """
         kernel, stride = self.kernel[axis], self.stride[axis]
         before, after = axis_pad(self.pad, axis)
@@ -102,7 +105,8 @@ class Pool2D(Op):
         for index in range(self._pooled(axis, size)):
             start = index * stride - before
             end = min(start + kernel, size + after)
-            spans.append((max(start, 0), min(end, size), end - start))
+            first, last = max(start, 0), min(end, size)
+            spans.append((first, last, end - start if self.count_padding else last - first))
         return spans
 
     def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
@@ -164,7 +168,11 @@ def caffe_pool_module(op: Pool2D, x: Shape) -> torch.nn.Module:
     of an axis differently) pad explicitly and divide by Caffe's divisors.
     """
     pad = op.pad[:2]
-    native = op.pad[2:] == pad and all(2 * pad[axis] <= op.kernel[axis] for axis in (0, 1))
+    native = (
+        op.pad[2:] == pad
+        and all(2 * pad[axis] <= op.kernel[axis] for axis in (0, 1))
+        and (op.count_padding or not any(pad))
+    )
     if not native:
         return _ExplicitPadPool(op, x)
     if op.method is PoolMethod.MAX:
@@ -233,9 +241,10 @@ class Pool2DQ7(_q7.Q7Binding):
 
 
 def _average_without_padding(site: Site) -> bool | str:
-    """average pooling with padding has no s8 kernel (arm_avgpool_s8 divides by the
-    in-bounds count, Caffe counts the padding)"""
-    ok = site.op.method is PoolMethod.MAX or not any(site.op.pad)
+    """average pooling with padding counted in its divisor has no s8 kernel (arm_avgpool_s8
+    divides by the in-bounds count, Caffe counts the padding)"""
+    op = site.op
+    ok = op.method is PoolMethod.MAX or not any(op.pad) or not op.count_padding
     return ok or f"pad {pad_text(site.op.pad)}"
 
 

@@ -31,12 +31,14 @@ class Softmax(Op):
     type_name = "Softmax"
     classifier_head = True
 
+    beta: float = 1.0  # exp(beta * x) (TFLite's SOFTMAX option)
+
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         check_arity(self, inputs)
         return inputs[0]
 
     def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
-        x = inputs[0].astype(np.float64)
+        x = inputs[0].astype(np.float64) * self.beta
         e = np.exp(x - x.max(axis=-1, keepdims=True))
         out: Array = e / e.sum(axis=-1, keepdims=True)
         return out
@@ -82,13 +84,18 @@ def _uint16_length(site: Site) -> bool | str:
     return site.output.size <= _q7.UINT16_MAX or f"{site.output.size} elements"
 
 
+def _beta_one(site: Site) -> bool | str:
+    """arm_softmax_q7 computes exp(x) (beta 1)"""
+    return site.op.beta == 1.0 or f"beta {site.op.beta}"
+
+
 @bind
 class SoftmaxQ7(_q7.Q7Binding):
     """arm_softmax_q7 (the formula of the model's softmax version), output Q0.7."""
 
     op = Softmax
     functions = ("arm_softmax_q7",)
-    constraints = (_uint16_length,)
+    constraints = (_uint16_length, _beta_one)
 
     def output_frac(self, input_fracs: list[int], chosen: int | None) -> int:
         return SOFTMAX_FRAC
@@ -110,7 +117,7 @@ class SoftmaxQ7(_q7.Q7Binding):
 @bind
 class SoftmaxS8(_s8.S8Binding):
     """arm_softmax_s8 (CMSIS-NN v7.0.0) over the channels, with TFLite's parameters for the
-    input scale and beta 1; the output has scale 1/256 and zero point -128."""
+    input scale and beta; the output has scale 1/256 and zero point -128."""
 
     op = Softmax
     functions = ("arm_softmax_s8",)
@@ -122,11 +129,11 @@ class SoftmaxS8(_s8.S8Binding):
         return Kernel("arm_softmax_s8", "softmax (second output)")
 
     def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
-        multiplier, shift, diff_min = softmax_params(_s8.source_params(site).scale)
+        multiplier, shift, diff_min = softmax_params(_s8.source_params(site).scale, site.op.beta)
         return softmax_s8(inputs[0], multiplier, shift, diff_min)
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
-        multiplier, shift, diff_min = softmax_params(_s8.source_params(site).scale)
+        multiplier, shift, diff_min = softmax_params(_s8.source_params(site).scale, site.op.beta)
         return {
             **_cmsis.image_dims(site), "SIZE": site.output.size, "MULT": multiplier,
             "SHIFT": shift, "DIFF_MIN": diff_min,

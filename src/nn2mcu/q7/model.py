@@ -76,6 +76,16 @@ class Q7Model:
     def formats(self) -> dict[str, LayerFormats]:
         return {name: layer.formats for name, layer in self.weighted.items()}
 
+    @property
+    def tensor_input(self) -> bool:
+        """q7 models always take pixels (through nn_preprocess)."""
+        return False
+
+    @property
+    def imported(self) -> None:
+        """q7 models are nn2mcu's own (never imported)."""
+        return None
+
     def input_stage(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
         """uint8 pixels to the network input, as nn_preprocess computes it."""
         return quantize_input(pixels, self.mean, self.pixel_frac).astype(np.int8)

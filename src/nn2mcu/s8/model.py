@@ -64,6 +64,20 @@ class S8Layer:
 
 
 @dataclass(frozen=True)
+class ImportedFrom:
+    """The int8 TFLite file a model was imported from, as it was: its path and sha256, the
+    TFLite tensor each layer's output is, and whether float QUANTIZE / DEQUANTIZE edges
+    were stripped (the C takes and gives the int8 tensors inside them)."""
+
+    path: str
+    sha256: str
+    tensors: Mapping[str, int]  # layer name -> TFLite tensor index
+    float_input: bool = False
+    float_output: bool = False
+    output_tensor: int = -1  # the TFLite output tensor (the DEQUANTIZE's when float)
+
+
+@dataclass(frozen=True)
 class S8Model:
     scheme: ClassVar[str] = "s8"
 
@@ -80,14 +94,23 @@ class S8Model:
     # is folded into them (the model file keeps the name pool_activation)
     pool_activation: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     single_rounding: bool = False  # CMSIS_NN_USE_SINGLE_ROUNDING
+    # a model imported from TFLite takes int8 tensors, not pixels (no input stage)
+    imported: ImportedFrom | None = None
 
     @property
     def input_params(self) -> TensorParams:
         return self.tensors[self.graph.layers[0].name]
 
+    @property
+    def tensor_input(self) -> bool:
+        return self.imported is not None
+
     def input_stage(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
         """q = clamp(requantize(p - M, input multiplier, input shift) + zero point, -128,
-        127), as nn_preprocess computes it."""
+        127), as nn_preprocess computes it. A model imported from TFLite takes int8 input
+        tensors as they are."""
+        if self.imported is not None:
+            return np.asarray(pixels).astype(np.int8)
         centred = np.asarray(pixels, dtype=np.int64) - self.mean
         scaled = requantize(
             centred, self.input_multiplier, self.input_shift, single_rounding=self.single_rounding

@@ -95,7 +95,8 @@ class Scheme(ABC):
         if missing:
             raise InputError(f"{where}: layer '{missing[0]}' has no {self.tensor_parameter}")
         shape = graph.shapes[graph.input_name]
-        if model.mean.shape not in ((shape.h, shape.w, shape.c), (shape.c,)):
+        means = ((0,),) if model.tensor_input else ((shape.h, shape.w, shape.c), (shape.c,))
+        if model.mean.shape not in means:
             raise InputError(
                 f"{where}: the input mean has shape {list(model.mean.shape)}, the input is "
                 f"{shape} (HWC)"

@@ -12,7 +12,7 @@ from nn2mcu.datasets import Dataset
 from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
 from nn2mcu.quant.s8.quantize import S8Options, format_report, quantize_s8
-from nn2mcu.s8.model import S8Layer, S8Model, TensorParams
+from nn2mcu.s8.model import ImportedFrom, S8Layer, S8Model, TensorParams
 from nn2mcu.schemes.base import KERNELS, CmsisBuild, Quantized, Scheme, check_range
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -57,13 +57,14 @@ class S8Scheme(Scheme):
         fused: frozenset[str] = frozenset(),
         pool_activation: Mapping[str, tuple[int, int]] | None = None,
         single_rounding: bool = False,
+        imported: ImportedFrom | None = None,
     ) -> S8Model:
         """An s8 model from parameters someone else chose (an int8 TFLite model's scales,
         zero points, integer weights, biases, multipliers and shifts), checked."""
         model = S8Model(
             graph, np.asarray(mean, np.int64), scale_log2, input_multiplier, input_shift,
             dict(tensors), dict(layers), frozenset(fused), graph.logits,
-            dict(pool_activation or {}), single_rounding,
+            dict(pool_activation or {}), single_rounding, imported,
         )  # fmt: skip
         self.validate(model, "the quantized model")
         return model
@@ -96,9 +97,31 @@ class S8Scheme(Scheme):
             "logits": model.logits,
             "rounding": "single" if model.single_rounding else "double",
         }
+        if model.imported is not None:
+            source = model.imported
+            fields["input"] = {"mode": "tensor"}
+            fields["imported"] = {
+                "format": "tflite",
+                "path": source.path,
+                "sha256": source.sha256,
+                "tensors": dict(source.tensors),
+                "float_input": source.float_input,
+                "float_output": source.float_output,
+                "output_tensor": source.output_tensor,
+            }
         return arrays, fields
 
     def read_fields(self, document: dict[str, Any], arrays: Any, graph: Graph) -> S8Model:
+        imported = None
+        if "imported" in document:
+            entry = document["imported"]
+            imported = ImportedFrom(
+                str(entry["path"]), str(entry["sha256"]),
+                {str(k): int(v) for k, v in entry["tensors"].items()},
+                bool(entry["float_input"]), bool(entry["float_output"]),
+                int(entry["output_tensor"]),
+            )  # fmt: skip
+        tensor_input = imported is not None
         weighted = {
             name: S8Layer(
                 weight=arrays[f"{name}.weight"].astype(np.int64),
@@ -113,9 +136,9 @@ class S8Scheme(Scheme):
         return S8Model(
             graph=graph,
             mean=arrays["input.mean"].astype(np.int64),
-            scale_log2=document["input"]["scale_log2"],
-            input_multiplier=document["input"]["multiplier"],
-            input_shift=document["input"]["shift"],
+            scale_log2=0 if tensor_input else document["input"]["scale_log2"],
+            input_multiplier=0 if tensor_input else document["input"]["multiplier"],
+            input_shift=0 if tensor_input else document["input"]["shift"],
             tensors={
                 name: TensorParams(entry["scale"], entry["zero_point"])
                 for name, entry in document["tensors"].items()
@@ -128,6 +151,7 @@ class S8Scheme(Scheme):
                 for name, value in document["pool_activation"].items()
             },
             single_rounding=document["rounding"] == "single",
+            imported=imported,
         )
 
     def tensor_parameters(self, model: Any) -> Mapping[str, Any]:
@@ -164,6 +188,16 @@ class S8Scheme(Scheme):
         )
 
     def input_defines(self, model: Any) -> list[str]:
+        if model.tensor_input:
+            graph = model.graph
+            out = model.tensors[graph.outputs[0]]
+            return [
+                "/* the int8 input and output tensors: real = scale * (q - zero point) */",
+                f"#define NN_INPUT_SCALE {model.input_params.scale!r}f",
+                f"#define NN_INPUT_ZERO_POINT {model.input_params.zero_point}",
+                f"#define NN_OUTPUT_SCALE {out.scale!r}f",
+                f"#define NN_OUTPUT_ZERO_POINT {out.zero_point}",
+            ]
         return [
             "/* input: q = clamp(requantize(p - M, multiplier, shift) + zero point, -128, 127) */",
             f"#define NN_INPUT_MULTIPLIER {model.input_multiplier}",
@@ -223,6 +257,13 @@ class S8Scheme(Scheme):
 
     def report_rows(self, model: Any, report: dict[str, Any]) -> dict[str, Any]:
         params = model.input_params
+        if model.tensor_input:
+            return {
+                "input": (
+                    f"the int8 tensor of {Path(model.imported.path).name}: scale "
+                    f"{params.scale:.6g}, zero point {params.zero_point}"
+                )
+            }
         return {
             "input": (
                 f"scale {params.scale:.6g}, zero point {params.zero_point}; "
