@@ -68,14 +68,18 @@ def _add_inspect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ),
     )
     parser.add_argument(
-        "net", metavar="NET|SOLVER|MODEL", type=Path, help="a net or solver .prototxt, or a .onnx"
+        "net",
+        metavar="NET|SOLVER|MODEL",
+        type=Path,
+        help="a net or solver .prototxt, a .onnx, or an int8 .tflite (its scales and zero "
+        "points are shown too)",
     )
     parser.add_argument(
         "--weights",
         type=Path,
         metavar="W",
-        help="trained weights: a binary .caffemodel or a .caffemodel.h5 (ONNX models carry "
-        "their own)",
+        help="trained weights: a binary .caffemodel or a .caffemodel.h5 (ONNX and TFLite "
+        "models carry their own)",
     )
     parser.add_argument(
         "--input-shape",
@@ -106,6 +110,10 @@ def _run_inspect(args: argparse.Namespace) -> int:
     from nn2mcu.frontends.load import load_network
     from nn2mcu.inspect import format_table, summarize
 
+    from nn2mcu.frontends.tflite import is_tflite
+
+    if is_tflite(args.net):
+        return _inspect_tflite(args)
     sources = InputShapeSources(
         explicit=args.input_shape,
         data_shape=image_shape(args.data) if args.data else None,
@@ -117,6 +125,53 @@ def _run_inspect(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print(format_table(graph, summary))
+    return EXIT_OK
+
+
+def _shortened(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _inspect_tflite(args: argparse.Namespace) -> int:
+    """An int8 .tflite: the table, then each tensor's scale and zero point and the TFLite
+    tensor it is."""
+    from nn2mcu.frontends.tflite.reader import read_tflite
+    from nn2mcu.inspect import format_table, summarize
+    from nn2mcu.modelfile import import_tflite
+
+    for flag in ("weights", "input_shape", "data"):
+        if getattr(args, flag) is not None:
+            raise InputError(f"--{flag.replace('_', '-')} is not for a .tflite (it has it all)")
+    model = import_tflite(args.net)
+    names = {t.index: t.name for t in read_tflite(args.net).tensors}
+    summary = summarize(model.graph)
+    rows = []
+    for layer in model.graph.layers:
+        params = model.tensors[layer.name]
+        entry = {
+            "layer": layer.name,
+            "scale": params.scale,
+            "zero_point": params.zero_point,
+            "tflite_tensor": names[model.imported.tensors[layer.name]],
+        }
+        if layer.name in model.weighted:
+            scales = model.weighted[layer.name].weight_scales
+            entry["weight_scales"] = [float(scales.min()), float(scales.max())]
+        rows.append(entry)
+    summary["quantization"] = rows
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return EXIT_OK
+    print(format_table(model.graph, summary))
+    print()
+    print(f"{'layer':<12} {'scale':>12} {'zero point':>10}  {'weight scales':<21} TFLite tensor")
+    for entry in rows:
+        weights = entry.get("weight_scales")
+        span = f"{weights[0]:.3g} .. {weights[1]:.3g}" if weights else ""
+        print(
+            f"{entry['layer']:<12} {entry['scale']:>12.6g} {entry['zero_point']:>10}  "
+            f"{span:<21} {_shortened(entry['tflite_tensor'], 60)}"
+        )
     return EXIT_OK
 
 
@@ -223,7 +278,11 @@ def _add_quantize(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         ),
     )
     parser.add_argument(
-        "net", metavar="NET|SOLVER|MODEL", type=Path, help="a net or solver .prototxt, or a .onnx"
+        "net",
+        metavar="NET|SOLVER|MODEL",
+        type=Path,
+        help="a net or solver .prototxt, a .onnx, or an int8 .tflite (whose own scales and "
+        "zero points are written as they are: no --data, no calibration)",
     )
     parser.add_argument(
         "--weights",
@@ -231,13 +290,14 @@ def _add_quantize(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="W",
         help="trained weights (Caffe; an ONNX model has its own)",
     )
-    parser.add_argument("--data", metavar="SPEC", required=True, help="the data set")
+    parser.add_argument(
+        "--data", metavar="SPEC", help="the data set (required, except for a .tflite)"
+    )
     parser.add_argument(
         "--scheme",
         choices=("q7", "s8"),
-        default="q7",
         help="q7: power-of-two formats for the legacy q7 kernels (default); s8: per-channel "
-        "int8 for CMSIS-NN v4 and later",
+        "int8 for CMSIS-NN v4 and later (a .tflite is always s8)",
     )
     parser.add_argument(
         "--rounding",
@@ -365,6 +425,13 @@ def _run_quantize(args: argparse.Namespace) -> int:
 
     if args.output.suffix != ".json":
         raise InputError(f"-o {args.output}: the model file must end in .json")
+    from nn2mcu.frontends.tflite import is_tflite
+
+    if is_tflite(args.net):
+        return _quantize_tflite(args)
+    if args.data is None:
+        raise InputError("quantize needs --data SPEC (the calibration and test images)")
+    args.scheme = args.scheme or "q7"
     started = time.perf_counter()
     dataset = load_dataset(args.data)
     sources = InputShapeSources(
@@ -391,6 +458,40 @@ def _run_quantize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _quantize_tflite(args: argparse.Namespace) -> int:
+    """An int8 .tflite written as model.json: TFLite's parameters as they are."""
+    from nn2mcu import tflm
+    from nn2mcu.modelfile import import_tflite, write_quantized
+
+    given = [
+        flag for flag, value in (
+            ("--data", args.data), ("--weights", args.weights), ("--calibration", args.calibration),
+            ("--pow2", args.pow2), ("--input-shape", args.input_shape),
+        ) if value
+    ]  # fmt: skip
+    if given:
+        raise InputError(
+            f"{args.net}: {', '.join(given)} not used: an int8 TFLite model is kept as TFLite "
+            "quantized it"
+        )
+    if args.scheme == "q7":
+        raise InputError(f"{args.net}: an int8 TFLite model is an s8 model (not --scheme q7)")
+    if args.rounding == "single":
+        raise InputError(
+            f"{args.net}: --rounding single is refused for imported models (TFLite Micro "
+            "rounds twice)"
+        )
+    model = import_tflite(args.net)
+    report = {"imported_from": str(args.net), "tflm_version": tflm.version()}
+    write_quantized(model, args.output, calibration=None, weights_file=None, report=report)
+    print(
+        f"{args.net}: {len(model.graph.layers)} layers, {len(model.weighted)} weighted, kept "
+        "as TFLite quantized them"
+    )
+    print(f"wrote {args.output} and {args.output.with_suffix('.npz')}")
+    return EXIT_OK
+
+
 def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "generate",
@@ -405,7 +506,12 @@ def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
             "nn2mcu's portable kernels in kernels/."
         ),
     )
-    parser.add_argument("model", type=Path, help="model.json from nn2mcu quantize")
+    parser.add_argument(
+        "model",
+        type=Path,
+        help="model.json from nn2mcu quantize, or an int8 .tflite (a raw-tensor project: "
+        "nn_host INPUTS OUTPUTS reads and writes the model's int8 tensors)",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
     parser.add_argument(
         "--kernels",
@@ -467,6 +573,11 @@ def _run_generate(args: argparse.Namespace) -> int:
     if args.embed_images is not None:
         from nn2mcu.datasets import load_dataset
 
+        if program.model.tensor_input:
+            raise InputError(
+                "--embed-images is for models that take pixels; a model imported from TFLite "
+                "takes int8 tensors (nn_input_buffer())"
+            )
         if args.data is None:
             raise InputError("--embed-images needs --data SPEC (the test images to embed)")
         test = load_dataset(args.data).test

@@ -47,10 +47,25 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
+def edges(model: Any) -> tuple[tuple[float, int], tuple[float, int]]:
+    """The (scale, zero point) of an imported s8 model's int8 input and output tensors."""
+    first = model.tensors[model.graph.input_name]
+    last = model.tensors[model.graph.outputs[0]]
+    return (first.scale, first.zero_point), (last.scale, last.zero_point)
+
+
 class Oracle:
     """One TFLM interpreter for one .tflite file."""
 
-    def __init__(self, path: Path, *, preserve_all_tensors: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        preserve_all_tensors: bool = False,
+        edges: tuple[tuple[float, int], tuple[float, int]] | None = None,
+    ) -> None:
+        """``edges``: the (scale, zero point) of the int8 tensors inside a float input and
+        output (the QUANTIZE's output, the DEQUANTIZE's input)."""
         try:
             from tflite_micro import runtime
         except ImportError:
@@ -74,21 +89,19 @@ class Oracle:
                 raise InputError(f"{path}: TensorFlow Lite Micro refuses it: {error}") from None
         self.input = self.interpreter.get_input_details(0)
         self.output = self.interpreter.get_output_details(0)
+        self.edges = edges
 
-    @staticmethod
-    def _params(details: dict[str, Any]) -> tuple[float, int]:
-        scale, zero_point = (
-            details["quantization_parameters"]["scales"],
-            details["quantization_parameters"]["zero_points"],
-        )
-        return float(scale[0]), int(zero_point[0])
+    def _params(self, side: int) -> tuple[float, int]:
+        if self.edges is None:
+            raise InputError("a float input or output needs the int8 tensor's parameters")
+        return self.edges[side]
 
     def invoke(self, tensor: npt.NDArray[np.int8]) -> npt.NDArray[np.int8]:
         """The output tensor for one int8 input tensor (the int8 one inside float edges)."""
         shape = tuple(self.input["shape"])
         value: npt.NDArray[Any] = np.asarray(tensor, np.int8).reshape(shape)
         if self.input["dtype"] == np.float32:
-            scale, zero_point = self._params(self.input)
+            scale, zero_point = self._params(0)
             value = (
                 np.float32(scale) * (value.astype(np.float32) - np.float32(zero_point))
             ).astype(np.float32)
@@ -96,7 +109,7 @@ class Oracle:
         self.interpreter.invoke()
         out = np.asarray(self.interpreter.get_output(0))
         if out.dtype == np.float32:
-            scale, zero_point = self._params(self.output)
+            scale, zero_point = self._params(1)
             q = np.round(out.astype(np.float64) / scale) + zero_point
             out = np.clip(q, -128, 127).astype(np.int8)
         return out.astype(np.int8).ravel()

@@ -155,7 +155,7 @@ def tflm_comparison(
 
     model = program.model
     imported = model.imported
-    oracle = tflm.Oracle(Path(imported.path), preserve_all_tensors=trace)
+    oracle = tflm.Oracle(Path(imported.path), preserve_all_tensors=trace, edges=tflm.edges(model))
     size = model.graph.shapes[model.graph.outputs[0]].size
     different = 0
     first: int | None = None

@@ -13,6 +13,7 @@ from nn2mcu.ops.dropout import Dropout
 from nn2mcu.ops.flatten import Flatten
 from nn2mcu.ops.fully_connected import FullyConnected
 from nn2mcu.ops.input import Input, Preprocessing
+from nn2mcu.ops.mean import Mean
 from nn2mcu.ops.pad import Pad
 from nn2mcu.ops.pool2d import Pool2D, PoolMethod
 from nn2mcu.ops.registry import BINDINGS, OPS, REFUSALS, binding, lookup
@@ -33,6 +34,7 @@ __all__ = [
     "Flatten",
     "FullyConnected",
     "Input",
+    "Mean",
     "Pad",
     "Pool2D",
     "PoolMethod",

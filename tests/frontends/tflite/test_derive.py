@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nn2mcu.frontends.tflite import derive
+from nn2mcu.ops.mean import mean_multiplier
 from nn2mcu.s8.arithmetic import quantize_multiplier
 
 
@@ -70,6 +71,12 @@ def test_bias_scale_error() -> None:
 
 def test_mean_multiplier_folds_the_count() -> None:
     multiplier, shift = quantize_multiplier(0.5)
-    folded, folded_shift = derive.mean_multiplier(1.0, 2.0, 9)
+    folded, folded_shift = mean_multiplier(1.0, 2.0, 9)
     bits = 3  # floor(log2 9)
     assert folded == (multiplier << bits) // 9 and folded_shift == shift - bits
+
+
+def test_mean_multiplier_keeps_the_shift_at_least_minus_31() -> None:
+    # s_in / s_out = 2^-30 gives shift -29; 1,024 cells would take 10 more bits
+    folded, shift = mean_multiplier(2.0**-30, 1.0, 1024)
+    assert shift == -31 and folded == (1 << 30) * 4 // 1024

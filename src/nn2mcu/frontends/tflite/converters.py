@@ -19,6 +19,8 @@ from nn2mcu.ops.conv2d import Conv2D
 from nn2mcu.ops.depthwise_conv2d import DepthwiseConv2D
 from nn2mcu.ops.flatten import Flatten
 from nn2mcu.ops.fully_connected import FullyConnected
+from nn2mcu.ops.mean import Mean
+from nn2mcu.ops.pad import Pad
 from nn2mcu.ops.pool2d import Pool2D, PoolMethod
 from nn2mcu.ops.softmax import Softmax
 from nn2mcu.s8.model import S8Layer, TensorParams
@@ -365,6 +367,37 @@ def softmax(state: State, op: Operator) -> None:
     )
 
 
+def mean(state: State, op: Operator) -> None:
+    x_tensor, out = state.tensor(op.inputs[0]), state.tensor(op.outputs[0])
+    axes = sorted(int(a) % 4 for a in _data(_constant(state, op.inputs[1], "axis")).ravel())
+    if len(x_tensor.shape) != 4 or axes != [1, 2]:
+        raise Refused(f"a mean over axes {axes} of {list(x_tensor.shape)} (nn2mcu: H and W)")
+    params(x_tensor)
+    if hwc(out).size != x_tensor.shape[3]:
+        raise Refused(f"its output {list(out.shape)} is not one value per channel")
+    name = state.name("mean")
+    state.add(Layer(name, Mean(), (state.source(x_tensor.index),)), out)
+
+
+def pad(state: State, op: Operator) -> None:
+    x_tensor, out = state.tensor(op.inputs[0]), state.tensor(op.outputs[0])
+    params(x_tensor)
+    _same_quantization(x_tensor, out, op.name)
+    paddings = _data(_constant(state, op.inputs[1], "paddings")).astype(np.int64)
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        value = _data(_constant(state, op.inputs[2], "constant value")).ravel()
+        if value.size != 1 or int(value[0]) != x_tensor.zero_point:
+            raise Refused("it pads with a value other than zero (the zero point)")
+    if paddings.shape != (4, 2) or paddings[0].any() or paddings[3].any():
+        raise Refused(f"paddings {paddings.tolist()} (nn2mcu pads H and W only)")
+    (top, bottom), (left, right) = paddings[1], paddings[2]
+    name = state.name("pad")
+    layer = Layer(
+        name, Pad((int(top), int(left), int(bottom), int(right))), (state.source(x_tensor.index),)
+    )
+    state.add(layer, out)
+
+
 CONVERTERS: dict[str, Callable[[State, Operator], None]] = {
     "CONV_2D": conv_2d,
     "DEPTHWISE_CONV_2D": depthwise_conv_2d,
@@ -374,4 +407,7 @@ CONVERTERS: dict[str, Callable[[State, Operator], None]] = {
     "MAX_POOL_2D": _pool(PoolMethod.MAX),
     "RESHAPE": reshape,
     "SOFTMAX": softmax,
+    "MEAN": mean,
+    "PAD": pad,
+    "PADV2": pad,
 }

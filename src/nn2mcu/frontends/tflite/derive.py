@@ -100,12 +100,3 @@ def bias_scale_error(
 ) -> float:
     """|s_in * s_w - s_b| / s_out (double), which TFLM requires to be <= 0.02."""
     return abs(float(input_scale) * float(filter_scale) - float(bias_scale)) / float(output_scale)
-
-
-def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tuple[int, int]:
-    """reduce_common.cc and QuantizedMeanOrSum: QuantizeMultiplier(s_in / s_out), then
-    folded with 1 / count: shift' = min(floor(log2 count), 32, 31 + shift), multiplier' =
-    (multiplier << shift') / count (int64, truncating), shift - shift'."""
-    multiplier, shift = quantize_multiplier(float(input_scale) / float(output_scale))
-    bits = min(count.bit_length() - 1, 32, 31 + shift)
-    return int((multiplier << bits) // count), shift - bits

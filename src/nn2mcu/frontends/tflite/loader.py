@@ -19,6 +19,8 @@ from nn2mcu.frontends.tflite.converters import CONVERTERS, Refused, State, hwc, 
 from nn2mcu.frontends.tflite.reader import Operator, TfliteModel, read_tflite
 from nn2mcu.ir import Graph, Layer
 from nn2mcu.ops.input import Input
+from nn2mcu.ops.pad import Pad
+from nn2mcu.passes.fold_pad import fold_pad
 from nn2mcu.s8.model import ImportedFrom, S8Layer, TensorParams
 
 FOLDED = ("SHAPE", "STRIDED_SLICE", "PACK", "CONCATENATION")
@@ -57,6 +59,18 @@ def _foldable(model: TfliteModel, op: Operator, constant: set[int]) -> bool:
 
 def _constants(model: TfliteModel) -> set[int]:
     return {t.index for t in model.tensors if t.data is not None}
+
+
+def _grouped(operators: list[Operator]) -> list[str]:
+    """Unsupported builtins with the nodes of each: 'TANH (nodes 6, 8)'."""
+    nodes: dict[str, list[int]] = {}
+    for op in operators:
+        name = f"{op.name} of activations" if op.name == "CONCATENATION" else op.name
+        nodes.setdefault(name, []).append(op.index)
+    return [
+        f"{name} (node{'s' if len(found) > 1 else ''} {', '.join(map(str, found))})"
+        for name, found in nodes.items()
+    ]
 
 
 def load_tflite(path: Path) -> TfliteImport:
@@ -106,28 +120,26 @@ def load_tflite(path: Path) -> TfliteImport:
         state.add(Layer("input", Input(shape)), input_tensor)
     except Refused as reason:
         problems.append(f"the input: {reason}")
+    unnamed: list[Operator] = []  # nodes refused for what they are, no other reason
     for op in operators:
         if _foldable(model, op, constant):
             constant.update(op.outputs)
             continue
-        if any(i in refused for i in op.inputs):
-            refused.update(op.outputs)
-            if op.name not in CONVERTERS:
-                problems.append(f"node {op.index} {op.name}")
-            continue
         convert = CONVERTERS.get(op.name)
         if convert is None:
-            detail = " of activations" if op.name == "CONCATENATION" else ""
-            problems.append(f"node {op.index} {op.name}{detail}")
+            unnamed.append(op)
             refused.update(op.outputs)
+            continue
+        if any(i in refused for i in op.inputs):
+            refused.update(op.outputs)  # what it reads is refused already
             continue
         try:
             convert(state, op)
         except Refused as reason:
             problems.append(f"node {op.index} {op.name}: {reason}")
             refused.update(op.outputs)
-    if problems:
-        raise InputError(f"{where}: not supported: {'; '.join(problems)}")
+    if problems or unnamed:
+        raise InputError(f"{where}: not supported: {'; '.join(problems + _grouped(unnamed))}")
     if end not in state.producer:
         raise InputError(f"{where}: the output tensor '{model.tensors[end].name}' is not computed")
     output = state.producer[end]
@@ -136,6 +148,15 @@ def load_tflite(path: Path) -> TfliteImport:
     except Refused as reason:
         raise InputError(f"{where}: the output: {reason}") from None
     graph = Graph(path.stem, tuple(state.layers), (output,))
+    pads = [layer.name for layer in graph.layers if isinstance(layer.op, Pad)]
+    if pads:
+        try:
+            graph = fold_pad(graph)
+        except InputError as error:
+            raise InputError(f"{where}: {error}") from None
+        for name in pads:
+            state.tensors.pop(name)
+            state.origin.pop(name)
     unused = [
         layer.name
         for layer in graph.layers
