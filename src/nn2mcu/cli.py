@@ -108,9 +108,8 @@ def _run_inspect(args: argparse.Namespace) -> int:
     from nn2mcu.datasets import image_shape
     from nn2mcu.frontends.caffe import InputShapeSources
     from nn2mcu.frontends.load import load_network
-    from nn2mcu.inspect import format_table, summarize
-
     from nn2mcu.frontends.tflite import is_tflite
+    from nn2mcu.inspect import format_table, summarize
 
     if is_tflite(args.net):
         return _inspect_tflite(args)
