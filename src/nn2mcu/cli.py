@@ -811,18 +811,28 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="SOLVER|NET|MODEL",
         nargs="+",
         type=Path,
-        help="solver .prototxt files to train in order, one net with --weights, or one .onnx "
-        "model (trained elsewhere)",
+        help="solver .prototxt files to train in order, one net with --weights, one .onnx "
+        "model (trained elsewhere), or one int8 .tflite (imported as it is)",
     )
     parser.add_argument(
         "--weights", type=Path, metavar="W", help="Caffe: trained weights, so no training"
     )
-    parser.add_argument("--data", metavar="SPEC", required=True, help="the data set")
+    parser.add_argument(
+        "--data",
+        metavar="SPEC",
+        help="the data set (required, except for a .tflite run with --random N)",
+    )
+    parser.add_argument(
+        "--random",
+        type=int,
+        metavar="N",
+        help="a .tflite model: N deterministic random int8 input tensors instead of --data",
+    )
     parser.add_argument(
         "--scheme",
         choices=("q7", "s8"),
-        default="q7",
-        help="q7: legacy CMSIS-NN q7 kernels (default); s8: per-channel int8 for CMSIS-NN v4+",
+        help="q7: legacy CMSIS-NN q7 kernels (default); s8: per-channel int8 for CMSIS-NN v4+ "
+        "(a .tflite is always s8)",
     )
     parser.add_argument(
         "--method",
@@ -844,9 +854,14 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="FILE|M[,M,M]",
         help="Caffe with --weights: this mean.binaryproto instead of the net's mean_file (which "
         "may name a path on another machine; computed from --data when it does not exist); "
-        "ONNX: the mean M subtracted from 0..255 pixels, x = (p - M) * S",
+        "ONNX and TFLite: the mean M subtracted from 0..255 pixels, x = (p - M) * S",
     )
-    parser.add_argument("--scale", type=float, metavar="S", help="ONNX: the S of x = (p - M) * S")
+    parser.add_argument(
+        "--scale",
+        type=_fraction,
+        metavar="S",
+        help="ONNX and TFLite: the S of x = (p - M) * S (1/255 is accepted)",
+    )
     parser.add_argument("--calibration", type=int, metavar="N", help="calibration images")
     parser.add_argument("--shuffle", type=int, metavar="SEED", help="shuffle the training data")
     parser.add_argument("-n", type=int, metavar="N", help="test images to verify (default: all)")
@@ -863,7 +878,15 @@ def _run_run(args: argparse.Namespace) -> int:
         raise InputError(f"-o {args.output}: exists and is not a directory")
     from nn2mcu.frontends.load import is_onnx
     from nn2mcu.frontends.onnx import parse_mean
+    from nn2mcu.frontends.tflite import is_tflite
 
+    if any(is_tflite(path) for path in args.definitions):
+        return _run_imported(args)
+    if args.random is not None:
+        raise InputError("--random is for a model imported from TFLite")
+    if args.data is None:
+        raise InputError("run needs --data SPEC (the data set)")
+    args.scheme = args.scheme or "q7"
     if args.scheme == "s8" and args.method != "search":
         raise InputError("--method is for --scheme q7")
     onnx = any(is_onnx(path) for path in args.definitions)
@@ -892,6 +915,48 @@ def _run_run(args: argparse.Namespace) -> int:
         return EXIT_MISMATCH
     print(f"wrote {args.output / 'project'}, report.html, report.md and report.json")
     failed = [s for s in (report, report.get("host")) if s is not None and s["mismatches"]]
+    return EXIT_MISMATCH if failed else EXIT_OK
+
+
+def _run_imported(args: argparse.Namespace) -> int:
+    """run MODEL.tflite: import, generate, verify against the simulator and TFLM, report."""
+    from nn2mcu.codegen.cortex_m import TargetFailure
+    from nn2mcu.pipeline.imported import ImportedRun, run_imported
+
+    if len(args.definitions) != 1:
+        raise InputError("give one .tflite model, without solvers")
+    given = [
+        flag for flag, value in (
+            ("--weights", args.weights), ("--calibration", args.calibration),
+            ("--shuffle", args.shuffle),
+        ) if value is not None
+    ]  # fmt: skip
+    if given or args.method != "search":
+        raise InputError(
+            f"{args.definitions[0]}: {', '.join(given) or '--method'} not used: an int8 TFLite "
+            "model is kept as TFLite quantized it"
+        )
+    if args.scheme == "q7":
+        raise InputError(f"{args.definitions[0]}: an int8 TFLite model is an s8 model")
+    try:
+        mean = 0.0 if args.mean is None else float(args.mean)
+    except ValueError:
+        raise InputError(f"--mean {args.mean}: a TFLite model's M is one number") from None
+    options = ImportedRun(
+        model=args.definitions[0], output=args.output, data=args.data, random=args.random,
+        mean=mean, scale=1.0 if args.scale is None else args.scale, target=args.target,
+        board=args.board, images=args.n, progress=not args.no_progress,
+    )  # fmt: skip
+    try:
+        report = run_imported(options, log=lambda line: print(line, flush=True))
+    except TargetFailure as failure:
+        print(f"nn2mcu: run: {failure}", file=sys.stderr)
+        return EXIT_MISMATCH
+    print(f"wrote {args.output / 'project'}, report.html, report.md and report.json")
+    failed = [
+        s for s in (report, report.get("host"))
+        if s is not None and (s["mismatches"] or s.get("tflm_mismatches"))
+    ]  # fmt: skip
     return EXIT_MISMATCH if failed else EXIT_OK
 
 

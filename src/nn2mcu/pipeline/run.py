@@ -273,7 +273,7 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         predictions[target] = np.load(verify_dir / "outputs.npy")
         log(format_verification(verified[target]))
 
-    _publish_project(project, options.output / "project")
+    publish_project(project, options.output / "project")
 
     from nn2mcu.report.build import write_report
 
@@ -302,7 +302,7 @@ def _float_graph(
     return graph if options.mean is None else use_mean_file(graph, options.mean)
 
 
-def _publish_project(source: Path, destination: Path) -> None:
+def publish_project(source: Path, destination: Path) -> None:
     """Copy the verified project to DIR/project, replacing an earlier one atomically."""
     staging = Path(tempfile.mkdtemp(prefix=".project.", dir=destination.parent))
     try:

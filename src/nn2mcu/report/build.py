@@ -69,8 +69,7 @@ def write_report(
 
     network = summarize(model.graph)
     budget = _budget(summary, program)
-    chosen = BOARDS.get(board) if board else None
-    limits = {"flash": chosen.flash, "RAM": chosen.ram} if chosen else None
+    _, limits, described = _board(board)
 
     pictures: dict[str, bytes] = {}
     rules = scheme_of(model)
@@ -118,19 +117,16 @@ def write_report(
         },
         "layers": layers,
         "budget": budget,
-        "board": None
-        if chosen is None
-        else {
-            "name": chosen.name,
-            "mcu": chosen.mcu,
-            "core": chosen.core,
-            "flash": chosen.flash,
-            "ram": chosen.ram,
-        },
+        "board": described,
         "classes": classes,
         "confusion_matrix": matrix.tolist(),
         "figures": sorted(pictures),
     }
+    _write_files(output, report, pictures)
+    return report
+
+
+def _write_files(output: Path, report: dict[str, Any], pictures: dict[str, bytes]) -> None:
     encoded = {name: base64.b64encode(png).decode() for name, png in pictures.items()}
     files = {
         "report.json": json.dumps(report, indent=2) + "\n",
@@ -143,4 +139,117 @@ def write_report(
             stream.write(text)
         make_public(Path(temporary))
         os.replace(temporary, output / name)
+
+
+def _board(board: str | None) -> tuple[Any, dict[str, int] | None, dict[str, Any] | None]:
+    chosen = BOARDS.get(board) if board else None
+    if chosen is None:
+        return None, None, None
+    described = {
+        "name": chosen.name, "mcu": chosen.mcu, "core": chosen.core, "flash": chosen.flash,
+        "ram": chosen.ram,
+    }  # fmt: skip
+    return chosen, {"flash": chosen.flash, "RAM": chosen.ram}, described
+
+
+def imported_layer_rows(model: Any) -> list[dict[str, Any]]:
+    """The s8 quantizer's per-layer report rows, from an imported model's own parameters."""
+    rows = []
+    for name, layer in model.weighted.items():
+        source = model.tensors[model.graph.layer(name).inputs[0]]
+        out = model.tensors[name]
+        rows.append(
+            {
+                "name": name,
+                "input_scale": source.scale,
+                "input_zero_point": source.zero_point,
+                "output_scale": out.scale,
+                "output_zero_point": out.zero_point,
+                "weight_scale_min": float(layer.weight_scales.min()),
+                "weight_scale_max": float(layer.weight_scales.max()),
+                "shift_min": int(layer.shift.min()),
+                "shift_max": int(layer.shift.max()),
+                "activation": list(layer.activation),
+            }
+        )
+    return rows
+
+
+def write_imported_report(
+    output: Path,
+    *,
+    program: Program,
+    inputs: np.ndarray,
+    labels: np.ndarray | None,
+    classes: list[str],
+    verified: dict[str, dict[str, Any]],
+    outputs: dict[str, np.ndarray],
+    board: str | None,
+    target: str,
+) -> dict[str, Any]:
+    """The report of a run on a model imported from TFLite: no float model and no
+    calibration; the histograms show the int8 weights and outputs dequantized (outputs of
+    the simulator on the first inputs); accuracy and the confusion matrix only with
+    labels."""
+    from nn2mcu.simulate import simulate
+
+    model: Any = program.model  # an s8 model (tensors, imported)
+    summary = verified[target]
+    rules = scheme_of(model)
+    budget = _budget(summary, program)
+    _, limits, described = _board(board)
+    pictures: dict[str, bytes] = {}
+    matrix = None
+    if labels is not None:
+        logits = model.graph.shapes[model.logits].size
+        predicted = np.argmax(outputs[target][:, -logits:], axis=1)
+        names = classes or [str(i) for i in range(logits)]
+        matrix = np.zeros((len(names), len(names)), dtype=np.int64)
+        np.add.at(matrix, (labels, predicted), 1)
+        pictures["accuracy"] = figures.accuracy_figure(
+            {f"C on {name}": result["accuracy"] for name, result in verified.items()}
+        )
+        pictures["confusion"] = figures.confusion_figure(matrix, names)
+    values = simulate(model, inputs[:ACTIVATION_IMAGES])
+    layers = imported_layer_rows(model)
+    for row in layers:
+        name = row["name"]
+        params = model.tensors[name]
+        layer = model.weighted[name]
+        axis = model.graph.layer(name).op.weight_channel_axis
+        shape = [1] * layer.weight.ndim
+        shape[axis] = -1
+        weights = layer.weight * layer.weight_scales.reshape(shape)  # dequantized
+        real = params.scale * (values[name].astype(np.float64) - params.zero_point)
+        weight_range, output_range = rules.layer_ranges(row)
+        pictures[f"histogram-{name}"] = figures.histogram_figure(
+            name, weights, weight_range, real, output_range, rules.name
+        )
+    if "instructions_per_inference" in summary:
+        entries = summary["per_layer"]
+        pictures["instructions"] = figures.instructions_figure(
+            [e["name"] for e in entries],
+            [e["instructions"] for e in entries],
+            [e["macs"] // 2 for e in entries],
+        )
+    pictures["budget"] = figures.budget_figure(budget, limits)
+    report = {
+        **summary,
+        "host": verified.get("host"),
+        "network": summarize(model.graph),
+        "quantization": {
+            "scheme": rules.name,
+            "imported_from": Path(model.imported.path).name,
+            "imported_sha256": model.imported.sha256,
+            "test_images": len(inputs),
+            **rules.report_rows(model, {}),
+        },
+        "layers": layers,
+        "budget": budget,
+        "board": described,
+        "classes": classes,
+        "confusion_matrix": None if matrix is None else matrix.tolist(),
+        "figures": sorted(pictures),
+    }
+    _write_files(output, report, pictures)
     return report

@@ -27,10 +27,37 @@ img { max-width: 100%; display: block; margin: 0.5em 0; }
 
 
 def _verdict(summary: dict[str, Any]) -> str:
-    ok = summary["mismatches"] == 0
-    return (
-        f"{'PASS' if ok else 'FAIL'}: {summary['images']:,} test images on {summary['target']}, "
+    tflm = summary.get("tflm_mismatches")
+    ok = summary["mismatches"] == 0 and not tflm
+    what = "test images" if tflm is None else "inputs"
+    text = (
+        f"{'PASS' if ok else 'FAIL'}: {summary['images']:,} {what} on {summary['target']}, "
         f"{summary['mismatches']:,} mismatching bytes against the bit-exact simulator"
+    )
+    if tflm is not None:
+        text += f", {tflm:,} against TensorFlow Lite Micro (tflite-micro {summary['tflm_version']})"
+    return text
+
+
+def _accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _headline(report: dict[str, Any]) -> str:
+    """The sentence on where the model came from and how accurate it is."""
+    quantization = report["quantization"]
+    if "imported_from" in quantization:
+        accuracy = report["accuracy"]
+        told = "no labels" if accuracy is None else f"accuracy {accuracy:.4f}"
+        return (
+            f"Imported from {quantization['imported_from']} as TFLite quantized it; the C on "
+            f"{report['target']}: {told} over {quantization['test_images']:,} inputs."
+        )
+    return (
+        f"Float accuracy {quantization['float_accuracy']:.4f}, {quantization['scheme']} "
+        f"(simulator) {quantization['quantized_accuracy']:.4f} on "
+        f"{quantization['test_images']:,} test images; the C on {report['target']}: "
+        f"{report['accuracy']:.4f}."
     )
 
 
@@ -95,7 +122,7 @@ def _rows(report: dict[str, Any]) -> dict[str, list[list[str]]]:
                     summary["target"],
                     f"{summary['images']:,}",
                     f"{summary['mismatches']:,}",
-                    f"{summary['accuracy']:.4f}",
+                    _accuracy(summary["accuracy"]),
                 ]
             )
     tables["verification"] = verification
@@ -141,16 +168,17 @@ def render_html(report: dict[str, Any], encoded: dict[str, str]) -> str:
     for summary in verdicts:
         kind = "pass" if summary["mismatches"] == 0 else "fail"
         parts.append(f"<p class='{kind}'>{html.escape(_verdict(summary))}</p>")
+    headline = _headline(report)
+    if "imported_from" not in quantization:
+        headline = headline[0].lower() + headline[1:]
+    parts += [f"<p>{html.escape(headline)}</p>", "<h2>Network</h2>", _html_table(tables["network"])]
+    if "accuracy" in encoded:
+        parts += [
+            "<h2>Accuracy</h2>",
+            _image("accuracy", encoded, "accuracy"),
+            _image("confusion", encoded, "confusion matrix"),
+        ]
     parts += [
-        f"<p>float accuracy {quantization['float_accuracy']:.4f}, {quantization['scheme']} "
-        f"(simulator) {quantization['quantized_accuracy']:.4f} on "
-        f"{quantization['test_images']:,} test images; "
-        f"the C on {html.escape(report['target'])}: {report['accuracy']:.4f}.</p>",
-        "<h2>Network</h2>",
-        _html_table(tables["network"]),
-        "<h2>Accuracy</h2>",
-        _image("accuracy", encoded, "accuracy"),
-        _image("confusion", encoded, "confusion matrix"),
         "<h2>Quantization per layer</h2>",
         f"<p>input {html.escape(quantization['input'])}</p>",
         _html_table(tables["quantization"]),
@@ -189,9 +217,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("host") and report["target"] != "host":
         lines += [f"**{_verdict(report['host'])}**", ""]
     lines += [
-        f"Float accuracy {quantization['float_accuracy']:.4f}, {quantization['scheme']} "
-        f"(simulator) {quantization['quantized_accuracy']:.4f}; the C on {report['target']}: "
-        f"{report['accuracy']:.4f}. Figures are in report.html.",
+        f"{_headline(report)} Figures are in report.html.",
         "",
         "## Network",
         "",

@@ -5,6 +5,7 @@ the models nn2mcu must refuse, each with one line naming every unsupported node.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -173,3 +174,64 @@ def test_inspect_shows_the_scales(tmp_path: Path) -> None:
     assert rows["conv1"]["scale"] == model.tensors["conv1"].scale
     assert rows["conv1"]["zero_point"] == model.tensors["conv1"].zero_point
     assert summary["totals"]["macs"] > 0
+
+
+@pytest.mark.host
+def test_a_model_that_differs_from_tflm_fails_and_trace_names_the_layer(tmp_path: Path) -> None:
+    """model.json with one multiplier changed: the C still equals the simulator, but not
+    TFLM; verify exits 1 and --trace names the layer and element."""
+    out = tmp_path / "model.json"
+    assert nn2mcu("quantize", fixture("residual"), "-o", out, cwd=tmp_path).returncode == 0
+    sidecar = out.with_suffix(".npz")
+    with np.load(sidecar) as loaded:
+        arrays = dict(loaded)
+    arrays["conv3.multiplier"] = arrays["conv3.multiplier"] * 3 // 4
+    np.savez(sidecar, **arrays)
+    document = json.loads(out.read_text())
+    document["arrays"]["sha256"] = hashlib.sha256(sidecar.read_bytes()).hexdigest()
+    out.write_text(json.dumps(document))
+    result = nn2mcu("verify", out, "--random", 20, "--trace", "--json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["mismatches"] == 0 and summary["tflm_mismatches"] > 0
+    assert summary["tflm_trace"]["layer"] == "conv3"
+
+
+@pytest.mark.cortex_m
+def test_run_imports_verifies_and_reports(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = nn2mcu("run", fixture("padded"), "--random", 20, "-o", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["target"] == "cortex-m4" and report["images"] == 20
+    assert report["accuracy"] is None and report["confusion_matrix"] is None
+    for summary in (report, report["host"]):
+        assert summary["mismatches"] == 0 and summary["tflm_mismatches"] == 0
+    assert report["quantization"]["imported_from"] == "padded.tflite"
+    assert "Imported from padded.tflite" in (out / "report.md").read_text()
+    assert "nn_input_buffer" in (out / "project" / "nn.h").read_text()
+    assert "histogram-conv1" in report["figures"] and "instructions" in report["figures"]
+    again = nn2mcu("run", fixture("padded"), "--random", 20, "-o", out, cwd=tmp_path)
+    assert again.returncode == 0 and "reused" in again.stdout.lower()
+
+
+@pytest.mark.host
+def test_run_with_labels_reports_the_accuracy(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = nn2mcu(
+        "run", shared_dir() / "data" / "mlperf-tiny" / "pretrainedResnet_quant.tflite",
+        "--data", shared_dir() / "data" / "cifar10-jpeg", "-n", 50, "--target", "host",
+        "-o", out, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["mismatches"] == 0 and report["tflm_mismatches"] == 0
+    assert 0.5 < report["accuracy"] < 1.0
+    assert np.asarray(report["confusion_matrix"]).sum() == 50
+
+
+def test_run_refuses_a_refused_model_before_writing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = nn2mcu("run", fixture("concat"), "--random", 5, "-o", out, cwd=tmp_path)
+    assert result.returncode == 2 and "CONCATENATION" in result.stderr
+    assert not out.exists()
