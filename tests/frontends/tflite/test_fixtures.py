@@ -140,6 +140,9 @@ def _refused(path: Path, tmp_path: Path, *args: object) -> str:
         ("lstm", r"LOGISTIC \(nodes 4, 5, .*TANH \(nodes .*MUL \(nodes "),
         ("int16", r"is int16 \(nn2mcu takes int8 activations\)"),
         ("float", r"a float32 TFLite model"),
+        ("dynamic", r"has a dynamic shape \[-1, -1, -1, 3\]"),
+        ("subgraphs", r"3 subgraphs \(nn2mcu takes one\).*WHILE \(node 0\)"),
+        ("uint8", r"is uint8 \(nn2mcu takes int8 activations\); QUANTIZE \(nodes 0, 7\)"),
     ],
 )
 def test_unsupported_models_are_refused(name: str, expected: str, tmp_path: Path) -> None:

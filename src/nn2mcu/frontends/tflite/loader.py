@@ -105,12 +105,17 @@ def load_tflite(path: Path) -> TfliteImport:
         if len(last) == 1 and last[0].name == "DEQUANTIZE":
             operators.remove(last[0])
             end, float_output = last[0].inputs[0], True
-    for tensor in model.tensors:
-        if any(d < 0 for d in tensor.shape_signature[1:]):
-            problems.append(
-                f"tensor '{tensor.name}' has a dynamic shape {list(tensor.shape_signature)}"
-            )
-            break
+    dynamic = [t for t in model.tensors if any(d < 0 for d in t.shape_signature[1:])]
+    if dynamic:  # the static shapes are placeholders: converting them would mislead
+        tensor = dynamic[0]
+        problems.append(
+            f"tensor '{tensor.name}' has a dynamic shape {list(tensor.shape_signature)} "
+            f"(and {len(dynamic) - 1} more tensors)"
+            if len(dynamic) > 1
+            else f"tensor '{tensor.name}' has a dynamic shape {list(tensor.shape_signature)}"
+        )
+        unknown = [op for op in operators if op.name not in CONVERTERS and op.name not in FOLDED]
+        raise InputError(f"{where}: not supported: {'; '.join(problems + _grouped(unknown))}")
     state = State(model)
     refused: set[int] = set()
     constant = _constants(model)
