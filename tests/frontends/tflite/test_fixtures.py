@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -238,3 +239,13 @@ def test_run_refuses_a_refused_model_before_writing(tmp_path: Path) -> None:
     result = nn2mcu("run", fixture("concat"), "--random", 5, "-o", out, cwd=tmp_path)
     assert result.returncode == 2 and "CONCATENATION" in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.host
+@pytest.mark.skipif(
+    not os.environ.get("CMSIS_NN_ROOT"), reason="CMSIS_NN_ROOT (a CMSIS-NN v7+ tree) is not set"
+)
+@pytest.mark.parametrize("name", SUPPORTED)
+def test_host_with_real_cmsis_nn(name: str, tmp_path: Path) -> None:
+    summary = _verify(fixture(name), tmp_path, "--random", 50, "--kernels", "cmsis")
+    assert summary["mismatches"] == 0 and summary["tflm_mismatches"] == 0
