@@ -536,6 +536,16 @@ def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "without files (make nn_embedded; on a board, the same main.c)",
     )
     parser.add_argument("--data", metavar="SPEC", help="the data set for --embed-images")
+    parser.add_argument(
+        "--mean",
+        type=float,
+        metavar="M",
+        help="imported models: also take uint8 pixels, x = (p - M) * S, q = clamp(round-half-"
+        "away(x / scale) + zero point) (nn_quantize_pixels, a 256-entry table)",
+    )
+    parser.add_argument(
+        "--scale", type=_fraction, metavar="S", help="imported models: the S of --mean"
+    )
     parser.set_defaults(handler=_run_generate)
 
 
@@ -564,9 +574,12 @@ def _run_generate(args: argparse.Namespace) -> int:
 
     from nn2mcu.codegen.host import generate_atomically
     from nn2mcu.codegen.lower import lower
-    from nn2mcu.modelfile import read_model
+    from nn2mcu.modelfile import read_model, with_pixel_map
 
-    program = lower(read_model(args.model))
+    model = read_model(args.model)
+    if args.mean is not None or args.scale is not None:
+        model = with_pixel_map(model, args.mean, args.scale)
+    program = lower(model)
     root = _cmsis_root(program) if args.kernels == "cmsis" else None
     images = None
     if args.embed_images is not None:
@@ -709,7 +722,7 @@ def _verify_inputs(args: argparse.Namespace, program: Program) -> tuple[Any, Any
         if not 1 <= count <= len(dataset.test):
             raise InputError(f"-n {count}: the test split has {len(dataset.test)} images")
         return dataset.test.images[:count], dataset.test.labels[:count]
-    from nn2mcu.datasets.tensors import pixels_to_tensors, random_tensors
+    from nn2mcu.datasets.tensors import random_tensors
     from nn2mcu.schemes import SCHEMES
 
     shape = model.graph.shapes[model.graph.input_name]
@@ -742,9 +755,7 @@ def _verify_inputs(args: argparse.Namespace, program: Program) -> tuple[Any, Any
         if not 1 <= args.n <= len(images):
             raise InputError(f"-n {args.n}: there are {len(images)} images")
         images, labels = images[: args.n], labels[: args.n]
-    mean = 0.0 if args.mean is None else args.mean
-    scale = 1.0 if args.scale is None else args.scale
-    return pixels_to_tensors(images, mean, scale, params.scale, params.zero_point), labels
+    return images, labels  # uint8 pixels: the project maps them (nn_quantize_pixels)
 
 
 def _run_verify(args: argparse.Namespace) -> int:
@@ -752,9 +763,12 @@ def _run_verify(args: argparse.Namespace) -> int:
     from nn2mcu.codegen.cortex_m import TargetFailure
     from nn2mcu.codegen.lower import lower
     from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
-    from nn2mcu.modelfile import read_model
+    from nn2mcu.modelfile import read_model, with_pixel_map
 
-    program = lower(read_model(args.model))
+    model = read_model(args.model)
+    if model.tensor_input and args.data is not None:
+        model = with_pixel_map(model, args.mean, args.scale)
+    program = lower(model)
     root = _cmsis_root(program) if args.kernels == "cmsis" else None
     inputs, labels = _verify_inputs(args, program)
     if args.project is not None and not (args.project / "Makefile").is_file():

@@ -187,3 +187,23 @@ def read_model(path: Path) -> Any:
     if is_tflite(path):
         return import_tflite(path)
     return read_quantized(path)
+
+
+def with_pixel_map(model: Any, mean: float | None, scale: float | None) -> Any:
+    """An imported model that also takes uint8 pixels: x = (p - M) * S, q = clamp(round-
+    half-away(x / scale) + zero point). M and S default to the model's recorded mapping,
+    else 0 and 1."""
+    import dataclasses
+    import math
+
+    imported = model.imported
+    if imported is None:
+        raise InputError("--mean and --scale map pixels for models imported from TFLite")
+    recorded = imported.pixel_map or (0.0, 1.0)
+    chosen = (
+        recorded[0] if mean is None else float(mean),
+        recorded[1] if scale is None else float(scale),
+    )
+    if not all(math.isfinite(v) for v in chosen) or chosen[1] == 0:
+        raise InputError(f"--mean {chosen[0]} --scale {chosen[1]}: give finite values, S != 0")
+    return dataclasses.replace(model, imported=dataclasses.replace(imported, pixel_map=chosen))

@@ -145,7 +145,7 @@ def run_images(
         run_qemu(
             elf,
             target,
-            ["images.bin", "outputs.bin", *runner_flags(program), "-p", "profile.bin"],
+            ["images.bin", "outputs.bin", *runner_flags(program, pixels), "-p", "profile.bin"],
             work,
             timeout_for(program, len(pixels)),
         )

@@ -51,6 +51,12 @@ def tensor_mode(program: Program) -> bool:
     return bool(program.model.tensor_input)
 
 
+def _pixel_map(program: Program) -> tuple[float, float] | None:
+    """(M, S) when an imported model was given a pixel mapping, else None."""
+    imported = program.model.imported
+    return None if imported is None else imported.pixel_map
+
+
 def output_buffer(program: Program) -> str:
     """What nn_run copies to the caller: the logits, or in raw-tensor mode the output
     tensor (the softmax's, when the model ends in one)."""
@@ -69,6 +75,21 @@ def output_layer(program: Program) -> str:
 def weights_h(program: Program) -> str:
     model = program.model
     out = [HEADER, "#ifndef NN_WEIGHTS_H\n#define NN_WEIGHTS_H\n\n#include <stdint.h>\n", ALIGN]
+    pixel_map = _pixel_map(program)
+    if pixel_map is not None:
+        mean, scale = pixel_map
+        out.append(
+            f"/* pixels p to the int8 input: x = (p - {mean!r}) * {scale!r}, q = clamp(round-"
+            "half-away(x / NN_INPUT_SCALE) + NN_INPUT_ZERO_POINT), in double, per value */\n"
+            + c_array(
+                "int8_t",
+                "nn_pixel_table",
+                model.imported.pixel_table(
+                    scheme_of(model).tensor_parameters(model)[model.graph.input_name]
+                ),
+            )
+            + "\n"
+        )
     if not tensor_mode(program):
         per = "per pixel (H x W x C)" if model.mean.ndim == 3 else "per channel"
         out.append(
@@ -151,6 +172,7 @@ def nn_c(program: Program) -> str:
     parts = scheme.nn_c_parts(model)
     return _render(
         "nn.c.j2",
+        pixels=_pixel_map(program) is not None,
         tensor_mode=tensor_mode(program),
         output_offset=f"{c_macro(output_buffer(program))}_OFFSET",
         element=scheme.element_type,
@@ -211,6 +233,7 @@ def nn_h_values(program: Program) -> dict[str, object]:
         "scheme": scheme_of(model).name,
         "probabilities": program.softmax_buffer is not None,
         "tensor_mode": tensor_mode(program),
+        "pixels": _pixel_map(program) is not None,
     }
     if tensor_mode(program):
         imported = model.imported
@@ -246,6 +269,7 @@ def project_files(
         "main.c": _render(
             "main_tensor.c.j2" if tensor_mode(program) else "main.c.j2",
             element=element,
+            pixels=_pixel_map(program) is not None,
             probabilities=program.softmax_buffer is not None,
             input_shape=_tensor_shape(program, program.input_buffer),
         ),

@@ -81,10 +81,13 @@ class Verification:
     first_mismatch: int | None = None  # index of the first image that differs
 
 
-def runner_flags(program: Program) -> list[str]:
+def runner_flags(program: Program, inputs: npt.NDArray[Any]) -> list[str]:
     """The runner's arguments after INPUTS OUTPUTS that verification passes: in raw-tensor
-    mode -l (each output tensor followed by the logits)."""
-    return ["-l"] if program.model.tensor_input else []
+    mode -l (each output tensor followed by the logits), and -u when the inputs are uint8
+    pixels (mapped by the project's nn_quantize_pixels)."""
+    if not program.model.tensor_input:
+        return []
+    return ["-l", "-u"] if np.asarray(inputs).dtype == np.uint8 else ["-l"]
 
 
 def record_size(program: Program) -> int:
@@ -139,7 +142,7 @@ def verify_host(
     """Run the binary and compare with the simulator of ``reference`` (default: the
     program's model; a variant of it when the linked kernels compute one, see
     ``Scheme.reference_model``)."""
-    got = run_host(binary, pixels, record_size(program), work, runner_flags(program))
+    got = run_host(binary, pixels, record_size(program), work, runner_flags(program, pixels))
     return compare_outputs(program, got, pixels, labels, reference)
 
 
@@ -199,7 +202,7 @@ def first_divergence(
         (traced / "nn_host").unlink(missing_ok=True)
         binary = build_host(traced, f"{cflags} -DNN_TRACE_LAYERS")
         result = subprocess.run(
-            [str(binary), str(images), str(outputs)],
+            [str(binary), str(images), str(outputs), *runner_flags(program, pixels)],
             cwd=work,
             capture_output=True,
             text=True,
@@ -212,7 +215,9 @@ def first_divergence(
 
         (traced / f"nn_{target.name}.elf").unlink(missing_ok=True)
         elf = build_target(traced, target, f"{cflags} -DNN_TRACE_LAYERS")
-        run_qemu(elf, target, [images.name, outputs.name], work, 600)
+        run_qemu(
+            elf, target, [images.name, outputs.name, *runner_flags(program, pixels)], work, 600
+        )
     model = program.model if reference is None else reference
     expected = simulate(model, pixels[:1])
     data, offset = (work / "trace.bin").read_bytes(), 0

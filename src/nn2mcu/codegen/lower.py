@@ -136,5 +136,8 @@ def weight_bytes(program: Program) -> int:
 
 def flash_bytes(program: Program) -> int:
     """Bytes of constant data the generated code puts in flash: the weight and bias arrays
-    and the input mean (which a compiler may fold into the code when it is per channel)."""
-    return weight_bytes(program) + int(program.model.mean.size)
+    and the input mean (which a compiler may fold into the code when it is per channel), or
+    an imported model's 256-entry pixel table."""
+    imported = program.model.imported
+    table = 256 if imported is not None and imported.pixel_map is not None else 0
+    return weight_bytes(program) + int(program.model.mean.size) + table

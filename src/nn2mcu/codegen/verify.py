@@ -145,7 +145,7 @@ def verify_program(
 
 
 def tflm_comparison(
-    program: Program, inputs: npt.NDArray[np.int8], records: npt.NDArray[np.int8], trace: bool
+    program: Program, inputs: npt.NDArray[Any], records: npt.NDArray[np.int8], trace: bool
 ) -> dict[str, Any]:
     """The C's output tensors against TensorFlow Lite Micro's reference interpreter on the
     same int8 inputs: ``tflm_mismatches`` (bytes), and with ``trace`` the first layer and
@@ -159,7 +159,8 @@ def tflm_comparison(
     size = model.graph.shapes[model.graph.outputs[0]].size
     different = 0
     first: int | None = None
-    for index, tensor in enumerate(inputs):
+    tensors = model.input_stage(inputs)  # pixels through the model's pixel map
+    for index, tensor in enumerate(tensors):
         got = records[index, :size]
         count = int((oracle.invoke(tensor) != got).sum())
         different += count
@@ -167,7 +168,7 @@ def tflm_comparison(
             first = index
     out: dict[str, Any] = {"tflm_mismatches": different, "tflm_version": tflm.version()}
     if trace and first is not None:
-        oracle.invoke(inputs[first])
+        oracle.invoke(tensors[first])
         values = simulate(model, inputs[first : first + 1])
         for layer in model.graph.layers:
             want = oracle.tensor(imported.tensors[layer.name])

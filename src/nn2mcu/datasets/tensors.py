@@ -29,7 +29,7 @@ def pixels_to_tensors(
     zero_point: int,
 ) -> npt.NDArray[np.int8]:  # fmt: skip
     """x = (p - M) * S, then q = clamp(round-half-away(x / scale) + zero point, -128, 127),
-    in double precision."""
+    in double precision (x / scale limited to +-512 first, which changes no result)."""
     x = (pixels.astype(np.float64) - float(mean)) * float(scale)
-    q = round_half_away(x / float(tensor_scale)) + zero_point
+    q = round_half_away(np.clip(x / float(tensor_scale), -512.0, 512.0)) + zero_point
     return np.clip(q, -128, 127).astype(np.int8)

@@ -19,9 +19,15 @@ from nn2mcu.codegen.host import generate_atomically
 from nn2mcu.codegen.lower import lower
 from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
 from nn2mcu.datasets import load_dataset
-from nn2mcu.datasets.tensors import pixels_to_tensors, random_tensors
+from nn2mcu.datasets.tensors import random_tensors
 from nn2mcu.errors import InputError
-from nn2mcu.modelfile import import_tflite, read_quantized, sha256_file, write_quantized
+from nn2mcu.modelfile import (
+    import_tflite,
+    read_quantized,
+    sha256_file,
+    with_pixel_map,
+    write_quantized,
+)
 from nn2mcu.pipeline.stages import Stages
 
 
@@ -56,10 +62,7 @@ def _inputs(options: ImportedRun, model: Any) -> tuple[np.ndarray, np.ndarray | 
     count = len(test) if options.images is None else options.images
     if not 1 <= count <= len(test):
         raise InputError(f"-n {count}: the test split has {len(test)} images")
-    tensors = pixels_to_tensors(
-        test.images[:count], options.mean, options.scale, params.scale, params.zero_point
-    )
-    return tensors, test.labels[:count], list(dataset.classes)
+    return test.images[:count], test.labels[:count], list(dataset.classes)
 
 
 def run_imported(options: ImportedRun, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -75,6 +78,8 @@ def run_imported(options: ImportedRun, log: Callable[[str], None] = print) -> di
 
         check_tools()
     model = import_tflite(options.model)  # refuses before anything is written
+    if options.data is not None:
+        model = with_pixel_map(model, options.mean, options.scale)
     inputs, labels, classes = _inputs(options, model)
     digest = hashlib.sha256(np.ascontiguousarray(inputs).tobytes())
     if labels is not None:
@@ -82,7 +87,11 @@ def run_imported(options: ImportedRun, log: Callable[[str], None] = print) -> di
     inputs_key = digest.hexdigest()
     options.output.mkdir(parents=True, exist_ok=True)
     stages = Stages(options.output, log)
-    source_key = {"model": sha256_file(options.model), "tflm": tflm.version()}
+    source_key = {
+        "model": sha256_file(options.model),
+        "tflm": tflm.version(),
+        "pixel_map": model.imported.pixel_map,
+    }
 
     def imported(directory: Path) -> None:
         report = {"imported_from": str(options.model), "tflm_version": tflm.version()}

@@ -75,6 +75,19 @@ class ImportedFrom:
     float_input: bool = False
     float_output: bool = False
     output_tensor: int = -1  # the TFLite output tensor (the DEQUANTIZE's when float)
+    # how this deployment maps uint8 pixels p to the input tensor: (M, S) of x = (p - M) * S,
+    # q = clamp(round-half-away(x / scale) + zero point); None: it takes int8 tensors only
+    pixel_map: tuple[float, float] | None = None
+
+    def pixel_table(self, params: TensorParams) -> npt.NDArray[np.int8]:
+        """The input tensor value of each pixel value 0..255 (nn_pixel_table in the C)."""
+        from nn2mcu.datasets.tensors import pixels_to_tensors
+
+        if self.pixel_map is None:
+            raise ValueError("this model takes int8 tensors (no pixel mapping was given)")
+        mean, scale = self.pixel_map
+        levels = np.arange(256, dtype=np.uint8)
+        return pixels_to_tensors(levels, mean, scale, params.scale, params.zero_point)
 
 
 @dataclass(frozen=True)
@@ -108,9 +121,12 @@ class S8Model:
     def input_stage(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
         """q = clamp(requantize(p - M, input multiplier, input shift) + zero point, -128,
         127), as nn_preprocess computes it. A model imported from TFLite takes int8 input
-        tensors as they are."""
+        tensors as they are, or uint8 pixels through its pixel map (nn_pixel_table)."""
         if self.imported is not None:
-            return np.asarray(pixels).astype(np.int8)
+            values = np.asarray(pixels)
+            if values.dtype == np.uint8:
+                return self.imported.pixel_table(self.input_params)[values]
+            return values.astype(np.int8)
         centred = np.asarray(pixels, dtype=np.int64) - self.mean
         scaled = requantize(
             centred, self.input_multiplier, self.input_shift, single_rounding=self.single_rounding

@@ -108,6 +108,7 @@ class S8Scheme(Scheme):
                 "float_input": source.float_input,
                 "float_output": source.float_output,
                 "output_tensor": source.output_tensor,
+                "pixel_map": None if source.pixel_map is None else list(source.pixel_map),
             }
         return arrays, fields
 
@@ -120,6 +121,9 @@ class S8Scheme(Scheme):
                 {str(k): int(v) for k, v in entry["tensors"].items()},
                 bool(entry["float_input"]), bool(entry["float_output"]),
                 int(entry["output_tensor"]),
+                None if entry.get("pixel_map") is None else (
+                    float(entry["pixel_map"][0]), float(entry["pixel_map"][1])
+                ),
             )  # fmt: skip
         tensor_input = imported is not None
         weighted = {

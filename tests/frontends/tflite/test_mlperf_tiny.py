@@ -105,3 +105,18 @@ def test_cortex_m4(name: str, tmp_path: Path) -> None:
 def test_host_with_real_cmsis_nn(name: str, tmp_path: Path) -> None:
     summary = _verify(model_path(name), tmp_path, "--random", 100, "--kernels", "cmsis")
     assert summary["mismatches"] == 0 and summary["tflm_mismatches"] == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "mean", "scale"), [("pretrainedResnet_quant", 0.0, 1.0), ("vww_96_int8", 0.0, 1 / 255)]
+)
+def test_pixels_map_to_pixel_minus_128(name: str, mean: float, scale: float) -> None:
+    """The MLPerf README: IC takes int8 = pixel - 128 (scale 1), VWW scale 1/255 and zero
+    point -128, so --scale 1/255 gives pixel - 128 too."""
+    from nn2mcu.modelfile import with_pixel_map
+
+    model = with_pixel_map(read_model(model_path(name)), mean, scale)
+    table = model.imported.pixel_table(model.input_params)
+    assert table.tolist() == [p - 128 for p in range(256)]
+    pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+    assert model.input_stage(pixels).ravel().tolist() == table.tolist()
