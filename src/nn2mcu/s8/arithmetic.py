@@ -56,10 +56,15 @@ def requantize(
     *,
     single_rounding: bool = False,
 ) -> IntArray:
-    """arm_nn_requantize (per element; multiplier and shift broadcast, e.g. per channel)."""
+    """arm_nn_requantize (per element; multiplier and shift broadcast, e.g. per channel).
+    Shifts outside -31..30 are refused: the C would shift by 32 or more (undefined)."""
     val = np.asarray(values, dtype=np.int64)
     mult = np.asarray(multiplier, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
+    if shift.size and (shift.min() < -31 or shift.max() > 30):
+        raise ValueError(
+            f"a requantization shift outside -31..30: {int(shift.min())}..{int(shift.max())}"
+        )
     if single_rounding:
         total_shift = 31 - shift
         truncated = wrap32((val * mult) >> (total_shift - 1))

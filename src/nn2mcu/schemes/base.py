@@ -25,6 +25,26 @@ from nn2mcu.quant.calibrate import Calibration
 KERNELS = Path(__file__).resolve().parent.parent / "kernels"
 
 
+def int_array(arrays: Any, key: str) -> np.ndarray:
+    """The .npz array ``key`` as int64, refused (ValueError) unless it holds integers."""
+    values = np.asarray(arrays[key])
+    if not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"array '{key}' has dtype {values.dtype}, expected integers")
+    return values.astype(np.int64)
+
+
+def float_array(arrays: Any, key: str) -> np.ndarray:
+    """The .npz array ``key`` as float64, refused unless it holds finite numbers."""
+    values = np.asarray(arrays[key])
+    if not np.issubdtype(values.dtype, np.floating) or not np.all(np.isfinite(values)):
+        raise ValueError(f"array '{key}' must hold finite floats (dtype {values.dtype})")
+    return values.astype(np.float64)
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_range(where: str, what: str, values: np.ndarray, low: int, high: int) -> None:
     if values.size and (values.min() < low or values.max() > high):
         raise InputError(f"{where}: {what} holds values outside {low}..{high}")

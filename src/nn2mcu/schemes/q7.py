@@ -13,6 +13,7 @@ from nn2mcu.datasets import Dataset
 from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
 from nn2mcu.q7.formats import Shifts, layer_shifts, q_format
+from nn2mcu.q7.matmul import check_shifts
 from nn2mcu.q7.model import (
     AverageVariant,
     LayerFormats,
@@ -22,7 +23,14 @@ from nn2mcu.q7.model import (
 )
 from nn2mcu.quant.q7.build import propagate
 from nn2mcu.quant.q7.quantize import QuantizeOptions, format_report, quantize_q7
-from nn2mcu.schemes.base import KERNELS, CmsisBuild, Quantized, Scheme, check_range
+from nn2mcu.schemes.base import (
+    KERNELS,
+    CmsisBuild,
+    Quantized,
+    Scheme,
+    check_range,
+    int_array,
+)
 
 CMSIS_NN_SOURCES = (
     "ActivationFunctions", "ConvolutionFunctions", "FullyConnectedFunctions",
@@ -116,8 +124,8 @@ class Q7Scheme(Scheme):
             name: WeightedLayer(
                 LayerFormats(entry["w_frac"], entry["bias_frac"], entry["out_frac"]),
                 Shifts(entry["bias_shift"], entry["out_shift"]),
-                arrays[f"{name}.weight"].astype(np.int64),
-                arrays[f"{name}.bias"].astype(np.int64),
+                int_array(arrays, f"{name}.weight"),
+                int_array(arrays, f"{name}.bias"),
             )
             for name, entry in document["layers"].items()
         }
@@ -125,7 +133,7 @@ class Q7Scheme(Scheme):
             graph=graph,
             input_frac=document["input"]["frac"],
             pixel_frac=document["input"]["pixel_frac"],
-            mean=arrays["input.mean"].astype(np.int64),
+            mean=int_array(arrays, "input.mean"),
             weighted=weighted,
             fracs=document["fracs"],
             pool_variant=AverageVariant(document["kernels"]["average_pool"]),
@@ -153,6 +161,10 @@ class Q7Scheme(Scheme):
             value = getattr(layer.shifts, shift)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 31:
                 raise InputError(f"{where}: layer '{name}': {shift} {value!r} is outside 0..31")
+        try:
+            check_shifts(layer.bias, layer.shifts.bias_shift, layer.shifts.out_shift)
+        except ValueError as error:
+            raise InputError(f"{where}: layer '{name}': {error}") from None
 
     def weight_bytes(self, model: Any) -> int:
         return sum(

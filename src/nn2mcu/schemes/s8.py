@@ -13,9 +13,35 @@ from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
 from nn2mcu.quant.s8.quantize import S8Options, format_report, quantize_s8
 from nn2mcu.s8.model import ImportedFrom, S8Layer, S8Model, TensorParams
-from nn2mcu.schemes.base import KERNELS, CmsisBuild, Quantized, Scheme, check_range
+from nn2mcu.schemes.base import (
+    KERNELS,
+    CmsisBuild,
+    Quantized,
+    Scheme,
+    check_range,
+    float_array,
+    int_array,
+    is_int,
+)
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def check_multipliers(where: str, what: str, multipliers: Any, shifts: Any) -> None:
+    """Requantization parameters as QuantizeMultiplier makes them: each multiplier 0 or in
+    [2^30, 2^31), each shift in -31..30 (arm_nn_requantize shifts by up to 31 bits)."""
+    values = np.asarray(multipliers)
+    shift = np.asarray(shifts)
+    if not (np.issubdtype(values.dtype, np.integer) and np.issubdtype(shift.dtype, np.integer)):
+        raise InputError(f"{where}: {what}: multiplier and shift must be integers")
+    wrong = (values != 0) & ((values < 1 << 30) | (values > INT32_MAX))
+    if wrong.any():
+        value = int(values[wrong][0])
+        raise InputError(f"{where}: {what}: multiplier {value} is neither 0 nor in [2^30, 2^31)")
+    if shift.size and (shift.min() < -31 or shift.max() > 30):
+        raise InputError(
+            f"{where}: {what}: shift {int(shift.min())}..{int(shift.max())} is outside -31..30"
+        )
 
 
 class S8Scheme(Scheme):
@@ -128,18 +154,18 @@ class S8Scheme(Scheme):
         tensor_input = imported is not None
         weighted = {
             name: S8Layer(
-                weight=arrays[f"{name}.weight"].astype(np.int64),
-                bias=arrays[f"{name}.bias"].astype(np.int64),
-                weight_scales=arrays[f"{name}.weight_scales"].astype(np.float64),
-                multiplier=arrays[f"{name}.multiplier"].astype(np.int64),
-                shift=arrays[f"{name}.shift"].astype(np.int64),
+                weight=int_array(arrays, f"{name}.weight"),
+                bias=int_array(arrays, f"{name}.bias"),
+                weight_scales=float_array(arrays, f"{name}.weight_scales"),
+                multiplier=int_array(arrays, f"{name}.multiplier"),
+                shift=int_array(arrays, f"{name}.shift"),
                 activation=(int(entry["activation"][0]), int(entry["activation"][1])),
             )
             for name, entry in document["layers"].items()
         }
         return S8Model(
             graph=graph,
-            mean=arrays["input.mean"].astype(np.int64),
+            mean=int_array(arrays, "input.mean"),
             scale_log2=0 if tensor_input else document["input"]["scale_log2"],
             input_multiplier=0 if tensor_input else document["input"]["multiplier"],
             input_shift=0 if tensor_input else document["input"]["shift"],
@@ -161,10 +187,43 @@ class S8Scheme(Scheme):
     def tensor_parameters(self, model: Any) -> Mapping[str, Any]:
         return dict(model.tensors)
 
+    def validate(self, model: Any, where: str) -> None:
+        """The shared checks, then the input stage's requantization, and the layers the
+        fused activations and the pooling/add activation ranges name."""
+        super().validate(model, where)
+        names = set(model.graph.shapes)
+        if not model.tensor_input:
+            check_multipliers(where, "the input stage", [model.input_multiplier],
+                              [model.input_shift])  # fmt: skip
+            if not is_int(model.scale_log2):
+                raise InputError(
+                    f"{where}: input scale_log2 {model.scale_log2!r} is not an integer"
+                )
+        for name in sorted(model.fused):
+            if name not in names:
+                raise InputError(f"{where}: fused_relu names '{name}', which is not a layer")
+        for name, (low, high) in model.pool_activation.items():
+            if name not in names:
+                raise InputError(f"{where}: pool_activation names '{name}', which is not a layer")
+            if not (is_int(low) and is_int(high) and -128 <= low <= high <= 127):
+                raise InputError(f"{where}: layer '{name}': pool_activation {low}..{high}")
+        imported = model.imported
+        if imported is not None and imported.pixel_map is not None:
+            mean, scale = imported.pixel_map
+            if not (np.isfinite(mean) and np.isfinite(scale) and scale != 0):
+                raise InputError(f"{where}: imported pixel_map {mean}, {scale} must be finite")
+
     def validate_tensors(self, where: str, parameters: Mapping[str, Any]) -> None:
         for name, params in parameters.items():
-            if not (np.isfinite(params.scale) and params.scale > 0):
+            scale = params.scale
+            if isinstance(scale, bool) or not isinstance(scale, int | float):
+                raise InputError(f"{where}: tensor '{name}': scale {scale!r} is not a number")
+            if not (np.isfinite(scale) and scale > 0):
                 raise InputError(f"{where}: tensor '{name}': scale {params.scale!r} must be > 0")
+            if not is_int(params.zero_point):
+                raise InputError(
+                    f"{where}: tensor '{name}': zero point {params.zero_point!r} is not an integer"
+                )
             if not -128 <= params.zero_point <= 127:
                 raise InputError(
                     f"{where}: tensor '{name}': zero point {params.zero_point} is outside int8"
@@ -179,10 +238,9 @@ class S8Scheme(Scheme):
                     f"expected [{channels}]"
                 )
         check_range(where, f"layer '{name}' bias", layer.bias, INT32_MIN, INT32_MAX)
-        check_range(where, f"layer '{name}' multiplier", layer.multiplier, 0, INT32_MAX)
-        check_range(where, f"layer '{name}' shift", layer.shift, -31, 31)
+        check_multipliers(where, f"layer '{name}'", layer.multiplier, layer.shift)
         low, high = layer.activation
-        if not -128 <= low <= high <= 127:
+        if not (is_int(low) and is_int(high) and -128 <= low <= high <= 127):
             raise InputError(f"{where}: layer '{name}': activation range {low}..{high}")
 
     def weight_bytes(self, model: Any) -> int:
