@@ -720,7 +720,10 @@ def _verify_inputs(args: argparse.Namespace, program: Program) -> tuple[Any, Any
         dataset = load_dataset(args.data)
         count = len(dataset.test) if args.n is None else args.n
         if not 1 <= count <= len(dataset.test):
-            raise InputError(f"-n {count}: the test split has {len(dataset.test)} images")
+            raise InputError(
+                f"-n {count}: give 1..{len(dataset.test)} (the test split has "
+                f"{len(dataset.test)} images)"
+            )
         return dataset.test.images[:count], dataset.test.labels[:count]
     from nn2mcu.datasets.tensors import random_tensors
     from nn2mcu.schemes import SCHEMES
@@ -790,6 +793,8 @@ def _run_verify(args: argparse.Namespace) -> int:
     report = (
         {} if program.model.tensor_input else json.loads(args.model.read_text()).get("report", {})
     )
+    if report.get("test_images") not in (None, len(inputs)):
+        report = {}  # its float accuracy is over another number of images: not comparable
     try:
         result = verify_program(
             program, inputs, labels, options, float_accuracy=report.get("float_accuracy")

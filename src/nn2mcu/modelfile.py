@@ -119,15 +119,13 @@ def read_document(path: Path, scheme: str | None = None) -> tuple[dict[str, Any]
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: not valid JSON ({error})") from None
     found = document.get("scheme") if isinstance(document, dict) else None
-    if (
-        not isinstance(document, dict)
-        or document.get("schema_version") not in READABLE_VERSIONS
-        or found not in SCHEMES
-    ):
+    if not isinstance(document, dict) or document.get("schema_version") not in READABLE_VERSIONS:
         raise InputError(
             f"{path}: not an nn2mcu model (schema_version "
             f"{' or '.join(map(str, READABLE_VERSIONS))})"
         )
+    if found not in SCHEMES:
+        raise InputError(f"{path}: scheme {found!r} is not one of {', '.join(sorted(SCHEMES))}")
     if scheme is not None and found != scheme:
         raise InputError(f"{path}: a {found} model, not {scheme}")
     arrays = document.get("arrays")

@@ -67,8 +67,20 @@ def read_net_prototxt(path: Path) -> caffe_pb2.NetParameter:
 
 
 def read_solver_prototxt(path: Path) -> caffe_pb2.SolverParameter:
-    """Parse a solver definition in protobuf text format."""
-    return _parse_text(path, _decode_text(path), caffe_pb2.SolverParameter())
+    """Parse a solver definition in protobuf text format; a network definition given
+    instead is named as one."""
+    text = _decode_text(path)
+    try:
+        return _parse_text(path, text, caffe_pb2.SolverParameter())
+    except InputError as solver_error:
+        try:
+            _parse_text(path, text, caffe_pb2.NetParameter())
+        except InputError:
+            raise solver_error from None
+        raise InputError(
+            f"{path}: a net, not a solver (train takes solver prototxts; to skip training "
+            "give the net with --weights to quantize or run)"
+        ) from None
 
 
 def read_net_or_solver(

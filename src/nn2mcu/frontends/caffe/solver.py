@@ -35,6 +35,8 @@ def solver_config(param: caffe_pb2.SolverParameter, path: Path) -> SolverConfig:
         )
     if param.max_iter <= 0:
         raise InputError(f"{path}: max_iter must be set and positive")
+    if not param.base_lr > 0:
+        raise InputError(f"{path}: base_lr {param.base_lr:g} must be positive")
     if param.regularization_type not in ("L1", "L2"):
         raise InputError(
             f"{path}: regularization_type '{param.regularization_type}' is not L1 or L2"

@@ -1,0 +1,72 @@
+"""Refusals that name what is wrong (issue 17, point 9 in part, and point 10): a net given
+to train, a non-positive learning rate, an unknown scheme in model.json, -n out of range;
+and verify -n N no longer prints the float accuracy of the whole test set beside the C's
+accuracy on N images."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.codegen.conftest import nn2mcu
+from tests.conftest import REPO
+
+EXAMPLE = REPO / "examples" / "fashion_mnist"
+GOLDEN = REPO / "tests" / "golden" / "networks" / "fashion-q7"
+
+
+def _one_line(result: object) -> str:
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert result.returncode == 2, stderr  # type: ignore[attr-defined]
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return str(lines[0])
+
+
+def test_train_names_a_net_given_as_a_solver(tmp_path: Path) -> None:
+    net = EXAMPLE / "fashion_mnist_train_test.prototxt"
+    line = _one_line(nn2mcu("train", net, "--data", "digits", cwd=tmp_path))
+    assert "a net, not a solver" in line and str(net) in line
+
+
+@pytest.mark.parametrize("rate", ["-1", "0"])
+def test_a_non_positive_learning_rate_is_refused(rate: str, tmp_path: Path) -> None:
+    solver = tmp_path / "solver.prototxt"
+    text = (EXAMPLE / "fashion_mnist_solver.prototxt").read_text()
+    solver.write_text(text.replace("base_lr: 0.001", f"base_lr: {rate}"))
+    shutil.copyfile(
+        EXAMPLE / "fashion_mnist_train_test.prototxt",
+        tmp_path / "fashion_mnist_train_test.prototxt",
+    )
+    line = _one_line(nn2mcu("train", solver, "--data", "digits", cwd=tmp_path))
+    assert f"base_lr {rate} must be positive" in line
+
+
+def test_an_unknown_scheme_is_named(tmp_path: Path) -> None:
+    document = json.loads((GOLDEN / "model.json").read_text())
+    document["scheme"] = "q9"
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(document))
+    shutil.copyfile(GOLDEN / "model.npz", tmp_path / "model.npz")
+    line = _one_line(nn2mcu("generate", path, "-o", tmp_path / "out", cwd=tmp_path))
+    assert "scheme 'q9' is not one of q7, s8" in line and "schema_version" not in line
+
+
+def test_verify_n_out_of_range_gives_the_range(tmp_path: Path) -> None:
+    line = _one_line(
+        nn2mcu("verify", GOLDEN / "model.json", "--data", "digits", "-n", 0, cwd=tmp_path)
+    )
+    assert "-n 0: give 1..360" in line
+
+
+@pytest.mark.host
+def test_verify_n_does_not_print_the_whole_sets_float_accuracy(tmp_path: Path) -> None:
+    result = nn2mcu(
+        "verify", GOLDEN / "model.json", "--data", "fashion-mnist", "-n", 10, "--json", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["images"] == 10 and "float_accuracy" not in summary
