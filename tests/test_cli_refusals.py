@@ -70,3 +70,31 @@ def test_verify_n_does_not_print_the_whole_sets_float_accuracy(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["images"] == 10 and "float_accuracy" not in summary
+
+
+FIXTURE = REPO / "tests" / "frontends" / "tflite" / "fixtures" / "residual.tflite"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("generate", GOLDEN / "model.json"),
+        ("quantize", FIXTURE),
+        ("quantize", EXAMPLE / "fashion_mnist_train_test.prototxt", "--weights",
+         EXAMPLE / "fashion_small_iter_4000.caffemodel", "--data", "digits"),
+        ("mean", "--data", "digits"),
+        ("run", FIXTURE, "--random", 2, "--target", "host"),
+    ],
+    ids=["generate", "quantize-tflite", "quantize-caffe", "mean", "run"],
+)  # fmt: skip
+def test_an_output_under_a_file_is_refused_before_the_work(
+    command: tuple[object, ...], tmp_path: Path
+) -> None:
+    """Issue 17, point 3: -o whose parent is a file, one line, exit 2 (was a traceback,
+    exit 1, after all of quantize's work)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    name = {"quantize": "model.json", "mean": "mean.binaryproto"}.get(str(command[0]), "out")
+    line = _one_line(nn2mcu(*command, "-o", blocker / name, cwd=tmp_path))
+    assert f"{blocker} is a file, not a directory" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

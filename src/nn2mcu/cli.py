@@ -42,6 +42,22 @@ def _input_shape(text: str) -> tuple[int, int, int]:
     return (values[0], values[1], values[2])
 
 
+def _check_output(path: Path, flag: str = "-o") -> None:
+    """Refuse, before any work, an output path that cannot be written: a parent that is a
+    file, or a directory without write permission."""
+    import os
+
+    ancestor = path.parent if path.suffix else path
+    while not ancestor.exists():
+        if ancestor.parent == ancestor:
+            break
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise InputError(f"{flag} {path}: {ancestor} is a file, not a directory")
+    if ancestor.exists() and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: {ancestor} is not writable")
+
+
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -424,6 +440,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
 
     if args.output.suffix != ".json":
         raise InputError(f"-o {args.output}: the model file must end in .json")
+    _check_output(args.output)
     from nn2mcu.frontends.tflite import is_tflite
 
     if is_tflite(args.net):
@@ -571,7 +588,7 @@ def _cmsis_root(program: Program) -> Path:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-
+    _check_output(args.output)
     from nn2mcu.codegen.host import generate_atomically
     from nn2mcu.codegen.lower import lower
     from nn2mcu.modelfile import read_model, with_pixel_map
@@ -895,6 +912,7 @@ def _run_run(args: argparse.Namespace) -> int:
 
     if args.output.exists() and not args.output.is_dir():
         raise InputError(f"-o {args.output}: exists and is not a directory")
+    _check_output(args.output)
     from nn2mcu.frontends.load import is_onnx
     from nn2mcu.frontends.onnx import parse_mean
     from nn2mcu.frontends.tflite import is_tflite
@@ -998,6 +1016,7 @@ def _run_mean(args: argparse.Namespace) -> int:
     from nn2mcu.datasets import load_dataset
     from nn2mcu.mean import image_mean, write_mean_file
 
+    _check_output(args.output)
     dataset = load_dataset(args.data)
     mean = image_mean(dataset)
     write_mean_file(mean, args.output)
@@ -1101,6 +1120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         message = " ".join(str(error).split("\n"))
         print(f"nn2mcu: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:  # writing an output the checks could not foresee
+        if debug:
+            raise
+        where = error.filename if error.filename else "output"
+        print(f"nn2mcu: error: {where}: {error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("nn2mcu: interrupted", file=sys.stderr)
