@@ -57,9 +57,9 @@ def test_an_unknown_scheme_is_named(tmp_path: Path) -> None:
 
 def test_verify_n_out_of_range_gives_the_range(tmp_path: Path) -> None:
     line = _one_line(
-        nn2mcu("verify", GOLDEN / "model.json", "--data", "digits", "-n", 0, cwd=tmp_path)
+        nn2mcu("verify", GOLDEN / "model.json", "--data", "fashion-mnist", "-n", 0, cwd=tmp_path)
     )
-    assert "-n 0: give 1..360" in line
+    assert "-n 0: give 1..10000" in line
 
 
 @pytest.mark.host
@@ -98,3 +98,42 @@ def test_an_output_under_a_file_is_refused_before_the_work(
     line = _one_line(nn2mcu(*command, "-o", blocker / name, cwd=tmp_path))
     assert f"{blocker} is a file, not a directory" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+NET = EXAMPLE / "fashion_mnist_train_test.prototxt"
+WEIGHTS = EXAMPLE / "fashion_small_iter_4000.caffemodel"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        (NET, "--data", "digits"),  # a net without --weights
+        (EXAMPLE / "missing_solver.prototxt", "--data", "digits"),
+        (NET, "--weights", WEIGHTS, "--data", "digits", "--target", "host"),  # 8x8 data
+    ],
+    ids=["net-without-weights", "missing-solver", "wrong-image-size"],
+)
+def test_run_leaves_nothing_behind_when_it_refuses(
+    arguments: tuple[object, ...], tmp_path: Path
+) -> None:
+    """Issue 17, point 4: no empty output directory, no stages/ folder."""
+    out = tmp_path / "run"
+    _one_line(nn2mcu("run", *arguments, "-o", out, cwd=tmp_path))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("quantize", NET, "--weights", WEIGHTS, "--data", "digits", "-o", "model.json"),
+        ("verify", GOLDEN / "model.json", "--data", "digits"),
+        ("run", NET, "--weights", WEIGHTS, "--data", "digits", "-o", "run"),
+    ],
+    ids=["quantize", "verify", "run"],
+)
+def test_data_that_does_not_fit_the_net_names_both_sizes(
+    command: tuple[object, ...], tmp_path: Path
+) -> None:
+    """Issue 17, point 5: one line with both sizes, not a numpy or torch traceback."""
+    line = _one_line(nn2mcu(*command, cwd=tmp_path))
+    assert "images are 8x8x1 (HxWxC), the network takes 28x28x1" in line

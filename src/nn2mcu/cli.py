@@ -42,6 +42,14 @@ def _input_shape(text: str) -> tuple[int, int, int]:
     return (values[0], values[1], values[2])
 
 
+def _check_data(dataset: Any, spec: str, graph: Graph) -> None:
+    """The data set against the network: its image size and its label range."""
+    from nn2mcu.datasets import check_fits
+
+    shape = graph.shapes[graph.input_name]
+    check_fits(dataset, spec, (shape.h, shape.w, shape.c), graph.shapes[graph.logits].size)
+
+
 def _check_output(path: Path, flag: str = "-o") -> None:
     """Refuse, before any work, an output path that cannot be written: a parent that is a
     file, or a directory without write permission."""
@@ -454,6 +462,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
         explicit=args.input_shape, data_shape=dataset.image_shape, data_spec=args.data
     )
     graph = _load_with_preprocessing(args, sources)
+    _check_data(dataset, args.data, graph)
     calibration = (
         args.calibration if args.calibration is not None else min(2000, len(dataset.train))
     )
@@ -735,6 +744,7 @@ def _verify_inputs(args: argparse.Namespace, program: Program) -> tuple[Any, Any
         if args.data is None:
             raise InputError("verify needs --data SPEC (the test images)")
         dataset = load_dataset(args.data)
+        _check_data(dataset, args.data, model.graph)
         count = len(dataset.test) if args.n is None else args.n
         if not 1 <= count <= len(dataset.test):
             raise InputError(
@@ -907,6 +917,28 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _run_run(args: argparse.Namespace) -> int:
+    """run, leaving nothing behind when it refuses before a stage finished."""
+    fresh = not args.output.exists()
+    try:
+        return _run_run_stages(args)
+    except (InputError, KeyboardInterrupt):
+        if fresh:
+            _remove_unfinished(args.output)
+        raise
+
+
+def _remove_unfinished(output: Path) -> None:
+    """Remove a directory this run made, unless a stage finished in it (its work is kept
+    for the rerun)."""
+    import shutil
+
+    stages = output / "stages"
+    finished = stages.is_dir() and any(not entry.name.startswith(".") for entry in stages.iterdir())
+    if output.is_dir() and not finished:
+        shutil.rmtree(output, ignore_errors=True)
+
+
+def _run_run_stages(args: argparse.Namespace) -> int:
     from nn2mcu.codegen.cortex_m import TargetFailure
     from nn2mcu.pipeline.run import RunOptions, run_pipeline
 

@@ -122,3 +122,19 @@ def image_shape(spec: str) -> tuple[int, int, int]:
             if len(dims) == 3:
                 return (1, dims[1], dims[2])
     return load_dataset(spec).image_shape
+
+
+def check_fits(dataset: Dataset, spec: str, shape: tuple[int, int, int], classes: int) -> None:
+    """Refuse a data set whose images are not the network's input (H, W, C), or whose
+    labels reach past its ``classes`` outputs, naming both sizes."""
+    got = tuple(int(v) for v in dataset.test.images.shape[1:])
+    if got != tuple(shape):
+        raise InputError(
+            f"--data {spec}: images are {'x'.join(map(str, got))} (HxWxC), the network takes "
+            f"{'x'.join(map(str, shape))}"
+        )
+    largest = max(int(dataset.train.labels.max(initial=0)), int(dataset.test.labels.max(initial=0)))
+    if largest >= classes:
+        raise InputError(
+            f"--data {spec}: labels reach {largest}, the network has {classes} outputs"
+        )

@@ -20,7 +20,7 @@ from nn2mcu.boards import BOARDS
 from nn2mcu.codegen.host import generate_atomically
 from nn2mcu.codegen.lower import lower
 from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
-from nn2mcu.datasets import Dataset, load_dataset
+from nn2mcu.datasets import Dataset, check_fits, load_dataset
 from nn2mcu.errors import InputError
 from nn2mcu.frontends.caffe import InputShapeSources
 from nn2mcu.frontends.caffe.files import read_net_or_solver
@@ -213,7 +213,7 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
     def float_graph() -> Graph:
         """The trained float network, loaded once (for the quantize stage and the report)."""
         sources = InputShapeSources(data_shape=dataset.image_shape, data_spec=options.data)
-        return _float_graph(definition, weights, sources, options)
+        return _float_graph(definition, weights, sources, options, dataset)
 
     def quantize(directory: Path) -> None:
         from nn2mcu.quant.q7.quantize import QuantizeOptions
@@ -292,13 +292,20 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
 
 
 def _float_graph(
-    definition: Path, weights: Path, sources: InputShapeSources, options: RunOptions
-) -> Graph:
+    definition: Path, weights: Path, sources: InputShapeSources, options: RunOptions,
+    dataset: Dataset,
+) -> Graph:  # fmt: skip
     """The trained float network (with --mean FILE, preprocessed with that mean file)."""
     if _onnx(options):
-        return load_network(definition, mean=options.mean_values, scale=options.scale,
-                            sources=sources)  # fmt: skip
+        graph = load_network(definition, mean=options.mean_values, scale=options.scale,
+                             sources=sources)  # fmt: skip
+        shape = graph.shapes[graph.input_name]
+        check_fits(dataset, options.data, (shape.h, shape.w, shape.c),
+                   graph.shapes[graph.logits].size)  # fmt: skip
+        return graph
     graph = load_network(definition, weights=weights, phase="TEST", sources=sources)
+    shape = graph.shapes[graph.input_name]
+    check_fits(dataset, options.data, (shape.h, shape.w, shape.c), graph.shapes[graph.logits].size)
     return graph if options.mean is None else use_mean_file(graph, options.mean)
 
 
