@@ -137,3 +137,20 @@ def test_data_that_does_not_fit_the_net_names_both_sizes(
     """Issue 17, point 5: one line with both sizes, not a numpy or torch traceback."""
     line = _one_line(nn2mcu(*command, cwd=tmp_path))
     assert "images are 8x8x1 (HxWxC), the network takes 28x28x1" in line
+
+
+def test_a_second_run_into_a_directory_in_use_is_refused(tmp_path: Path) -> None:
+    """Issue 17, point 9: two runs into one directory both trained; now the second is
+    refused, naming the lock file and the process holding it."""
+    import os
+
+    from nn2mcu.pipeline.lock import LOCK_NAME, run_lock
+
+    out = tmp_path / "run"
+    with run_lock(out):
+        line = _one_line(nn2mcu("run", FIXTURE, "--random", 2, "--target", "host", "-o", out,
+                                cwd=tmp_path))  # fmt: skip
+        assert f"{out / LOCK_NAME} is held by process {os.getpid()}" in line
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
+    result = nn2mcu("run", FIXTURE, "--random", 2, "--target", "host", "-o", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr  # free again once the holder is done

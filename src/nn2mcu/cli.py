@@ -918,11 +918,17 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _run_run(args: argparse.Namespace) -> int:
     """run, leaving nothing behind when it refuses before a stage finished."""
+    from nn2mcu.pipeline.lock import LOCK_NAME, run_lock
+
+    if args.output.exists() and not args.output.is_dir():
+        raise InputError(f"-o {args.output}: exists and is not a directory")
+    _check_output(args.output)
     fresh = not args.output.exists()
     try:
-        return _run_run_stages(args)
-    except (InputError, KeyboardInterrupt):
-        if fresh:
+        with run_lock(args.output):
+            return _run_run_stages(args)
+    except (InputError, KeyboardInterrupt) as error:
+        if fresh and not (isinstance(error, InputError) and LOCK_NAME in str(error)):
             _remove_unfinished(args.output)
         raise
 
