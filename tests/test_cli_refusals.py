@@ -81,7 +81,7 @@ FIXTURE = REPO / "tests" / "frontends" / "tflite" / "fixtures" / "residual.tflit
         ("generate", GOLDEN / "model.json"),
         ("quantize", FIXTURE),
         ("quantize", EXAMPLE / "fashion_mnist_train_test.prototxt", "--weights",
-         EXAMPLE / "fashion_small_iter_4000.caffemodel", "--data", "digits"),
+         EXAMPLE / "not_needed.caffemodel", "--data", "digits"),
         ("mean", "--data", "digits"),
         ("run", FIXTURE, "--random", 2, "--target", "host"),
     ],
@@ -101,41 +101,69 @@ def test_an_output_under_a_file_is_refused_before_the_work(
 
 
 NET = EXAMPLE / "fashion_mnist_train_test.prototxt"
-WEIGHTS = EXAMPLE / "fashion_small_iter_4000.caffemodel"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example net with random weights, written as a binary .caffemodel."""
+    import numpy as np
+
+    from nn2mcu.frontends.caffe import InputShapeSources
+    from nn2mcu.frontends.caffe.weights import write_caffemodel
+    from nn2mcu.frontends.load import load_network
+    from nn2mcu.ir import Graph, Layer
+
+    sources = InputShapeSources(data_shape=(1, 28, 28), data_spec="fashion-mnist")
+    graph = load_network(NET, sources=sources)
+    rng = np.random.default_rng(0)
+    layers = []
+    for layer in graph.layers:
+        shapes = layer.op.weight_shapes(graph.input_shapes(layer))
+        arrays = {
+            key: rng.normal(0, 0.1, shape).astype(np.float32) for key, shape in shapes.items()
+        }
+        layers.append(Layer(layer.name, layer.op, layer.inputs, arrays))
+    path = tmp_path_factory.mktemp("weights") / "random.caffemodel"
+    write_caffemodel(Graph(graph.name, tuple(layers), graph.outputs), path)
+    return path
 
 
 @pytest.mark.parametrize(
-    "arguments",
+    ("arguments", "expected"),
     [
-        (NET, "--data", "digits"),  # a net without --weights
-        (EXAMPLE / "missing_solver.prototxt", "--data", "digits"),
-        (NET, "--weights", WEIGHTS, "--data", "digits", "--target", "host"),  # 8x8 data
+        ((NET, "--data", "digits"), "a net, not a solver"),
+        ((EXAMPLE / "missing_solver.prototxt", "--data", "digits"), "no such file"),
+        ((NET, "--weights", "WEIGHTS", "--data", "digits", "--target", "host"), "images are 8x8x1"),
     ],
     ids=["net-without-weights", "missing-solver", "wrong-image-size"],
 )
 def test_run_leaves_nothing_behind_when_it_refuses(
-    arguments: tuple[object, ...], tmp_path: Path
+    arguments: tuple[object, ...], expected: str, weights: Path, tmp_path: Path
 ) -> None:
-    """Issue 17, point 4: no empty output directory, no stages/ folder."""
+    """Issue 17, point 4: no empty output directory, no stages/ folder (the last case
+    refuses inside the quantize stage, after the stages folder was made)."""
     out = tmp_path / "run"
-    _one_line(nn2mcu("run", *arguments, "-o", out, cwd=tmp_path))
+    given = tuple(weights if value == "WEIGHTS" else value for value in arguments)
+    line = _one_line(nn2mcu("run", *given, "-o", out, cwd=tmp_path))
+    assert expected in line
     assert not out.exists()
 
 
 @pytest.mark.parametrize(
     "command",
     [
-        ("quantize", NET, "--weights", WEIGHTS, "--data", "digits", "-o", "model.json"),
+        ("quantize", NET, "--weights", "WEIGHTS", "--data", "digits", "-o", "model.json"),
         ("verify", GOLDEN / "model.json", "--data", "digits"),
-        ("run", NET, "--weights", WEIGHTS, "--data", "digits", "-o", "run"),
+        ("run", NET, "--weights", "WEIGHTS", "--data", "digits", "-o", "run"),
     ],
     ids=["quantize", "verify", "run"],
 )
 def test_data_that_does_not_fit_the_net_names_both_sizes(
-    command: tuple[object, ...], tmp_path: Path
+    command: tuple[object, ...], weights: Path, tmp_path: Path
 ) -> None:
     """Issue 17, point 5: one line with both sizes, not a numpy or torch traceback."""
-    line = _one_line(nn2mcu(*command, cwd=tmp_path))
+    given = tuple(weights if value == "WEIGHTS" else value for value in command)
+    line = _one_line(nn2mcu(*given, cwd=tmp_path))
     assert "images are 8x8x1 (HxWxC), the network takes 28x28x1" in line
 
 

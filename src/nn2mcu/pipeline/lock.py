@@ -1,7 +1,7 @@
 """One ``nn2mcu run`` per output directory at a time: an advisory lock (fcntl) on
 DIR/.nn2mcu-run.lock that holds the process id. A second run into a directory in use is
-refused, naming the lock file and the process; the lock goes with the process, so a
-killed run leaves none behind."""
+refused, naming the lock file and the process. The file is removed when the run ends;
+the lock itself goes with the process, so a killed run blocks no later one."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def run_lock(output: Path) -> Iterator[Path]:
             ) from None
         os.ftruncate(handle, 0)
         os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
-        yield path
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)  # removed while still held: no run finds it stale
     finally:
         os.close(handle)

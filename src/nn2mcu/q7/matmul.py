@@ -34,14 +34,20 @@ def exact_dtype(terms: int) -> torch.dtype:
 def check_shifts(bias: IntArray | None, bias_shift: int, out_shift: int) -> None:
     """Refuse shifts the C kernels would compute with undefined behaviour: out_shift
     outside 0..31, a negative bias_shift, or bias << bias_shift outside int32."""
-    if not 0 <= out_shift <= 31:
-        raise ValueError(f"out_shift {out_shift} is outside 0..31 (undefined in C)")
-    if bias_shift < 0:
-        raise ValueError(f"bias_shift {bias_shift} is negative (undefined in C)")
+    check_shift_counts(bias_shift, out_shift)
     if bias is not None and np.asarray(bias).size:
         shifted = np.asarray(bias, dtype=np.int64) * (1 << min(bias_shift, 40))
         if shifted.min() < -(1 << 31) or shifted.max() > (1 << 31) - 1:
             raise ValueError(f"bias << bias_shift ({bias_shift}) leaves int32 (undefined in C)")
+
+
+def check_shift_counts(bias_shift: int, out_shift: int) -> None:
+    """Refuse shift counts no C shift takes: out_shift outside 0..31, bias_shift outside
+    0..31. (The kernels' models keep the 32-bit wrap-around of a shifted bias.)"""
+    if not 0 <= out_shift <= 31:
+        raise ValueError(f"out_shift {out_shift} is outside 0..31 (undefined in C)")
+    if not 0 <= bias_shift <= 31:
+        raise ValueError(f"bias_shift {bias_shift} is outside 0..31 (undefined in C)")
 
 
 def _output_stage(
@@ -50,7 +56,7 @@ def _output_stage(
     """int8 outputs from exact float sums (modified in place); channels on dimension 1."""
     if not bool(torch.all(sums[:1] == torch.round(sums[:1]))):
         raise ArithmeticError("the float kernel returned a non-integer sum")
-    check_shifts(bias, bias_shift, out_shift)
+    check_shift_counts(bias_shift, out_shift)
     channels = sums.shape[1]
     constant = np.full(channels, nn_round(out_shift), dtype=np.int64)
     if bias is not None:

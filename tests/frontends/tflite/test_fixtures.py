@@ -182,14 +182,14 @@ def test_inspect_shows_the_scales(tmp_path: Path) -> None:
 
 @pytest.mark.host
 def test_a_model_that_differs_from_tflm_fails_and_trace_names_the_layer(tmp_path: Path) -> None:
-    """model.json with one multiplier changed: the C still equals the simulator, but not
-    TFLM; verify exits 1 and --trace names the layer and element."""
+    """model.json with one shift changed: the C still equals the simulator, but not TFLM;
+    verify exits 1 and --trace names the layer and element."""
     out = tmp_path / "model.json"
     assert nn2mcu("quantize", fixture("residual"), "-o", out, cwd=tmp_path).returncode == 0
     sidecar = out.with_suffix(".npz")
     with np.load(sidecar) as loaded:
         arrays = dict(loaded)
-    arrays["conv3.multiplier"] = arrays["conv3.multiplier"] * 3 // 4
+    arrays["conv3.shift"] = arrays["conv3.shift"] - 1  # half the scale; still a valid shift
     np.savez(sidecar, **arrays)
     document = json.loads(out.read_text())
     document["arrays"]["sha256"] = hashlib.sha256(sidecar.read_bytes()).hexdigest()
