@@ -20,6 +20,7 @@ from nn2mcu.filemode import make_public
 from nn2mcu.inspect import summarize
 from nn2mcu.ir import Graph
 from nn2mcu.quant.calibrate import float_outputs, float_view
+from nn2mcu.quant.s8.quantize import layer_rows
 from nn2mcu.report import figures
 from nn2mcu.report.render import render_html, render_markdown
 from nn2mcu.schemes import scheme_of
@@ -94,14 +95,7 @@ def write_report(
             name, weights, weight_range, activations[name], output_range, scheme
         )
         layers.append(row)
-    if "instructions_per_inference" in summary:
-        entries = summary["per_layer"]
-        pictures["instructions"] = figures.instructions_figure(
-            [e["name"] for e in entries],
-            [e["instructions"] for e in entries],
-            [e["macs"] // 2 for e in entries],
-        )
-    pictures["budget"] = figures.budget_figure(budget, limits)
+    pictures.update(_cost_pictures(summary, budget, limits))
 
     report = {
         **summary,
@@ -124,6 +118,22 @@ def write_report(
     }
     _write_files(output, report, pictures)
     return report
+
+
+def _cost_pictures(
+    summary: dict[str, Any], budget: dict[str, dict[str, int]], limits: dict[str, int] | None
+) -> dict[str, bytes]:
+    """The instructions per layer against the MAC floor (when counted) and the budget."""
+    pictures = {}
+    if "instructions_per_inference" in summary:
+        entries = summary["per_layer"]
+        pictures["instructions"] = figures.instructions_figure(
+            [e["name"] for e in entries],
+            [e["instructions"] for e in entries],
+            [e["macs"] // 2 for e in entries],
+        )
+    pictures["budget"] = figures.budget_figure(budget, limits)
+    return pictures
 
 
 def _write_files(output: Path, report: dict[str, Any], pictures: dict[str, bytes]) -> None:
@@ -150,29 +160,6 @@ def _board(board: str | None) -> tuple[Any, dict[str, int] | None, dict[str, Any
         "ram": chosen.ram,
     }  # fmt: skip
     return chosen, {"flash": chosen.flash, "RAM": chosen.ram}, described
-
-
-def imported_layer_rows(model: Any) -> list[dict[str, Any]]:
-    """The s8 quantizer's per-layer report rows, from an imported model's own parameters."""
-    rows = []
-    for name, layer in model.weighted.items():
-        source = model.tensors[model.graph.layer(name).inputs[0]]
-        out = model.tensors[name]
-        rows.append(
-            {
-                "name": name,
-                "input_scale": source.scale,
-                "input_zero_point": source.zero_point,
-                "output_scale": out.scale,
-                "output_zero_point": out.zero_point,
-                "weight_scale_min": float(layer.weight_scales.min()),
-                "weight_scale_max": float(layer.weight_scales.max()),
-                "shift_min": int(layer.shift.min()),
-                "shift_max": int(layer.shift.max()),
-                "activation": list(layer.activation),
-            }
-        )
-    return rows
 
 
 def write_imported_report(
@@ -211,7 +198,7 @@ def write_imported_report(
         )
         pictures["confusion"] = figures.confusion_figure(matrix, names)
     values = simulate(model, inputs[:ACTIVATION_IMAGES])
-    layers = imported_layer_rows(model)
+    layers = layer_rows(model)
     for row in layers:
         name = row["name"]
         params = model.tensors[name]
@@ -225,14 +212,7 @@ def write_imported_report(
         pictures[f"histogram-{name}"] = figures.histogram_figure(
             name, weights, weight_range, real, output_range, rules.name
         )
-    if "instructions_per_inference" in summary:
-        entries = summary["per_layer"]
-        pictures["instructions"] = figures.instructions_figure(
-            [e["name"] for e in entries],
-            [e["instructions"] for e in entries],
-            [e["macs"] // 2 for e in entries],
-        )
-    pictures["budget"] = figures.budget_figure(budget, limits)
+    pictures.update(_cost_pictures(summary, budget, limits))
     report = {
         **summary,
         "host": verified.get("host"),

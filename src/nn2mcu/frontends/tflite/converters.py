@@ -142,15 +142,25 @@ def _weights(
     return filt, np.broadcast_to(scales, (channels,)).copy(), bias
 
 
-def _float_weights(
-    weight: np.ndarray, scales: np.ndarray, axis: int, bias: np.ndarray, input_scale: float
-) -> dict[str, np.ndarray]:
+def _add_weighted(
+    state: State, stem: str, op: Any, x_tensor: Tensor, out: Tensor, filt: Tensor,
+    scales: np.ndarray, bias: np.ndarray, requantize: tuple[np.ndarray, np.ndarray],
+    activation: tuple[int, int],
+) -> None:  # fmt: skip
+    """The layer of a convolution, depthwise convolution or fully connected node: its int8
+    weights as they are, and float weights (int8 x scale, bias x s_in x scale) for the
+    float reference; the filter's output channels lie on ``op.weight_channel_axis``."""
+    name = state.name(stem)
+    weight = _data(filt).astype(np.int64)
     shape = [1] * weight.ndim
-    shape[axis] = -1
-    return {
+    shape[op.weight_channel_axis] = -1
+    floats = {
         "weight": weight.astype(np.float64) * scales.reshape(shape),
-        "bias": bias.astype(np.float64) * input_scale * scales,
+        "bias": bias.astype(np.float64) * params(x_tensor).scale * scales,
     }
+    state.add(Layer(name, op, (state.source(x_tensor.index),), floats), out)
+    multiplier, shift = requantize
+    state.weighted[name] = S8Layer(weight, bias, scales, multiplier, shift, activation)
 
 
 def _padding(
@@ -194,16 +204,9 @@ def conv_2d(state: State, op: Operator) -> None:
     multiplier, shift = derive.per_channel_multipliers(
         source_params.scale, filt.scales, out_params.scale, channels
     )
-    name = state.name("conv")
-    weight = _data(filt).astype(np.int64)
-    layer = Layer(
-        name, Conv2D(channels, (kh, kw), stride, pad, True), (state.source(x_tensor.index),),
-        _float_weights(weight, scales, 0, bias, source_params.scale),
-    )  # fmt: skip
-    state.add(layer, out)
-    state.weighted[name] = S8Layer(
-        weight, bias, scales, multiplier, shift, _activation(options, out)
-    )
+    op_ir = Conv2D(channels, (kh, kw), stride, pad, True)
+    _add_weighted(state, "conv", op_ir, x_tensor, out, filt, scales, bias, (multiplier, shift),
+                  _activation(options, out))  # fmt: skip
 
 
 def depthwise_conv_2d(state: State, op: Operator) -> None:
@@ -225,19 +228,9 @@ def depthwise_conv_2d(state: State, op: Operator) -> None:
     multiplier, shift = derive.per_channel_multipliers(
         source_params.scale, filt.scales, out_params.scale, channels
     )
-    name = state.name("dwconv")
-    weight = _data(filt).astype(np.int64)
     op_ir = DepthwiseConv2D((kh, kw), stride, pad, True, channels // x.c)
-    layer = Layer(
-        name,
-        op_ir,
-        (state.source(x_tensor.index),),
-        _float_weights(weight, scales, 3, bias, source_params.scale),
-    )
-    state.add(layer, out)
-    state.weighted[name] = S8Layer(
-        weight, bias, scales, multiplier, shift, _activation(options, out)
-    )
+    _add_weighted(state, "dwconv", op_ir, x_tensor, out, filt, scales, bias, (multiplier, shift),
+                  _activation(options, out))  # fmt: skip
 
 
 def fully_connected(state: State, op: Operator) -> None:
@@ -278,18 +271,8 @@ def fully_connected(state: State, op: Operator) -> None:
         multiplier, shift = derive.per_channel_multipliers(
             source_params.scale, filt.scales, out_params.scale, rows
         )
-    name = state.name("fc")
-    weight = _data(filt).astype(np.int64)
-    layer = Layer(
-        name,
-        FullyConnected(rows, True),
-        (state.source(x_tensor.index),),
-        _float_weights(weight, scales, 0, bias, source_params.scale),
-    )
-    state.add(layer, out)
-    state.weighted[name] = S8Layer(
-        weight, bias, scales, multiplier, shift, _activation(options, out)
-    )
+    _add_weighted(state, "fc", FullyConnected(rows, True), x_tensor, out, filt, scales, bias,
+                  (multiplier, shift), _activation(options, out))  # fmt: skip
 
 
 def add(state: State, op: Operator) -> None:

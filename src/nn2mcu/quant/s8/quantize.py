@@ -144,24 +144,7 @@ def evaluate(
     )
     floats = float_outputs(view, test.images, [model.logits])[model.logits]  # batches itself
     float_predicted = np.argmax(floats.reshape(len(test), -1), axis=1)
-    layers = []
-    for name, layer in model.weighted.items():
-        source = model.tensors[model.graph.layer(name).inputs[0]]
-        out = model.tensors[name]
-        layers.append(
-            {
-                "name": name,
-                "input_scale": source.scale,
-                "input_zero_point": source.zero_point,
-                "output_scale": out.scale,
-                "output_zero_point": out.zero_point,
-                "weight_scale_min": float(layer.weight_scales.min()),
-                "weight_scale_max": float(layer.weight_scales.max()),
-                "shift_min": int(layer.shift.min()),
-                "shift_max": int(layer.shift.max()),
-                "activation": list(layer.activation),
-            }
-        )
+    layers = layer_rows(model)
     return {
         "test_images": len(test),
         "float_accuracy": float(np.mean(float_predicted == test.labels)),
@@ -194,3 +177,27 @@ def format_report(report: dict[str, Any]) -> str:
             *table,
         ]
     )
+
+
+def layer_rows(model: S8Model) -> list[dict[str, Any]]:
+    """The report's row of each weighted layer: its input and output scale and zero point,
+    the range of its weight scales and shifts, and its activation range."""
+    rows = []
+    for name, layer in model.weighted.items():
+        source = model.tensors[model.graph.layer(name).inputs[0]]
+        out = model.tensors[name]
+        rows.append(
+            {
+                "name": name,
+                "input_scale": source.scale,
+                "input_zero_point": source.zero_point,
+                "output_scale": out.scale,
+                "output_zero_point": out.zero_point,
+                "weight_scale_min": float(layer.weight_scales.min()),
+                "weight_scale_max": float(layer.weight_scales.max()),
+                "shift_min": int(layer.shift.min()),
+                "shift_max": int(layer.shift.max()),
+                "activation": list(layer.activation),
+            }
+        )
+    return rows
