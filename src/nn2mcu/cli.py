@@ -946,14 +946,12 @@ def _remove_unfinished(output: Path) -> None:
 
 def _run_run_stages(args: argparse.Namespace) -> int:
     from nn2mcu.codegen.cortex_m import TargetFailure
-    from nn2mcu.pipeline.run import RunOptions, run_pipeline
 
-    if args.output.exists() and not args.output.is_dir():
-        raise InputError(f"-o {args.output}: exists and is not a directory")
-    _check_output(args.output)
+    # the output was checked by _run_run before the lock made it
     from nn2mcu.frontends.load import is_onnx
     from nn2mcu.frontends.onnx import parse_mean
     from nn2mcu.frontends.tflite import is_tflite
+    from nn2mcu.pipeline.run import RunOptions, run_pipeline
 
     if any(is_tflite(path) for path in args.definitions):
         return _run_imported(args)
