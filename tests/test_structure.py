@@ -6,6 +6,7 @@ headers), and few isinstance checks on operators remain anywhere outside ops/.""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "nn2mcu"
@@ -51,3 +52,15 @@ def test_every_operator_with_a_call_has_a_binding_or_a_refusal_in_each_scheme() 
             continue
         for scheme in SCHEME_NAMES:
             assert (kind, scheme) in BINDINGS or (kind, scheme) in REFUSALS, (kind, scheme)
+
+
+def test_examples_track_sources_only() -> None:
+    """The examples hold definitions, scripts and READMEs; what training or export writes
+    there (weights, means, ONNX files and their external data) is ignored, not tracked."""
+    root = PACKAGE.parents[1]
+    tracked = subprocess.run(
+        ["git", "ls-files", "examples"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked, "git ls-files found nothing under examples/"
+    made = [name for name in tracked if not name.endswith((".prototxt", ".md", ".py", ".gitignore"))]
+    assert made == []

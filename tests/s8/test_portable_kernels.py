@@ -61,3 +61,20 @@ def test_portable_kernels_build_for_cortex_m4_without_warnings(tmp_path: Path) -
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert build.returncode == 0, build.stderr
+
+
+@pytest.mark.kernel
+def test_unsupported_arguments_are_argument_errors(tmp_path: Path) -> None:
+    """A grouped convolution (fewer filter channels than input channels) and pooling with a
+    batch below 1 return ARM_CMSIS_NN_ARG_ERROR, as CMSIS-NN does for what it refuses,
+    instead of success after reading past the weights or doing nothing."""
+    binary = tmp_path / "argument_checks"
+    sources = sorted(str(p) for p in KERNELS.glob("*.c"))
+    build = subprocess.run(
+        ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE, f"-I{KERNELS}", f"-I{SIMD}",
+         str(Path(__file__).with_name("argument_checks.c")), *sources, "-o", str(binary)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-2000:]
+    result = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,6 +1,7 @@
 /*
  * nn2mcu portable kernels: arm_convolve_wrapper_s8 and arm_depthwise_conv_wrapper_s8
- * (dilation 1, channel multiplier 1; for other multipliers nn2mcu's generated code calls
+ * (dilation 1, no groups: filter channels equal to input channels, else an argument
+ * error; channel multiplier 1; for other multipliers nn2mcu's generated code calls
  * arm_depthwise_conv_s8, in its own file, as CMSIS-NN's wrapper would), NHWC activations,
  * OHWI filters (depthwise:
  * 1 x KH x KW x C). Per output: bias + sum over the in-bounds window of
@@ -29,8 +30,8 @@ static arm_cmsis_nn_status convolve(const cmsis_nn_tile stride, const cmsis_nn_t
                                     const int8_t *weights, const int32_t *bias, const cmsis_nn_dims *out,
                                     int8_t *output)
 {
-    if (dilation.w != 1 || dilation.h != 1) {
-        return ARM_CMSIS_NN_ARG_ERROR;
+    if (dilation.w != 1 || dilation.h != 1 || filter->c != in->c) {
+        return ARM_CMSIS_NN_ARG_ERROR; /* no dilation, no grouped convolution */
     }
     const int32_t kh = filter->h, kw = filter->w, ch_in = in->c, ch_out = out->c;
     for (int32_t n = 0; n < in->n; n++) {

@@ -2,7 +2,7 @@
  * nn2mcu portable kernels: arm_max_pool_s8 and arm_avgpool_s8, NHWC. Windows start at
  * out * stride - padding and are clipped to the image; the average divides the sum of the
  * in-bounds values by their count, rounding half away from zero. Both clamp to the
- * activation range; an empty window is an argument error. No scratch buffer is needed.
+ * activation range; an empty window or a batch below 1 is an argument error. No scratch buffer is needed.
  * Max pooling over a multiple of 4 channels compares four byte lanes at once.
  */
 #include "arm_nnfunctions.h"
@@ -33,6 +33,9 @@ static void max4(const int8_t *image, int32_t width, int32_t ch, int32_t c, int3
 static arm_cmsis_nn_status pool(const cmsis_nn_pool_params *params, const cmsis_nn_dims *in, const int8_t *input,
                                 const cmsis_nn_dims *filter, const cmsis_nn_dims *out, int8_t *output, int average)
 {
+    if (in->n < 1) {
+        return ARM_CMSIS_NN_ARG_ERROR;
+    }
     const int32_t ch = in->c;
     for (int32_t n = 0; n < in->n; n++) {
         const int8_t *image = input + (size_t)n * in->h * in->w * ch;
