@@ -246,3 +246,24 @@ def test_download_checks_md5_and_extracts(
     monkeypatch.setitem(download_module.SOURCES, "mnist", (missing,))
     with pytest.raises(InputError, match=r"cannot download .*missing\.gz"):
         datasets.download("mnist")
+
+
+def test_idx_label_count_differs_from_image_count(tmp_path: Path) -> None:
+    counts = {"train-images-idx3-ubyte": 4, "train-labels-idx1-ubyte": 3,
+              "t10k-images-idx3-ubyte": 2, "t10k-labels-idx1-ubyte": 2}  # fmt: skip
+    for name, count in counts.items():
+        shape = (count, 2, 2) if "images" in name else (count,)
+        (tmp_path / name).write_bytes(idx_bytes(np.zeros(shape, np.uint8)))
+    with pytest.raises(
+        InputError,
+        match=r"train-images-idx3-ubyte holds 4 images but .*train-labels-idx1-ubyte holds 3 labels",
+    ):
+        load_dataset(str(tmp_path))
+
+
+def test_npz_label_count_differs_from_image_count(tmp_path: Path) -> None:
+    path = tmp_path / "set.npz"
+    np.savez(path, x_train=np.zeros((4, 5, 5), np.uint8), y_train=np.array([0, 1, 2]),
+             x_test=np.zeros((2, 5, 5), np.uint8), y_test=np.array([2, 0]))  # fmt: skip
+    with pytest.raises(InputError, match="x_train holds 4 images but y_train holds 3 labels"):
+        load_dataset(str(path))

@@ -62,5 +62,7 @@ def test_examples_track_sources_only() -> None:
         ["git", "ls-files", "examples"], cwd=root, capture_output=True, text=True, check=True
     ).stdout.split()
     assert tracked, "git ls-files found nothing under examples/"
-    made = [name for name in tracked if not name.endswith((".prototxt", ".md", ".py", ".gitignore"))]
+    made = [
+        name for name in tracked if not name.endswith((".prototxt", ".md", ".py", ".gitignore"))
+    ]
     assert made == []

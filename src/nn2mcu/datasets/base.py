@@ -68,3 +68,21 @@ class Dataset:
 
 def as_labels(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
     return np.asarray(values, dtype=np.int64)
+
+
+def labelled_split(
+    images: npt.NDArray[np.uint8], labels: npt.ArrayLike, images_name: str, labels_name: str
+) -> Split:
+    """A Split, or an InputError naming both sources when the label count is not the
+    image count (or the labels are not one per image)."""
+    array = as_labels(labels)
+    if array.ndim != 1 or array.shape[0] != images.shape[0]:
+        held = (
+            f"{array.shape[0]} labels"
+            if array.ndim == 1
+            else f"labels of shape {list(array.shape)}"
+        )
+        raise InputError(
+            f"{images_name} holds {images.shape[0]} images but {labels_name} holds {held}"
+        )
+    return Split(images, array)

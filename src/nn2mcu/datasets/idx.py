@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from nn2mcu.datasets.base import Dataset, Split, as_labels
+from nn2mcu.datasets.base import Dataset, labelled_split
 from nn2mcu.errors import InputError
 
 FILES = {
@@ -74,5 +74,7 @@ def load(directory: Path, name: str, classes: tuple[str, ...]) -> Dataset:
         images = read(images_path)
         if images.ndim != 3:
             raise InputError(f"{images_path}: expected N x H x W images, got {list(images.shape)}")
-        splits[split] = Split(images[..., None].copy(), as_labels(read(labels_path)))
+        splits[split] = labelled_split(
+            images[..., None].copy(), read(labels_path), str(images_path), str(labels_path)
+        )
     return Dataset(name, splits["train"], splits["test"], classes)

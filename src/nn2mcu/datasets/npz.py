@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nn2mcu.datasets.base import Dataset, Split, as_labels
+from nn2mcu.datasets.base import Dataset, labelled_split
 from nn2mcu.errors import InputError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -35,7 +35,9 @@ def load(path: Path) -> Dataset:
             raise InputError(
                 f"{path}: x_{split} has shape {list(images.shape)}, expected N x H x W [x C]"
             )
-        splits[split] = Split(np.ascontiguousarray(images), as_labels(arrays[f"y_{split}"]))
+        splits[split] = labelled_split(
+            np.ascontiguousarray(images), arrays[f"y_{split}"], f"{path}: x_{split}", f"y_{split}"
+        )
     if classes is None:
         top = int(max(splits["train"].labels.max(initial=0), splits["test"].labels.max(initial=0)))
         classes = tuple(str(i) for i in range(top + 1))
