@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from nn2mcu.frontends.caffe import load_net
 from nn2mcu.modelfile import read_quantized
 from nn2mcu.pipeline.stages import tree_hash
 from tests.train.conftest import Files
@@ -211,3 +212,52 @@ def test_run_with_the_s8_scheme(finished: Path) -> None:
     assert result.returncode == 0, result.stderr
     for key, value in json.loads(result.stdout).items():
         assert report[key] == value, key
+
+
+@pytest.mark.host
+def test_ctrl_c_during_training_keeps_the_snapshot_and_the_rerun_resumes(tmp_path: Path) -> None:
+    """Ctrl-C in the second of two solvers: exit 130, the snapshot kept under
+    stages/train-interrupted with a note of the solver, and the same command again continues
+    from it to the weights an uninterrupted training gives."""
+    files = Files(tmp_path)
+    files.solver("one.prototxt", max_iter=60, snapshot=0, test_interval=0, prefix="snap/tiny")
+    files.solver("two.prototxt", max_iter=2000, snapshot=20, test_interval=0, base_lr=0.005,
+                 prefix="snap/tiny")  # fmt: skip
+    command = [str(SCRIPT), "run", "one.prototxt", "two.prototxt", "--data", "digits",
+               "--target", "host", "--no-progress", "-o", "out"]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    partial = tmp_path / "out" / "stages" / "train-interrupted"
+    deadline = time.monotonic() + 600
+    while process.poll() is None and time.monotonic() < deadline:
+        reached = [
+            int(p.name.split("_iter_")[1].split(".")[0]) for p in partial.glob("*.solverstate")
+        ]
+        if max(reached, default=0) >= 100:  # into the second solver
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "run the same command again" in err, err
+    record = json.loads((partial / "interrupted.json").read_text())
+    assert record["solver"] == 1 and 100 <= record["iteration"] < 2000, record
+    assert not (tmp_path / "out" / "stages" / "1-train").exists()
+
+    rerun = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1200)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "continuing the interrupted training from" in rerun.stdout
+    assert not partial.exists()
+    reference = nn2mcu("train", "one.prototxt", "two.prototxt", "--data", "digits",
+                       "--snapshot-prefix", "full/net", "--no-progress", cwd=tmp_path)  # fmt: skip
+    assert reference.returncode == 0, reference.stderr
+    resumed = load_net(
+        files.net,
+        weights=tmp_path / "out" / "stages" / "1-train" / "weights.caffemodel",
+        phase="TRAIN",
+    )
+    full = load_net(
+        files.net, weights=tmp_path / "full" / "net_iter_2000.caffemodel", phase="TRAIN"
+    )
+    assert resumed == full  # the same layers and weight values

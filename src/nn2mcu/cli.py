@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 log = logging.getLogger("nn2mcu")
 
@@ -269,7 +270,7 @@ def _run_train(args: argparse.Namespace) -> int:
     except TrainingInterrupted as error:
         where = f"; resume with --resume {error.snapshot[1]}" if error.snapshot else ""
         print(f"nn2mcu: interrupted at iteration {error.iteration}{where}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     rate = result.images / result.seconds if result.seconds else 0.0
     print(
         f"trained to iteration {result.iteration} in {result.seconds:.1f} s ({rate:.0f} images/s)"
@@ -981,11 +982,21 @@ def _run_run_stages(args: argparse.Namespace) -> int:
         mean_values=parse_mean(args.mean, "--mean") if args.mean is not None and onnx else None,
         scale=args.scale,
     )
+    from nn2mcu.train.trainer import TrainingInterrupted
+
     try:
         report = run_pipeline(options, log=lambda line: print(line, flush=True))
     except TargetFailure as failure:
         print(f"nn2mcu: run: {failure}", file=sys.stderr)
         return EXIT_MISMATCH
+    except TrainingInterrupted as interrupted:
+        kept = f"; its snapshot {interrupted.snapshot[1]} is kept" if interrupted.snapshot else ""
+        print(
+            f"nn2mcu: interrupted at iteration {interrupted.iteration}{kept}; run the same "
+            "command again to continue the training from it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     print(f"wrote {args.output / 'project'}, report.html, report.md and report.json")
     failed = [s for s in (report, report.get("host")) if s is not None and s["mismatches"]]
     return EXIT_MISMATCH if failed else EXIT_OK
@@ -1165,4 +1176,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("nn2mcu: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

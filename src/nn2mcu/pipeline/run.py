@@ -29,7 +29,8 @@ from nn2mcu.frontends.load import is_onnx, load_network
 from nn2mcu.ir import Graph
 from nn2mcu.modelfile import calibration_record, read_quantized, sha256_file, write_quantized
 from nn2mcu.passes import use_mean_file
-from nn2mcu.pipeline.stages import Stages
+from nn2mcu.pipeline.partial_training import PARTIAL_TRAINING, PartialTraining
+from nn2mcu.pipeline.stages import Stages, key_hash
 
 
 @dataclass(frozen=True)
@@ -159,19 +160,29 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
             "shuffle": options.shuffle,
         }
 
+        partial = PartialTraining(stages.root.resolve() / PARTIAL_TRAINING, key_hash(key))
+
         def train(directory: Path) -> None:
             from nn2mcu.train.session import TrainOptions, train_solvers
+            from nn2mcu.train.trainer import TrainingInterrupted
 
-            result = train_solvers(
-                list(options.definitions),
-                TrainOptions(
-                    data=options.data,
-                    shuffle=options.shuffle,
-                    snapshot_prefix=str(directory / "snapshot" / "net"),
-                    progress=options.progress,
-                ),
-                log=log,
-            )
+            first, resume = partial.resume_point(log)
+            try:
+                result = train_solvers(
+                    list(options.definitions)[first:],
+                    TrainOptions(
+                        data=options.data,
+                        shuffle=options.shuffle,
+                        resume=resume,
+                        snapshot_prefix=str(partial.directory / "net"),
+                        progress=options.progress,
+                    ),
+                    log=log,
+                )
+            except TrainingInterrupted as interrupted:
+                interrupted.solver += first
+                partial.record(interrupted)
+                raise
             if not result.snapshots:
                 raise InputError("training wrote no snapshot (max_iter 0?)")
             final = result.snapshots[0]
@@ -190,6 +201,7 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
             )
 
         train_dir, weights_key = stages.run(index, "train", key, train)
+        partial.remove()
         index += 1
         weights = next(p for p in sorted(train_dir.iterdir()) if p.name.startswith("weights"))
     else:

@@ -22,7 +22,7 @@ from nn2mcu.frontends.caffe.solver import read_solver
 from nn2mcu.ir import Graph
 from nn2mcu.torch_net import TorchNet
 from nn2mcu.train.feeder import Feeder
-from nn2mcu.train.trainer import TestResult, Trainer, share_parameters
+from nn2mcu.train.trainer import TestResult, Trainer, TrainingInterrupted, share_parameters
 from nn2mcu.trainspec import DataLayer, ParamSpec
 
 DEFAULT_SEED = 0  # used when a solver sets no random_seed, so runs repeat
@@ -283,10 +283,16 @@ def train_solvers(
     if not solvers:
         raise InputError("give at least one solver file")
     datasets = _Datasets()
-    carry, result = _train_one(solvers[0], options, datasets, None, options.resume, log)
-    total_seconds, total_images = result.seconds, result.images
-    for path in solvers[1:]:
-        carry, result = _train_one(path, options, datasets, carry, None, log)
+    carry: _Carry | None = None
+    total_seconds, total_images = 0.0, 0
+    for index, path in enumerate(solvers):
+        try:
+            carry, result = _train_one(
+                path, options, datasets, carry, options.resume if index == 0 else None, log
+            )
+        except TrainingInterrupted as interrupted:
+            interrupted.solver = index
+            raise
         total_seconds += result.seconds
         total_images += result.images
     result.seconds, result.images = total_seconds, total_images

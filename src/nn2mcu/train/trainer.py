@@ -40,9 +40,12 @@ class TrainingDiverged(Exception):
 
 
 class TrainingInterrupted(Exception):
-    def __init__(self, iteration: int, snapshot: list[Path]) -> None:
+    """Ctrl-C: the snapshot written at ``iteration``; ``solver`` is the index, among the
+    solvers trained in turn, of the one that was running."""
+
+    def __init__(self, iteration: int, snapshot: list[Path], solver: int = 0) -> None:
         super().__init__(f"interrupted at iteration {iteration}")
-        self.iteration, self.snapshot = iteration, snapshot
+        self.iteration, self.snapshot, self.solver = iteration, snapshot, solver
 
 
 @dataclass(frozen=True)
