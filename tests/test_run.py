@@ -238,7 +238,7 @@ def test_ctrl_c_during_training_keeps_the_snapshot_and_the_rerun_resumes(tmp_pat
             break
         time.sleep(0.01)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=300)
+    _, err = process.communicate(timeout=300)
     assert process.returncode == 130, err
     assert "Traceback" not in err and "run the same command again" in err, err
     record = json.loads((partial / "interrupted.json").read_text())

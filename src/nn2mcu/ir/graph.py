@@ -72,6 +72,8 @@ class Graph:
     layers: tuple[Layer, ...]
     outputs: tuple[str, ...] = ()
     shapes: Mapping[str, Shape] = field(init=False, repr=False, compare=False)
+    _by_name: Mapping[str, Layer] = field(init=False, repr=False, compare=False)
+    _consumers: Mapping[str, tuple[Layer, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -96,6 +98,14 @@ class Graph:
                 raise InputError(f"graph output '{name}' is not a layer")
         object.__setattr__(self, "outputs", outputs)
         object.__setattr__(self, "shapes", MappingProxyType(shapes))
+        consumers: dict[str, list[Layer]] = {}
+        for layer in self.layers:
+            for name in dict.fromkeys(layer.inputs):
+                consumers.setdefault(name, []).append(layer)
+        object.__setattr__(self, "_by_name", {layer.name: layer for layer in self.layers})
+        object.__setattr__(
+            self, "_consumers", {name: tuple(found) for name, found in consumers.items()}
+        )
 
     @staticmethod
     def _check_weights(layer: Layer, inputs: list[Shape]) -> None:
@@ -126,10 +136,7 @@ class Graph:
         return len(self.layers)
 
     def layer(self, name: str) -> Layer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
+        return self._by_name[name]
 
     @property
     def input_name(self) -> str:
@@ -159,7 +166,7 @@ class Graph:
         return [layer for layer in self.layers if self.takes_weights(layer)]
 
     def consumers(self, name: str) -> list[Layer]:
-        return [layer for layer in self.layers if name in layer.inputs]
+        return list(self._consumers.get(name, ()))
 
     @property
     def has_weights(self) -> bool:

@@ -79,6 +79,20 @@ class _Builder:
         self.blobs: dict[str, str] = {}
         self.outputs: list[str] = []
         self.transposed: dict[str, bool] = {}
+        self.producers: dict[str, str] = {}  # Caffe blob -> the layer (or input) writing it
+
+    def check_tops(self, layer: caffe_pb2.LayerParameter) -> None:
+        """Caffe's rule: one producer per blob, except a layer working in place (its i-th
+        top is its i-th bottom)."""
+        for index, top in enumerate(layer.top):
+            in_place = index < len(layer.bottom) and layer.bottom[index] == top
+            if top in self.producers and not in_place:
+                raise self.error(
+                    layer,
+                    f"top '{top}' is already produced by '{self.producers[top]}'; Caffe "
+                    "allows one producer per blob, except a layer in place (top i = bottom i)",
+                )
+            self.producers.setdefault(top, layer.name)
 
     def error(self, layer: caffe_pb2.LayerParameter, message: str) -> InputError:
         return InputError(f"{self.path}: layer '{layer.name}' ({layer.type}): {message}")
@@ -125,6 +139,9 @@ class _Builder:
                 if len(dims) != 4:
                     raise InputError(f"{where}: four input_dim values per input are required")
             shape = self._checked_explicit(where, _chw_to_shape(dims, where))
+            if name in self.producers:
+                raise InputError(f"{where}: the net has two inputs of this name")
+            self.producers[name] = f"input {name}"
             self.add(name, Input(shape=shape), (), [name])
 
     def _checked_explicit(self, where: str, shape: Shape) -> Shape:
@@ -292,6 +309,25 @@ class _Builder:
             )
 
 
+def _refuse_unsupported(layers: list[caffe_pb2.LayerParameter], path: Path) -> None:
+    """Every layer of a type nn2mcu lacks, named with its type in one message, before any
+    shape or data is looked at."""
+    known = set(supported_types())
+    unsupported = [
+        f"layer '{layer.name}' has type '{layer.type}'"
+        for layer in layers
+        if layer.type not in known
+    ]
+    if not unsupported:
+        return
+    shown = ", ".join(unsupported[:8])
+    more = f" and {len(unsupported) - 8} more" if len(unsupported) > 8 else ""
+    raise InputError(
+        f"{path}: {shown}{more}, which nn2mcu does not support; "
+        f"supported: {', '.join(supported_types())}"
+    )
+
+
 def build_net(
     net: caffe_pb2.NetParameter,
     path: Path,
@@ -302,7 +338,10 @@ def build_net(
     """The graph of ``net`` in ``phase`` (no weights), with its training information."""
     builder = _Builder(path, sources, phase)
     builder.net_inputs(net)
-    for layer in filter_layers(net, NetState(phase=phase), path):
+    layers = filter_layers(net, NetState(phase=phase), path)
+    _refuse_unsupported(layers, path)
+    for layer in layers:
+        builder.check_tops(layer)
         builder.layer(layer)
     if not builder.layers:
         raise InputError(f"{path}: the net has no layers in phase {phase}")
