@@ -261,3 +261,22 @@ def test_ctrl_c_during_training_keeps_the_snapshot_and_the_rerun_resumes(tmp_pat
         files.net, weights=tmp_path / "full" / "net_iter_2000.caffemodel", phase="TRAIN"
     )
     assert resumed == full  # the same layers and weight values
+
+
+def test_reports_show_the_quantizer_warnings(finished: Path) -> None:
+    """The report keeps the quantizer's warnings (issue 17, point 9) and shows them first."""
+    from nn2mcu.report.render import render_html, render_markdown
+
+    out = finished / "out"
+    report = json.loads((out / "report.json").read_text())
+    stored = json.loads((out / "stages" / "2-quantize" / "model.json").read_text())["report"]
+    assert report["warnings"] == stored["warnings"]
+    report["warnings"] = ["layer 'conv1': 10.9 % of its outputs saturate (harmless)"]
+    page = render_html(report, {name: "" for name in report["figures"]})
+    assert (
+        "<h2>Warnings</h2><ul class='warnings'><li>layer &#x27;conv1&#x27;: 10.9 %"
+        in page.replace("\n", "")
+    )
+    assert "## Warnings\n\n- layer 'conv1': 10.9 % of its outputs saturate" in render_markdown(
+        report
+    )

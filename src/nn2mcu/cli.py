@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 
 log = logging.getLogger("nn2mcu")
@@ -480,6 +481,8 @@ def _run_quantize(args: argparse.Namespace) -> int:
         report=report,
     )
     print(scheme.format_report(report))
+    for warning in report.get("warnings", []):
+        print(f"nn2mcu: warning: {warning}", file=sys.stderr)
     print(f"wrote {args.output} and {args.output.with_suffix('.npz')} in {report['seconds']} s")
     return EXIT_OK
 
@@ -1152,12 +1155,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code: 0 success, 1 a verification that found
+    differences, 2 bad input or usage, 3 an internal error (a bug in nn2mcu), 130 Ctrl-C.
+    Nothing escapes as a traceback unless --debug is given."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # usage errors (2) and --help (0), printed by argparse
+        return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
     debug = bool(getattr(args, "debug", False))
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="nn2mcu: %(levelname)s: %(message)s",
+        force=True,  # main() may run many times in one process (the fuzz tier does)
     )
     try:
         result: int = args.handler(args)
@@ -1177,3 +1187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nn2mcu: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:
+        if debug:
+            raise
+        message = " ".join(str(error).split())
+        print(
+            f"nn2mcu: internal error: {type(error).__name__}: {message} (a bug in nn2mcu; "
+            "--debug shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

@@ -124,7 +124,7 @@ def read_document(path: Path, scheme: str | None = None) -> tuple[dict[str, Any]
             f"{path}: not an nn2mcu model (schema_version "
             f"{' or '.join(map(str, READABLE_VERSIONS))})"
         )
-    if found not in SCHEMES:
+    if not isinstance(found, str) or found not in SCHEMES:
         raise InputError(f"{path}: scheme {found!r} is not one of {', '.join(sorted(SCHEMES))}")
     if scheme is not None and found != scheme:
         raise InputError(f"{path}: a {found} model, not {scheme}")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from nn2mcu.datasets.base import Dataset, Split, as_labels
+from nn2mcu.datasets.base import Dataset, Split, as_labels, labelled_split
 from nn2mcu.errors import InputError
 
 CLASSES = (
@@ -69,10 +69,15 @@ def _read_python(path: Path) -> Split:
         with path.open("rb") as handle:
             batch = _ArraysOnly(handle, encoding="bytes").load()
         data = np.asarray(batch[b"data"], dtype=np.uint8)
-        labels = batch[b"labels"]
-    except (pickle.UnpicklingError, KeyError, TypeError, EOFError) as error:
-        raise InputError(f"{path}: not a CIFAR-10 python batch ({error})") from None
-    return Split(_planes_to_hwc(data), as_labels(labels))
+        labels = as_labels(batch[b"labels"])
+    except Exception as error:  # unpickling damaged bytes raises whatever they decode to
+        message = " ".join(str(error).split())[:200]
+        raise InputError(
+            f"{path}: not a CIFAR-10 python batch ({type(error).__name__}: {message})"
+        ) from None
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise InputError(f"{path}: data has shape {list(data.shape)}, expected N x 3072")
+    return labelled_split(_planes_to_hwc(data), labels, f"{path}: data", "labels")
 
 
 def _concat(splits: list[Split]) -> Split:

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -250,6 +251,8 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
     quantize_dir, quantize_key = stages.run(index, "quantize", key, quantize)
     index += 1
     model_json = quantize_dir / "model.json"
+    for warning in json.loads(model_json.read_text())["report"].get("warnings", []):
+        print(f"nn2mcu: warning: {warning}", file=sys.stderr, flush=True)
     program = lower(read_quantized(model_json))
 
     # 3. generate

@@ -110,6 +110,7 @@ def write_report(
             **rules.report_rows(model, quantized),
         },
         "layers": layers,
+        "warnings": quantized.get("warnings", []),
         "budget": budget,
         "board": described,
         "classes": classes,

@@ -171,7 +171,11 @@ def render_html(report: dict[str, Any], encoded: dict[str, str]) -> str:
     headline = _headline(report)
     if "imported_from" not in quantization:
         headline = headline[0].lower() + headline[1:]
-    parts += [f"<p>{html.escape(headline)}</p>", "<h2>Network</h2>", _html_table(tables["network"])]
+    parts.append(f"<p>{html.escape(headline)}</p>")
+    if report.get("warnings"):
+        items = "".join(f"<li>{html.escape(warning)}</li>" for warning in report["warnings"])
+        parts += ["<h2>Warnings</h2>", f"<ul class='warnings'>{items}</ul>"]
+    parts += ["<h2>Network</h2>", _html_table(tables["network"])]
     if "accuracy" in encoded:
         parts += [
             "<h2>Accuracy</h2>",
@@ -219,6 +223,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         f"{_headline(report)} Figures are in report.html.",
         "",
+    ]
+    if report.get("warnings"):
+        lines += ["## Warnings", "", *[f"- {warning}" for warning in report["warnings"]], ""]
+    lines += [
         "## Network",
         "",
         _markdown_table(tables["network"]),

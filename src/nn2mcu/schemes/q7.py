@@ -267,7 +267,7 @@ class Q7Scheme(Scheme):
                     q_format(row["out_frac"]),
                     str(row["bias_shift"]),
                     str(row["out_shift"]),
-                    f"{100 * row['saturated']:.2f} %",
+                    _saturation(row),
                     sqnr,
                 ]
             )
@@ -278,6 +278,15 @@ class Q7Scheme(Scheme):
             (-128 / 2.0 ** row["w_frac"], 127 / 2.0 ** row["w_frac"]),
             (-128 / 2.0 ** row["out_frac"], 127 / 2.0 ** row["out_frac"]),
         )
+
+
+def _saturation(row: dict[str, Any]) -> str:
+    """The saturated fraction, noting clipping at -128 before a ReLU (harmless)."""
+    text = f"{100 * row['saturated']:.2f} %"
+    low = row.get("saturated_low", 0.0)
+    if row.get("before_relu") and low > 0:
+        text += f" ({100 * low:.2f} % at -128 before a ReLU: harmless)"
+    return text
 
 
 Q7 = Q7Scheme()

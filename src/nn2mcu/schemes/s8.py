@@ -199,6 +199,10 @@ class S8Scheme(Scheme):
                 raise InputError(
                     f"{where}: input scale_log2 {model.scale_log2!r} is not an integer"
                 )
+        if not all(isinstance(name, str) for name in model.fused):
+            raise InputError(
+                f"{where}: fused_relu {sorted(map(str, model.fused))} must name layers"
+            )
         for name in sorted(model.fused):
             if name not in names:
                 raise InputError(f"{where}: fused_relu names '{name}', which is not a layer")

@@ -64,12 +64,18 @@ def _read_hdf5(path: Path) -> dict[str, Blobs]:
                 keys = list(group.keys())
                 if not all(key.isdigit() for key in keys):
                     raise InputError(f"{path}: data/{name} holds {keys}, expected 0, 1, ...")
-                weights[name] = [
-                    np.asarray(group[key][()], dtype=np.float32) for key in sorted(keys, key=int)
-                ]
+                blobs = []
+                for key in sorted(keys, key=int):
+                    blob = group[key]
+                    if not isinstance(blob, h5py.Dataset) or blob.dtype.kind not in "fiu":
+                        kind = blob.dtype if isinstance(blob, h5py.Dataset) else "a group"
+                        raise InputError(f"{path}: data/{name}/{key} is {kind}, not numbers")
+                    blobs.append(np.asarray(blob[()], dtype=np.float32))
+                weights[name] = blobs
             return weights
-    except OSError as error:
-        raise InputError(f"{path}: not a readable HDF5 file ({error})") from None
+    except (OSError, RuntimeError, KeyError, ValueError) as error:  # h5py on a damaged file
+        message = " ".join(str(error).split())
+        raise InputError(f"{path}: not a readable HDF5 file ({message})") from None
 
 
 def write_caffemodel(graph: Graph, path: Path) -> None:

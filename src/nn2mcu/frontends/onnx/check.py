@@ -15,7 +15,7 @@ from nn2mcu.reference import float_forward
 RELATIVE, ABSOLUTE = 1e-5, 1e-6
 
 
-def _session(net: OnnxNet, names: list[str]) -> ort.InferenceSession:
+def _session(net: OnnxNet, names: list[str], where: str) -> ort.InferenceSession:
     model = onnx.ModelProto()
     model.CopyFrom(net.model)
     present = {o.name for o in model.graph.output}
@@ -25,9 +25,13 @@ def _session(net: OnnxNet, names: list[str]) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 3
-    return ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    try:
+        return ort.InferenceSession(
+            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as error:  # onnxruntime's own exception classes
+        message = " ".join(str(error).split())
+        raise InputError(f"{where}: onnxruntime cannot load the model: {message}") from None
 
 
 def check_against_onnxruntime(net: OnnxNet, where: str, images: int = 4, seed: int = 0) -> float:
@@ -40,7 +44,7 @@ def check_against_onnxruntime(net: OnnxNet, where: str, images: int = 4, seed: i
     x = rng.normal(0.0, 1.0, (images, shape.h, shape.w, shape.c)).astype(np.float32)
     checked = [layer.name for layer in graph.layers if layer.name in net.tensors][1:]
     names = [net.tensors[name] for name in checked]
-    session = _session(net, names)
+    session = _session(net, names, where)
     input_name = session.get_inputs()[0].name
     runs = [  # one image per run: exporters often fix the batch at 1
         session.run(names, {input_name: np.ascontiguousarray(x[i : i + 1].transpose(0, 3, 1, 2))})

@@ -64,9 +64,12 @@ def fold(
     model: onnx.ModelProto, opset: int, shapes: dict[str, tuple[int, ...]], where: str
 ) -> tuple[Constants, list[onnx.NodeProto]]:
     """The constant tensors, and the nodes left to convert (in graph order)."""
-    constants: Constants = {
-        init.name: numpy_helper.to_array(init) for init in model.graph.initializer
-    }
+    constants: Constants = {}
+    for init in model.graph.initializer:
+        try:
+            constants[init.name] = numpy_helper.to_array(init)
+        except (ValueError, TypeError) as error:
+            raise InputError(f"{where}: initializer '{init.name}': {error}") from None
     remaining = []
     for node in model.graph.node:
         named = [name for name in node.input if name]

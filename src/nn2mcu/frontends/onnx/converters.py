@@ -206,6 +206,8 @@ def gemm(node: onnx.NodeProto, attrs: dict[str, Any], constants: Constants, x: S
     if not int(attrs.get("transB", 0)):
         weight = weight.T
     bias = _optional(node, 2, constants, "bias")
+    if bias is not None and bias.size not in (1, weight.shape[0]):
+        raise Unsupported(f"a bias of {bias.size} values for {weight.shape[0]} outputs")
     if bias is not None:
         bias = np.broadcast_to(bias * float(attrs.get("beta", 1.0)), (weight.shape[0],))
     if weight.shape[1] != x.size:

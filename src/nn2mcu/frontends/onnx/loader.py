@@ -150,7 +150,7 @@ def read_onnx(
             converted = CONVERTERS[node.op_type](
                 node, attributes(node), constants, shape_of[source]
             )
-        except Unsupported as reason:
+        except (Unsupported, ValueError) as reason:  # ValueError: an operator's own checks
             raise InputError(f"{where}: {reason}") from None
         if converted.alias:
             producer[node.output[0]] = source

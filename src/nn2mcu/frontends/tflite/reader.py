@@ -191,6 +191,17 @@ def read_tflite(path: Path) -> TfliteModel:
         description = (model.Description() or b"").decode(errors="replace")
         inputs = tuple(int(v) for v in graph.InputsAsNumpy()) if graph.InputsLength() else ()
         outputs = tuple(int(v) for v in graph.OutputsAsNumpy()) if graph.OutputsLength() else ()
+        count = len(tensors)
+        for operator in operators:
+            for index in (*operator.inputs, *operator.outputs):
+                if not -1 <= index < count:
+                    raise InputError(
+                        f"operator {operator.index} ({operator.name}) refers to tensor {index}; "
+                        f"the subgraph has {count}"
+                    )
+        for index in (*inputs, *outputs):
+            if not 0 <= index < count:
+                raise InputError(f"the subgraph's input or output is tensor {index} of {count}")
     except InputError as error:
         raise InputError(f"{path}: {error}") from None
     except Exception as error:  # the generated code raises whatever a bad offset gives

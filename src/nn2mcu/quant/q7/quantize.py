@@ -27,6 +27,7 @@ from nn2mcu.quant.calibrate import (
 from nn2mcu.quant.check import check_graph
 from nn2mcu.quant.q7.arm_method import arm_formats
 from nn2mcu.quant.q7.search import search_formats
+from nn2mcu.quant.sanity import before_relu, range_warning, saturation_warning, weight_warnings
 from nn2mcu.simulate import classify, simulate
 
 BATCH = 1000
@@ -140,12 +141,13 @@ def evaluate(model: Q7Model, view: FloatView, test: Split) -> dict[str, Any]:
     ints = _run_batched(model, test.images, names)
     float_pred = np.argmax(floats[model.logits].reshape(len(test), -1), axis=1)
     q7_pred = classify(model, {model.logits: ints[model.logits]})
-    layers = []
+    layers: list[dict[str, Any]] = []
     for name in weighted:
         q = model.weighted[name]
         values = ints[name]
         dequantized = values.astype(np.float64) / 2.0**q.formats.out_frac
-        saturated = float(np.mean((values == INT8_MIN) | (values == INT8_MAX)))
+        low, high = float(np.mean(values == INT8_MIN)), float(np.mean(values == INT8_MAX))
+        saturated = low + high
         sqnr = _sqnr(floats[name], dequantized)
         layers.append(
             {
@@ -157,8 +159,20 @@ def evaluate(model: Q7Model, view: FloatView, test: Split) -> dict[str, Any]:
                 "bias_shift": q.shifts.bias_shift,
                 "out_shift": q.shifts.out_shift,
                 "saturated": saturated,
+                "saturated_low": low,
+                "saturated_high": high,
+                "before_relu": before_relu(model.graph, name),
                 "sqnr_db": sqnr,
             }
+        )
+    warnings: list[str | None] = [*weight_warnings(view.graph)]
+    for name in weighted:
+        warnings.append(range_warning(name, float(np.abs(floats[name]).max())))
+    for row in layers:
+        warnings.append(
+            saturation_warning(
+                row["name"], row["saturated_low"], row["saturated_high"], row["before_relu"]
+            )
         )
     return {
         "test_images": len(test),
@@ -166,6 +180,7 @@ def evaluate(model: Q7Model, view: FloatView, test: Split) -> dict[str, Any]:
         "q7_accuracy": float(np.mean(q7_pred == test.labels)),
         "input_frac": model.input_frac,
         "layers": layers,
+        "warnings": [warning for warning in warnings if warning is not None],
     }
 
 

@@ -30,6 +30,7 @@ from nn2mcu.quant.calibrate import (
 )
 from nn2mcu.quant.check import check_graph
 from nn2mcu.quant.s8.build import build_model, calibrated_layers
+from nn2mcu.quant.sanity import range_warning, weight_warnings
 from nn2mcu.s8.model import S8Model, TensorParams
 from nn2mcu.simulate import classify, simulate
 
@@ -145,11 +146,15 @@ def evaluate(
     floats = float_outputs(view, test.images, [model.logits])[model.logits]  # batches itself
     float_predicted = np.argmax(floats.reshape(len(test), -1), axis=1)
     layers = layer_rows(model)
+    warnings: list[str | None] = [*weight_warnings(view.graph)]
+    for row in layers:  # the output range the scale covers
+        warnings.append(range_warning(row["name"], 128 * row["output_scale"]))
     return {
         "test_images": len(test),
         "float_accuracy": float(np.mean(float_predicted == test.labels)),
         "s8_accuracy": float(np.mean(predicted == test.labels)),
         "layers": layers,
+        "warnings": [warning for warning in warnings if warning is not None],
     }
 
 
