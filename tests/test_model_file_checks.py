@@ -87,6 +87,7 @@ CASES: list[tuple[str, Path, Edit, ArrayEdit | None, str]] = [
     ("s8 activation 5..2", S8, _set("activation", [5, 2]), None, r"'conv1': activation range 5..2"),
     ("s8 input shift 40", S8, lambda d: d["input"].__setitem__("shift", 40), None, r"the input stage: shift 40..40 is outside -31..30"),
     ("s8 input multiplier -4", S8, lambda d: d["input"].__setitem__("multiplier", -4), None, r"the input stage: multiplier -4"),
+    ("q7 70,000 channels", Q7, lambda d: d["graph"]["layers"][1]["op"].__setitem__("out_channels", 70000), None, r"'conv1' \(Convolution\): OUT_CH 70000: the legacy API takes .* as uint16"),
     ("s8 fused unknown", S8, lambda d: d.__setitem__("fused_relu", ["nope"]), None, r"fused_relu names 'nope', which is not a layer"),
 ]  # fmt: skip
 

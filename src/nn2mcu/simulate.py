@@ -48,6 +48,25 @@ def simulate(
     return values
 
 
+def simulate_batched(
+    model: QuantizedModel,
+    pixels: npt.NDArray[Any],
+    *,
+    start: int = 0,
+    known: Mapping[str, npt.NDArray[np.integer]] | None = None,
+    batch: int = 250,
+) -> dict[str, Int8Array]:
+    """``simulate`` over ``pixels`` in batches: the same values, with the kernels' working
+    arrays (an im2col of every image at once can take gigabytes) sized by the batch."""
+    parts: dict[str, list[Int8Array]] = {}
+    for first in range(0, len(pixels), batch):
+        chunk = slice(first, first + batch)
+        given = None if known is None else {name: value[chunk] for name, value in known.items()}
+        for name, value in simulate(model, pixels[chunk], start=start, known=given).items():
+            parts.setdefault(name, []).append(value)
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
 def classify(model: QuantizedModel, values: Mapping[str, np.ndarray]) -> npt.NDArray[np.int64]:
     """argmax of the logits layer, lowest index on ties."""
     logits = np.asarray(values[model.logits]).reshape(len(values[model.logits]), -1)

@@ -103,8 +103,8 @@ def expected_records(model: Any, inputs: npt.NDArray[Any]) -> npt.NDArray[np.int
     """What the runner must write per inference, from the simulator: the logits, or in
     raw-tensor mode the output tensor then the logits."""
     rows = []
-    for start in range(0, len(inputs), 1000):
-        values = simulate(model, inputs[start : start + 1000])
+    for start in range(0, len(inputs), 250):  # the kernels' working arrays scale with it
+        values = simulate(model, inputs[start : start + 250])
         count = len(values[model.logits])
         parts = [values[model.logits].reshape(count, -1)]
         if model.tensor_input:

@@ -20,6 +20,8 @@ import numpy as np
 from nn2mcu.datasets import Dataset
 from nn2mcu.errors import InputError
 from nn2mcu.ir import Graph
+from nn2mcu.ir.binding import Site
+from nn2mcu.ops import binding
 from nn2mcu.quant.calibrate import Calibration
 
 KERNELS = Path(__file__).resolve().parent.parent / "kernels"
@@ -110,6 +112,14 @@ class Scheme(ABC):
                 f"{where}: quantized layers {sorted(model.weighted)} differ from the graph's "
                 f"weighted layers {sorted(names)}"
             )
+        for graph_layer in graph.layers:  # the kernels' constraints (their API's dims too)
+            if graph_layer.op.arity == 0:
+                continue
+            site = Site(graph, graph_layer)
+            try:
+                binding(site, self.name).check(site)
+            except InputError as error:
+                raise InputError(f"{where}: {error}") from None
         parameters = self.tensor_parameters(model)
         missing = [layer.name for layer in graph.layers if layer.name not in parameters]
         if missing:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from nn2mcu.datasets import Dataset, Split
 from nn2mcu.errors import InputError
@@ -48,17 +47,6 @@ class Quantized:
     calibration: Calibration
     view: FloatView
     report: dict[str, Any] = field(default_factory=dict)
-
-
-def _run_batched(
-    model: Q7Model, pixels: npt.NDArray[np.uint8], names: list[str]
-) -> dict[str, np.ndarray]:
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for start in range(0, len(pixels), BATCH):
-        values = simulate(model, pixels[start : start + BATCH])
-        for name in names:
-            parts[name].append(values[name])
-    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
 
 def quantize_q7(
@@ -124,9 +112,8 @@ def _weight_ranges(graph: Graph) -> dict[str, tuple[float, float]]:
     }
 
 
-def _sqnr(reference: np.ndarray, approximation: np.ndarray) -> float | None:
-    signal = float(np.sum(reference.astype(np.float64) ** 2))
-    noise = float(np.sum((reference.astype(np.float64) - approximation) ** 2))
+def _sqnr(signal: float, noise: float) -> float | None:
+    """10 log10(signal / noise) of sums of squares; None when exact."""
     if noise == 0:
         return None  # exact
     return 10 * math.log10(signal / noise) if signal > 0 else -math.inf
@@ -134,21 +121,34 @@ def _sqnr(reference: np.ndarray, approximation: np.ndarray) -> float | None:
 
 def evaluate(model: Q7Model, view: FloatView, test: Split) -> dict[str, Any]:
     """Float vs q7 accuracy on the test split, and per layer formats, shifts, saturation
-    and SQNR (the q7 output, dequantized, against the float model's)."""
+    and SQNR (the q7 output, dequantized, against the float model's). Batch by batch, so
+    that no layer's outputs over the whole test set are held at once."""
     weighted = [name for name in model.weighted]
     names = list(dict.fromkeys([*weighted, model.logits]))
-    floats = float_outputs(view, test.images, names)
-    ints = _run_batched(model, test.images, names)
-    float_pred = np.argmax(floats[model.logits].reshape(len(test), -1), axis=1)
-    q7_pred = classify(model, {model.logits: ints[model.logits]})
+    sums = {name: {"low": 0, "high": 0, "signal": 0.0, "noise": 0.0, "largest": 0.0}
+            for name in weighted}  # fmt: skip
+    float_pred, q7_pred = [], []
+    for start in range(0, len(test), BATCH):
+        pixels = test.images[start : start + BATCH]
+        floats = float_outputs(view, pixels, names)
+        ints = simulate(model, pixels)
+        float_pred.append(np.argmax(floats[model.logits].reshape(len(pixels), -1), axis=1))
+        q7_pred.append(classify(model, {model.logits: ints[model.logits]}))
+        for name in weighted:
+            values, reference = ints[name], floats[name].astype(np.float64)
+            dequantized = values.astype(np.float64) / 2.0 ** model.weighted[name].formats.out_frac
+            entry = sums[name]
+            entry["low"] += int(np.count_nonzero(values == INT8_MIN))
+            entry["high"] += int(np.count_nonzero(values == INT8_MAX))
+            entry["signal"] += float(np.sum(reference**2))
+            entry["noise"] += float(np.sum((reference - dequantized) ** 2))
+            entry["largest"] = max(entry["largest"], float(np.abs(reference).max(initial=0.0)))
     layers: list[dict[str, Any]] = []
     for name in weighted:
         q = model.weighted[name]
-        values = ints[name]
-        dequantized = values.astype(np.float64) / 2.0**q.formats.out_frac
-        low, high = float(np.mean(values == INT8_MIN)), float(np.mean(values == INT8_MAX))
-        saturated = low + high
-        sqnr = _sqnr(floats[name], dequantized)
+        entry = sums[name]
+        size = len(test) * model.graph.shapes[name].size
+        low, high = entry["low"] / size, entry["high"] / size
         layers.append(
             {
                 "name": name,
@@ -158,26 +158,27 @@ def evaluate(model: Q7Model, view: FloatView, test: Split) -> dict[str, Any]:
                 "in_frac": model.fracs[model.graph.layer(name).inputs[0]],
                 "bias_shift": q.shifts.bias_shift,
                 "out_shift": q.shifts.out_shift,
-                "saturated": saturated,
+                "saturated": low + high,
                 "saturated_low": low,
                 "saturated_high": high,
                 "before_relu": before_relu(model.graph, name),
-                "sqnr_db": sqnr,
+                "sqnr_db": _sqnr(entry["signal"], entry["noise"]),
             }
         )
     warnings: list[str | None] = [*weight_warnings(view.graph)]
     for name in weighted:
-        warnings.append(range_warning(name, float(np.abs(floats[name]).max())))
+        warnings.append(range_warning(name, sums[name]["largest"]))
     for row in layers:
         warnings.append(
             saturation_warning(
                 row["name"], row["saturated_low"], row["saturated_high"], row["before_relu"]
             )
         )
+    labels = test.labels
     return {
         "test_images": len(test),
-        "float_accuracy": float(np.mean(float_pred == test.labels)),
-        "q7_accuracy": float(np.mean(q7_pred == test.labels)),
+        "float_accuracy": float(np.mean(np.concatenate(float_pred) == labels)),
+        "q7_accuracy": float(np.mean(np.concatenate(q7_pred) == labels)),
         "input_frac": model.input_frac,
         "layers": layers,
         "warnings": [warning for warning in warnings if warning is not None],

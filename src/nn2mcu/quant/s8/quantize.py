@@ -32,7 +32,7 @@ from nn2mcu.quant.check import check_graph
 from nn2mcu.quant.s8.build import build_model, calibrated_layers
 from nn2mcu.quant.sanity import range_warning, weight_warnings
 from nn2mcu.s8.model import S8Model, TensorParams
-from nn2mcu.simulate import classify, simulate
+from nn2mcu.simulate import classify, simulate, simulate_batched
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def quantize_s8(
 
     def run(trial: dict[str, Range], start: int = 0, known: Values | None = None) -> Values:
         model = build(trial)
-        return simulate(model, split.pixels, start=start, known=known)
+        return simulate_batched(model, split.pixels, start=start, known=known)
 
     def accuracy(values: Values) -> float:
         predicted = np.argmax(values[logits].reshape(len(split.labels), -1), axis=1)
@@ -132,9 +132,7 @@ def quantize_s8(
     return S8Quantized(model, split, report)
 
 
-def evaluate(
-    model: S8Model, view: FloatView, dataset: Dataset, batch: int = 1000
-) -> dict[str, Any]:
+def evaluate(model: S8Model, view: FloatView, dataset: Dataset, batch: int = 250) -> dict[str, Any]:
     """Float and s8 accuracy on the test split, and every weighted layer's parameters."""
     test = dataset.test
     predicted = np.concatenate(
