@@ -16,7 +16,7 @@ from nn2mcu.frontends.caffe import InputShapeSources
 from nn2mcu.frontends.caffe.weights import write_caffemodel
 from nn2mcu.frontends.load import load_network
 from nn2mcu.ir import Graph, Layer
-from nn2mcu.quant.sanity import before_relu, saturation_warning
+from nn2mcu.quant.sanity import negatives_zeroed_by, saturation_warning
 from nn2mcu.schemes.q7 import Q7
 from tests.train.conftest import NET
 
@@ -69,21 +69,22 @@ def test_sensible_weights_give_no_warning(tmp_path: Path) -> None:
 
 
 def test_saturation_warnings_say_when_the_clipping_is_harmless() -> None:
-    assert saturation_warning("conv1", 0.01, 0.01, True) is None
-    harmless = saturation_warning("conv3", 0.105, 0.004, True)
+    assert saturation_warning("conv1", 0.01, 0.01, "ReLU") is None
+    harmless = saturation_warning("conv3", 0.105, 0.004, "ReLU")
     assert harmless is not None and "10.9 % of its outputs saturate" in harmless
     assert "before a ReLU that makes them 0 anyway: harmless" in harmless
-    for low, high, relu in ((0.105, 0.004, False), (0.02, 0.05, True)):
+    for low, high, relu in ((0.105, 0.004, None), (0.02, 0.05, "ReLU")):
         warning = saturation_warning("conv3", low, high, relu)
         assert warning is not None and "harmless" not in warning
 
 
-def test_before_relu_and_the_report_cell(tmp_path: Path) -> None:
+def test_negatives_zeroed_by_and_the_report_cell(tmp_path: Path) -> None:
     net, _ = _weights(tmp_path, 1.0)
     graph = load_network(net, sources=InputShapeSources(data_shape=(1, 8, 8), data_spec="digits"))
-    assert before_relu(graph, "conv1") and not before_relu(graph, "ip1")
+    assert negatives_zeroed_by(graph, "conv1") == "ReLU"
+    assert negatives_zeroed_by(graph, "ip1") is None
     row = {"name": "conv1", "w_frac": 7, "bias_frac": 7, "in_frac": 7, "out_frac": 5,
            "bias_shift": 7, "out_shift": 9, "saturated": 0.109, "saturated_low": 0.105,
-           "saturated_high": 0.004, "before_relu": True, "sqnr_db": 8.9}  # fmt: skip
+           "saturated_high": 0.004, "negatives_zeroed_by": "ReLU", "sqnr_db": 8.9}  # fmt: skip
     cell = Q7.layer_table([row])[1][7]
     assert cell == "10.90 % (10.50 % at -128 before a ReLU: harmless)"

@@ -48,6 +48,9 @@ class Op:
     # the convolution or inner product before it; no kernel runs it and nn2mcu does not
     # train it.
     folded_into_producer: ClassVar[bool] = False
+    # True for an operator that makes every negative input 0: a producer whose outputs
+    # saturate at the bottom of their range just before it loses nothing there.
+    zeroes_negatives: ClassVar[bool] = False
 
     def channel_affine(
         self, weights: Mapping[str, Array]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class ReLU(ElementwiseOp):
     kind = "relu"
     type_name = "ReLU"
+    zeroes_negatives = True
 
     def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
         return np.maximum(inputs[0].astype(np.float64), 0.0)

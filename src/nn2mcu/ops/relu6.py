@@ -32,6 +32,7 @@ Q7_REFUSAL = (
 class ReLU6(ElementwiseOp):
     kind = "relu6"
     type_name = "ReLU6"
+    zeroes_negatives = True
 
     def float_reference(self, inputs: Sequence[Array], weights: Mapping[str, Array]) -> Array:
         return np.clip(inputs[0].astype(np.float64), 0.0, 6.0)

@@ -281,11 +281,12 @@ class Q7Scheme(Scheme):
 
 
 def _saturation(row: dict[str, Any]) -> str:
-    """The saturated fraction, noting clipping at -128 before a ReLU (harmless)."""
+    """The saturated fraction, noting clipping at -128 before an operator that makes
+    negative values 0 anyway (harmless)."""
     text = f"{100 * row['saturated']:.2f} %"
-    low = row.get("saturated_low", 0.0)
-    if row.get("before_relu") and low > 0:
-        text += f" ({100 * low:.2f} % at -128 before a ReLU: harmless)"
+    low, zeroed_by = row.get("saturated_low", 0.0), row.get("negatives_zeroed_by")
+    if zeroed_by and low > 0:
+        text += f" ({100 * low:.2f} % at -128 before a {zeroed_by}: harmless)"
     return text
 
 

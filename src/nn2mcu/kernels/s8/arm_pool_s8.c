@@ -33,11 +33,12 @@ static void max4(const int8_t *image, int32_t width, int32_t ch, int32_t c, int3
 static arm_cmsis_nn_status pool(const cmsis_nn_pool_params *params, const cmsis_nn_dims *in, const int8_t *input,
                                 const cmsis_nn_dims *filter, const cmsis_nn_dims *out, int8_t *output, int average)
 {
-    if (in->n < 1) {
+    const int32_t batches = in->n; /* read once: stores through output may alias *in */
+    if (batches < 1) {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
     const int32_t ch = in->c;
-    for (int32_t n = 0; n < in->n; n++) {
+    for (int32_t n = 0; n < batches; n++) {
         const int8_t *image = input + (size_t)n * in->h * in->w * ch;
         for (int32_t oy = 0; oy < out->h; oy++) {
             int32_t y0 = oy * params->stride.h - params->padding.h, y1 = y0 + filter->h;

@@ -26,7 +26,12 @@ from nn2mcu.quant.calibrate import (
 from nn2mcu.quant.check import check_graph
 from nn2mcu.quant.q7.arm_method import arm_formats
 from nn2mcu.quant.q7.search import search_formats
-from nn2mcu.quant.sanity import before_relu, range_warning, saturation_warning, weight_warnings
+from nn2mcu.quant.sanity import (
+    negatives_zeroed_by,
+    range_warning,
+    saturation_warning,
+    weight_warnings,
+)
 from nn2mcu.simulate import classify, simulate
 
 BATCH = 1000
@@ -161,7 +166,7 @@ def evaluate(model: Q7Model, view: FloatView, test: Split) -> dict[str, Any]:
                 "saturated": low + high,
                 "saturated_low": low,
                 "saturated_high": high,
-                "before_relu": before_relu(model.graph, name),
+                "negatives_zeroed_by": negatives_zeroed_by(model.graph, name),
                 "sqnr_db": _sqnr(entry["signal"], entry["noise"]),
             }
         )
@@ -171,7 +176,7 @@ def evaluate(model: Q7Model, view: FloatView, test: Split) -> dict[str, Any]:
     for row in layers:
         warnings.append(
             saturation_warning(
-                row["name"], row["saturated_low"], row["saturated_high"], row["before_relu"]
+                row["name"], row["saturated_low"], row["saturated_high"], row["negatives_zeroed_by"]
             )
         )
     labels = test.labels
