@@ -3,9 +3,12 @@
 Each net is a chain of blocks Convolution (3x3, 8 channels, pad 1), BatchNorm, Scale and
 ReLU on a 1 x 8 x 16 x 16 input, written to a temporary prototxt. Each size is parsed
 (protobuf text format) and built into nn2mcu's graph (shapes checked, BatchNorm folded)
-in this process, as `nn2mcu inspect` does before its table; the table gives the
-median over --runs of the parse and build times and the time per layer, and the ratio of
-the largest to the smallest net's time per layer (flat: near 1).
+in this process, as `nn2mcu inspect` does before its table, with each text parser in
+turn: protobuf's Python parser, protoc's C++ parser (a `grpc_tools.protoc` process), and
+nn2mcu's default (Python below 128 KiB, protoc from there on). The table gives the median
+over --runs of the parse and the whole load times and the load time per layer, and per
+parser the ratio of the largest to the smallest net's time per layer up to 64,000 layers
+(flat: near 1).
 
     .venv/bin/python benchmarks/caffe_load.py [--runs 3] [--sizes 2000,8000,32000,64000]
         [--megabytes 50]
@@ -19,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from nn2mcu.frontends.caffe import files
 from nn2mcu.frontends.caffe.files import read_net_or_solver
 from nn2mcu.frontends.load import load_network
 
@@ -51,6 +55,9 @@ def measure(path: Path) -> tuple[float, float]:
     return parsed - started, (built - parsed)
 
 
+PARSERS = {"python": 1 << 62, "protoc": 0, "default": files.PROTOC_FROM_BYTES}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -66,19 +73,23 @@ def main() -> None:
         for layers in sizes:
             path = Path(directory) / f"chain{layers}.prototxt"
             path.write_text(chain_prototxt(layers))
-            runs = [measure(path) for _ in range(args.runs if layers <= 64000 else 1)]
-            parse = statistics.median(r[0] for r in runs)
-            load = statistics.median(r[1] for r in runs)
             megabytes = path.stat().st_size / 1e6
-            rows.append((layers, megabytes, parse, load, 1e3 * load / layers))
+            for name, threshold in PARSERS.items():
+                files.PROTOC_FROM_BYTES = threshold
+                runs = [measure(path) for _ in range(args.runs if layers <= 64000 else 1)]
+                parse = statistics.median(r[0] for r in runs)
+                load = statistics.median(r[1] for r in runs)
+                rows.append((name, layers, megabytes, parse, load, 1e3 * load / layers))
             print(f"  {layers} layers done", flush=True)
-    print(f"{'layers':>8} {'MB':>7} {'parse s':>8} {'load s':>8} {'ms/layer':>9}")
-    for layers, megabytes, parse, load, per_layer in rows:
-        print(f"{layers:>8} {megabytes:>7.1f} {parse:>8.2f} {load:>8.2f} {per_layer:>9.3f}")
-    flat = [r for r in rows if r[0] <= 64000]
-    print(
-        f"ms/layer, largest over smallest net up to 64,000 layers: {flat[-1][4] / flat[0][4]:.2f}"
-    )
+    print(f"{'parser':>8} {'layers':>8} {'MB':>7} {'parse s':>8} {'load s':>8} {'ms/layer':>9}")
+    for name, layers, megabytes, parse, load, per_layer in rows:
+        print(
+            f"{name:>8} {layers:>8} {megabytes:>7.1f} {parse:>8.2f} {load:>8.2f} {per_layer:>9.3f}"
+        )
+    for name in PARSERS:
+        flat = [r for r in rows if r[0] == name and r[1] <= 64000]
+        ratio = flat[-1][5] / flat[0][5]
+        print(f"{name}: ms/layer at {flat[-1][1]:,} over {flat[0][1]:,} layers: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -217,7 +217,7 @@ def test_run_with_the_s8_scheme(finished: Path) -> None:
 @pytest.mark.host
 def test_ctrl_c_during_training_keeps_the_snapshot_and_the_rerun_resumes(tmp_path: Path) -> None:
     """Ctrl-C in the second of two solvers: exit 130, the snapshot kept under
-    stages/train-interrupted with a note of the solver, and the same command again continues
+    stages/train-snapshots with a note of the solver, and the same command again continues
     from it to the weights an uninterrupted training gives."""
     files = Files(tmp_path)
     files.solver("one.prototxt", max_iter=60, snapshot=0, test_interval=0, prefix="snap/tiny")
@@ -228,7 +228,7 @@ def test_ctrl_c_during_training_keeps_the_snapshot_and_the_rerun_resumes(tmp_pat
     process = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    partial = tmp_path / "out" / "stages" / "train-interrupted"
+    partial = tmp_path / "out" / "stages" / "train-snapshots"
     deadline = time.monotonic() + 600
     while process.poll() is None and time.monotonic() < deadline:
         reached = [

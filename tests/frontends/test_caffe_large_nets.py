@@ -60,3 +60,52 @@ def test_inspect_work_per_layer_does_not_grow_with_the_net(tmp_path: Path) -> No
     per_layer_small = _lines_run(["inspect", str(small)]) / 200
     per_layer_large = _lines_run(["inspect", str(large)]) / 800
     assert per_layer_large <= 1.1 * per_layer_small, (per_layer_small, per_layer_large)
+
+
+def _both_parsers(path: Path) -> tuple[object, object]:
+    from nn2mcu.frontends.caffe import files
+
+    parsed = []
+    for threshold in (1 << 62, 0):  # protobuf's Python parser, then protoc's
+        files.PROTOC_FROM_BYTES, saved = threshold, files.PROTOC_FROM_BYTES
+        try:
+            parsed.append(files.read_net_or_solver(path))
+        finally:
+            files.PROTOC_FROM_BYTES = saved
+    return parsed[0], parsed[1]
+
+
+def test_protoc_and_python_parse_real_files_alike(tmp_path: Path) -> None:
+    """Files from 128 KiB on go to protoc's C++ parser: on the repository's and ARM's
+    prototxt files, nets and solvers, and on a 1.2 MB net, both parsers give the same
+    message."""
+    from tests.conftest import REPO, shared_dir
+
+    paths = sorted((REPO / "examples").rglob("*.prototxt"))
+    paths += sorted((shared_dir() / "data" / "arm-cmsisnn-cifar10").glob("*.prototxt"))
+    paths.append(_net(tmp_path / "large.prototxt", 3000))
+    assert len(paths) > 8 and (tmp_path / "large.prototxt").stat().st_size > 1 << 20
+    for path in paths:
+        python, protoc = _both_parsers(path)
+        assert python == protoc, path
+
+
+def test_a_large_file_with_an_error_names_its_line(tmp_path: Path) -> None:
+    path = _net(tmp_path / "large.prototxt", 3000)
+    from nn2mcu.frontends.caffe import files
+
+    assert path.stat().st_size > files.PROTOC_FROM_BYTES  # parsed by protoc first
+    lines = path.read_text().splitlines()
+    wrong = next(i for i in range(5000, len(lines)) if "kernel_size" in lines[i])
+    lines[wrong] = lines[wrong].replace("kernel_size", "kernal_size")
+    path.write_text("\n".join(lines) + "\n")
+    from nn2mcu.errors import InputError
+    from nn2mcu.frontends.caffe.files import read_net_prototxt
+
+    try:
+        read_net_prototxt(path)
+    except InputError as error:
+        assert str(error).startswith(f"{path}:{wrong + 1}:"), error
+        assert "kernal_size" in str(error)
+    else:
+        raise AssertionError("the misspelt field was accepted")

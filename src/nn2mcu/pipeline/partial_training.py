@@ -1,5 +1,5 @@
-"""Training that ``nn2mcu run`` was interrupted in (Ctrl-C): its snapshots are written to
-DIR/stages/train-interrupted/ rather than inside the train stage's temporary directory, and
+"""Training in progress in ``nn2mcu run``: its snapshots are written to
+DIR/stages/train-snapshots/ rather than inside the train stage's temporary directory, and
 Ctrl-C records there which solver was running and its last snapshot. The next run with the
 same train key resumes from that snapshot, so it ends with the weights an uninterrupted
 run gives; a run with another key starts afresh. The folder goes once the stage is whole."""
@@ -17,7 +17,7 @@ from nn2mcu.modelfile import write_atomically
 if TYPE_CHECKING:
     from nn2mcu.train.trainer import TrainingInterrupted
 
-PARTIAL_TRAINING = "train-interrupted"
+PARTIAL_TRAINING = "train-snapshots"
 RECORD = "interrupted.json"
 
 

@@ -36,7 +36,41 @@ def read_bytes(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
 
 
+# Files from 128 KiB on are parsed by protoc's C++ text-format parser (the one Caffe
+# itself uses), run as `python -m grpc_tools.protoc --encode`: about 8 times faster than
+# protobuf's Python parser, which stays for smaller files (no process to start) and for
+# the error message of any file protoc refuses.
+PROTOC_FROM_BYTES = 128 << 10
+PROTO = Path(__file__).with_name("caffe.proto")
+
+
+def _parse_with_protoc(text: str, message: MessageT) -> bool:
+    """Parse ``text`` into ``message`` with protoc; False when protoc refuses it or is not
+    installed (the caller then parses with Python, which reports the error)."""
+    import subprocess
+    import sys
+
+    root = PROTO.parents[3]  # the directory holding the nn2mcu package
+    encode = f"--encode={message.DESCRIPTOR.full_name}"
+    command = [sys.executable, "-m", "grpc_tools.protoc", f"-I{root}", encode,
+               str(PROTO.relative_to(root))]  # fmt: skip
+    try:
+        result = subprocess.run(command, input=text.encode(), capture_output=True, check=False)
+    except OSError:
+        return False
+    if result.returncode != 0:
+        return False
+    try:
+        message.ParseFromString(result.stdout)
+    except DecodeError:
+        return False
+    return True
+
+
 def _parse_text(path: Path, text: str, message: MessageT) -> MessageT:
+    if len(text) >= PROTOC_FROM_BYTES and _parse_with_protoc(text, message):
+        return message
+    message.Clear()
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as error:
