@@ -15,6 +15,11 @@ from nn2mcu.ops import binding
 Int8Array = npt.NDArray[np.int8]
 
 
+# Images simulated at once where a whole set is run: the kernels' working arrays (an im2col
+# of every image) scale with it; 250 keeps the s8 models here near 1 GB.
+SIMULATION_BATCH = 250
+
+
 def simulate(
     model: QuantizedModel,
     pixels: npt.NDArray[Any] | None = None,
@@ -54,7 +59,7 @@ def simulate_batched(
     *,
     start: int = 0,
     known: Mapping[str, npt.NDArray[np.integer]] | None = None,
-    batch: int = 250,
+    batch: int = SIMULATION_BATCH,
 ) -> dict[str, Int8Array]:
     """``simulate`` over ``pixels`` in batches: the same values, with the kernels' working
     arrays (an im2col of every image at once can take gigabytes) sized by the batch."""

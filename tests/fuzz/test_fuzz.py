@@ -255,22 +255,23 @@ def test_mean_file(tmp_path: Path, seed_dir: Path) -> None:
     _fuzz(tmp_path, "mean", 150, 17, case)
 
 
-def test_idx(tmp_path: Path, seed_dir: Path) -> None:
-    source = seed_dir / "idx"
-    names = sorted(p.name for p in source.iterdir())
+def _damaged_data_set(
+    source: Path, directory: Path, rng: np.random.Generator
+) -> tuple[list[str], Path | None]:
+    """A copy of the data set directory ``source`` with one of its files damaged, and
+    `nn2mcu mean` over it."""
+    data = directory / source.name
+    shutil.copytree(source, data)
+    names = sorted(p.name for p in data.iterdir())
+    victim = data / names[int(rng.integers(len(names)))]
+    victim.write_bytes(mutate_bytes(victim.read_bytes(), rng))
+    output = directory / "mean.bp"
+    return ["mean", "--data", str(data), "-o", str(output)], output
 
+
+def test_idx(tmp_path: Path, seed_dir: Path) -> None:
     def case(directory: Path, rng: np.random.Generator) -> tuple[list[str], Path | None]:
-        data = directory / "idx"
-        shutil.copytree(source, data)
-        victim = data / names[int(rng.integers(len(names)))]
-        victim.write_bytes(mutate_bytes(victim.read_bytes(), rng))
-        return [
-            "mean",
-            "--data",
-            str(data),
-            "-o",
-            str(directory / "mean.bp"),
-        ], directory / "mean.bp"
+        return _damaged_data_set(seed_dir / "idx", directory, rng)
 
     _fuzz(tmp_path, "idx", 150, 18, case)
 
@@ -278,18 +279,7 @@ def test_idx(tmp_path: Path, seed_dir: Path) -> None:
 def test_cifar_batches(tmp_path: Path, seed_dir: Path) -> None:
     def case(directory: Path, rng: np.random.Generator) -> tuple[list[str], Path | None]:
         kind = str(rng.choice(["cifar-bin", "cifar-py"]))
-        data = directory / kind
-        shutil.copytree(seed_dir / kind, data)
-        names = sorted(p.name for p in data.iterdir())
-        victim = data / names[int(rng.integers(len(names)))]
-        victim.write_bytes(mutate_bytes(victim.read_bytes(), rng))
-        return [
-            "mean",
-            "--data",
-            str(data),
-            "-o",
-            str(directory / "mean.bp"),
-        ], directory / "mean.bp"
+        return _damaged_data_set(seed_dir / kind, directory, rng)
 
     _fuzz(tmp_path, "cifar", 150, 19, case)
 

@@ -16,7 +16,7 @@ from nn2mcu.atomic import publish_directory
 from nn2mcu.codegen.emit import generate
 from nn2mcu.codegen.lower import Program
 from nn2mcu.errors import InputError
-from nn2mcu.simulate import simulate
+from nn2mcu.simulate import SIMULATION_BATCH, simulate
 
 if TYPE_CHECKING:
     from nn2mcu.codegen.cortex_m import Target
@@ -103,8 +103,8 @@ def expected_records(model: Any, inputs: npt.NDArray[Any]) -> npt.NDArray[np.int
     """What the runner must write per inference, from the simulator: the logits, or in
     raw-tensor mode the output tensor then the logits."""
     rows = []
-    for start in range(0, len(inputs), 250):  # the kernels' working arrays scale with it
-        values = simulate(model, inputs[start : start + 250])
+    for start in range(0, len(inputs), SIMULATION_BATCH):
+        values = simulate(model, inputs[start : start + SIMULATION_BATCH])
         count = len(values[model.logits])
         parts = [values[model.logits].reshape(count, -1)]
         if model.tensor_input:

@@ -32,7 +32,7 @@ from nn2mcu.quant.check import check_graph
 from nn2mcu.quant.s8.build import build_model, calibrated_layers
 from nn2mcu.quant.sanity import range_warning, weight_warnings
 from nn2mcu.s8.model import S8Model, TensorParams
-from nn2mcu.simulate import classify, simulate, simulate_batched
+from nn2mcu.simulate import SIMULATION_BATCH, classify, simulate, simulate_batched
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,9 @@ def quantize_s8(
     return S8Quantized(model, split, report)
 
 
-def evaluate(model: S8Model, view: FloatView, dataset: Dataset, batch: int = 250) -> dict[str, Any]:
+def evaluate(
+    model: S8Model, view: FloatView, dataset: Dataset, batch: int = SIMULATION_BATCH
+) -> dict[str, Any]:
     """Float and s8 accuracy on the test split, and every weighted layer's parameters."""
     test = dataset.test
     predicted = np.concatenate(
