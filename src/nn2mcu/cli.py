@@ -479,6 +479,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
         calibration=calibration_record(result.calibration, args.data),
         weights_file=args.weights or args.net,
         report=report,
+        class_names=dataset.classes,
     )
     print(scheme.format_report(report))
     for warning in report.get("warnings", []):
@@ -565,7 +566,19 @@ def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="also write images.h with the first N test images of --data, for a runner "
         "without files (make nn_embedded; on a board, the same main.c)",
     )
-    parser.add_argument("--data", metavar="SPEC", help="the data set for --embed-images")
+    parser.add_argument(
+        "--data",
+        metavar="SPEC",
+        help="the data set for --embed-images, and whose class names become nn_class_names "
+        "(default: the names model.json records from quantize)",
+    )
+    parser.add_argument(
+        "--kernel-prefix",
+        metavar="PFX",
+        help="rename every portable kernel function, type and file PFX + name (for example "
+        "nn2mcu_arm_convolve_s8 in nn2mcu_arm_nnfunctions.h), so the project links beside "
+        "a CMSIS-NN the vendor's pack already ships (portable kernels only)",
+    )
     parser.add_argument(
         "--mean",
         type=float,
@@ -602,27 +615,43 @@ def _cmsis_root(program: Program) -> Path:
 
 def _run_generate(args: argparse.Namespace) -> int:
     _check_output(args.output)
+    from nn2mcu.codegen.emit import class_names_for
     from nn2mcu.codegen.host import generate_atomically
+    from nn2mcu.codegen.kernel_prefix import check_prefix
     from nn2mcu.codegen.lower import lower
-    from nn2mcu.modelfile import read_model, with_pixel_map
+    from nn2mcu.modelfile import read_model, recorded_class_names, with_pixel_map
 
+    if args.kernel_prefix is not None:
+        check_prefix(args.kernel_prefix)
+        if args.kernels != "portable":
+            raise InputError(
+                "--kernel-prefix renames the portable kernels; not for --kernels cmsis"
+            )
     model = read_model(args.model)
     if args.mean is not None or args.scale is not None:
         model = with_pixel_map(model, args.mean, args.scale)
     program = lower(model)
     root = _cmsis_root(program) if args.kernels == "cmsis" else None
     images = None
-    if args.embed_images is not None:
+    dataset = None
+    if args.data is not None:
         from nn2mcu.datasets import load_dataset
 
+        dataset = load_dataset(args.data)
+    class_names, note = class_names_for(
+        program, dataset.classes if dataset is not None else recorded_class_names(args.model)
+    )
+    if note is not None:
+        print(f"nn2mcu: warning: {note}", file=sys.stderr)
+    if args.embed_images is not None:
         if program.model.tensor_input:
             raise InputError(
                 "--embed-images is for models that take pixels; a model imported from TFLite "
                 "takes int8 tensors (nn_input_buffer())"
             )
-        if args.data is None:
+        if dataset is None:
             raise InputError("--embed-images needs --data SPEC (the test images to embed)")
-        test = load_dataset(args.data).test
+        test = dataset.test
         if not 1 <= args.embed_images <= len(test):
             raise InputError(
                 f"--embed-images {args.embed_images}: the test split has {len(test)} images"
@@ -635,7 +664,10 @@ def _run_generate(args: argparse.Namespace) -> int:
             )
         images = (test.images[: args.embed_images], test.labels[: args.embed_images])
     _describe_program(program)
-    generate_atomically(program, args.output, args.kernels, root, args.compat, images)
+    generate_atomically(
+        program, args.output, args.kernels, root, args.compat, images,
+        kernel_prefix=args.kernel_prefix, class_names=class_names,
+    )  # fmt: skip
     print(f"wrote {args.output}")
     return EXIT_OK
 

@@ -75,9 +75,11 @@ def write_quantized(
     calibration: dict[str, Any] | None,
     weights_file: Path | None,
     report: dict[str, Any],
+    class_names: tuple[str, ...] | None = None,
 ) -> None:
     """model.json and its sidecar for a model of either scheme; ``calibration`` and
-    ``weights_file`` are None for a model quantized elsewhere (no float origin)."""
+    ``weights_file`` are None for a model quantized elsewhere (no float origin);
+    ``class_names`` are the data set's (generate writes them as nn_class_names)."""
     from nn2mcu.schemes import scheme_of
 
     scheme = scheme_of(model)
@@ -94,6 +96,8 @@ def write_quantized(
     }
     if calibration is not None:
         document["calibration"] = calibration
+    if class_names is not None:
+        document["class_names"] = list(class_names)
     if weights_file is not None:
         document["float_weights"] = {
             "path": str(weights_file.resolve()),
@@ -175,6 +179,21 @@ def import_tflite(path: Path) -> Any:
         pool_activation=parts.pool_activation,
         imported=parts.imported,
     )
+
+
+def recorded_class_names(path: Path) -> tuple[str, ...] | None:
+    """The data set's class names model.json records, if any (none for a .tflite)."""
+    from nn2mcu.frontends.tflite import is_tflite
+
+    if is_tflite(path):
+        return None
+    document, _ = read_document(path)
+    names = document.get("class_names")
+    if names is None:
+        return None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise InputError(f"{path}: 'class_names' must be a list of strings")
+    return tuple(names)
 
 
 def read_model(path: Path) -> Any:

@@ -3,6 +3,7 @@ topology) on a CIFAR-10-JPEG subset, and the Fashion-MNIST example briefly train
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -20,10 +21,14 @@ SCRIPT = Path(sys.executable).parent / "nn2mcu"
 TEST_IMAGES = 200
 
 
-def nn2mcu(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+def nn2mcu(
+    *args: object, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The nn2mcu command in ``cwd``, with ``env`` added to this process's environment."""
     return subprocess.run(
-        [str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=1800
-    )
+        [str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=1800,
+        env=None if env is None else {**os.environ, **env},
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -129,9 +129,9 @@ def test_one_changed_weight_byte_is_traced_on_the_target(
 ) -> None:
     project = tmp_path / "project"
     assert nn2mcu("generate", fashion_example.model, "-o", project, cwd=tmp_path).returncode == 0
-    weights = project / "weights.h"
+    weights = project / "weights.c"
     text = weights.read_text()
-    match = re.search(r"conv2_wt\[\d+\] NN_ALIGN4 = \{\n    (-?\d+)", text)
+    match = re.search(r"NN_ALIGN4 const \w+ conv2_wt\[\d+\] = \{\n    (-?\d+)", text)
     assert match is not None
     value = int(match.group(1))
     changed = str(value + 1 if value < 127 else value - 1)

@@ -30,7 +30,7 @@ from nn2mcu.q7.model import LayerFormats
 from nn2mcu.quant.q7.build import build_model
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "small_q7"
-FILES = ("weights.h", "parameter.h", "nn.h", "nn.c", "main.c", "Makefile")
+FILES = ("weights.h", "weights.c", "parameter.h", "nn.h", "nn.c", "main.c", "Makefile")
 
 
 def small_model():  # type: ignore[no-untyped-def]

@@ -96,9 +96,9 @@ def test_one_changed_weight_byte_is_caught(model_json: Path, tmp_path: Path) -> 
     assert clean.returncode == 0, clean.stderr
     assert json.loads(clean.stdout)["mismatches"] == 0
 
-    weights = project / "weights.h"
+    weights = project / "weights.c"
     text = weights.read_text()
-    match = re.search(r"ip1_wt\[\d+\] NN_ALIGN4 = \{\n    (-?\d+)", text)
+    match = re.search(r"NN_ALIGN4 const \w+ ip1_wt\[\d+\] = \{\n    (-?\d+)", text)
     assert match is not None
     value = int(match.group(1))
     changed = (

@@ -9,14 +9,24 @@ kernels/ or against a real CMSIS tree.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
-from nn2mcu.cgen import ALIGN, HEADER, c_array, c_macro, c_name, c_values
+from nn2mcu.cgen import (
+    ALIGN,
+    HEADER,
+    c_array,
+    c_macro,
+    c_name,
+    c_string,
+    c_values,
+    declarations,
+    defined_arrays,
+)
 from nn2mcu.codegen.cifar10_example import COMPAT_NAME, example_headers
+from nn2mcu.codegen.kernel_prefix import KernelPrefix
 from nn2mcu.codegen.lower import Program
 from nn2mcu.errors import InputError
 from nn2mcu.ops import binding
@@ -72,9 +82,11 @@ def output_layer(program: Program) -> str:
     return program.model.logits
 
 
-def weights_h(program: Program) -> str:
+def weight_definitions(program: Program) -> str:
+    """Every constant array of the project (weights, biases, quantization parameters, the
+    input mean or pixel table), each with its comment."""
     model = program.model
-    out = [HEADER, "#ifndef NN_WEIGHTS_H\n#define NN_WEIGHTS_H\n\n#include <stdint.h>\n", ALIGN]
+    out = []
     pixel_map = _pixel_map(program)
     if pixel_map is not None:
         mean, scale = pixel_map
@@ -100,8 +112,34 @@ def weights_h(program: Program) -> str:
     for call in program.calls:
         site = program.site(call)
         out.append(binding(site, program.scheme).c_weights(site, c_name(call.layer.name)))
-    out.append("#endif /* NN_WEIGHTS_H */\n")
     return "".join(out)
+
+
+def weights_h(program: Program) -> str:
+    """The declarations of weights.c's arrays: a header any number of files may include."""
+    element = scheme_of(program.model).element_type
+    types = "" if element.endswith("int8_t") else '#include "arm_nnfunctions.h" /* q7_t */\n'
+    return (
+        HEADER
+        + "#ifndef NN_WEIGHTS_H\n#define NN_WEIGHTS_H\n\n#include <stdint.h>\n"
+        + types
+        + "\n"
+        + declarations(weight_definitions(program))
+        + "#endif /* NN_WEIGHTS_H */\n"
+    )
+
+
+def weights_c(program: Program) -> str:
+    """The constant arrays, defined once (flash), each checked 4-byte aligned."""
+    definitions = weight_definitions(program)
+    checks = "".join(f"NN_CHECK_ALIGNED4({name});\n" for name in defined_arrays(definitions))
+    return (
+        HEADER
+        + '#include "parameter.h"\n#include "weights.h"\n\n'
+        + definitions
+        + "/* the kernels read these arrays a word at a time */\n"
+        + checks
+    )
 
 
 def parameter_h(program: Program) -> str:
@@ -128,8 +166,9 @@ def parameter_h(program: Program) -> str:
         defines = binding(site, program.scheme).c_defines(site, call)
         lines += [f"#define {prefix}_{key} {value}" for key, value in defines.items()]
         lines.append("")
-    lines.append("/* arena offsets (bytes) */")
-    for buffer in sorted(program.buffers.values(), key=lambda b: (b.offset, b.name)):
+    lines.append("/* arena offsets (bytes), each a multiple of 4 */")
+    buffers = sorted(program.buffers.values(), key=lambda b: (b.offset, b.name))
+    for buffer in buffers:
         lines.append(
             f"#define {c_macro(buffer.name)}_OFFSET {buffer.offset} /* {buffer.size} bytes */"
         )
@@ -137,15 +176,23 @@ def parameter_h(program: Program) -> str:
     clashes = sorted({name for name in macros if macros.count(name) > 1})
     if clashes:
         raise InputError(f"layer names give the same C macro twice: {', '.join(clashes)}")
+    checks = [
+        f"NN_CHECK({c_name(buffer.name)}_offset, {c_macro(buffer.name)}_OFFSET % 4 == 0);"
+        for buffer in buffers
+    ]
     return (
         HEADER
         + "#ifndef NN_PARAMETER_H\n#define NN_PARAMETER_H\n\n"
+        + ALIGN
+        + "\n"
         + "\n".join(lines)
+        + "\n\n"
+        + "\n".join(checks)
         + "\n\n#endif /* NN_PARAMETER_H */\n"
     )
 
 
-def nn_c(program: Program) -> str:
+def nn_c(program: Program, class_names: tuple[str, ...] | None = None) -> str:
     model = program.model
     scheme = scheme_of(model)
     structs, body, helpers = [], [], []
@@ -188,7 +235,36 @@ def nn_c(program: Program) -> str:
         probabilities=(
             f"{c_macro(program.softmax_buffer)}_OFFSET" if program.softmax_buffer else ""
         ),
+        class_names=class_table(program, class_names),
     )
+
+
+def class_names_for(
+    program: Program, names: tuple[str, ...] | None
+) -> tuple[tuple[str, ...] | None, str | None]:
+    """The data set's class names if there is one per output, else None and why not."""
+    if names is None:
+        return None, None
+    outputs = program.model.graph.shapes[output_layer(program)].size
+    if len(names) != outputs:
+        return None, (
+            f"no nn_class_names: the data set names {len(names)} classes, the network has "
+            f"{outputs} outputs"
+        )
+    return names, None
+
+
+def class_table(program: Program, class_names: tuple[str, ...] | None) -> str:
+    """nn_class_names's definition, or "" without names; the names must be one per output."""
+    if class_names is None:
+        return ""
+    outputs = program.model.graph.shapes[output_layer(program)].size
+    if len(class_names) != outputs:
+        raise InputError(
+            f"the data set names {len(class_names)} classes, the network has {outputs} outputs"
+        )
+    rows = "".join(f"    {c_string(name)},\n" for name in class_names)
+    return f"const char *const nn_class_names[NN_OUTPUT_SIZE] = {{\n{rows}}};\n"
 
 
 def images_h(pixels: np.ndarray, labels: np.ndarray) -> str:
@@ -221,14 +297,35 @@ def makefile(program: Program, cmsis_root: Path | None) -> str:
     return _render("Makefile.cmsis.j2", cmsis=cmsis, root=cmsis_root.resolve(), **flags)
 
 
+def cmakelists(program: Program, cmsis_root: Path | None) -> str:
+    """CMakeLists.txt: the static library nn2mcu_model and, on the host, nn_host."""
+    scheme = scheme_of(program.model)
+    values: dict[str, object] = {
+        "definitions": " ".join(scheme.compile_definitions(program.model)),
+        "cmsis": None,
+    }
+    if cmsis_root is not None:
+        cmsis = scheme.cmsis_build(cmsis_root)
+        root_ref = "${" + cmsis.variable + "}"
+        values.update(
+            cmsis=cmsis,
+            root=cmsis_root.resolve().as_posix(),
+            root_ref=root_ref,
+            nn=f"{root_ref}/{cmsis.nn}" if cmsis.nn else root_ref,
+            what="CMSIS 5.x" if scheme.name == "q7" else "CMSIS-NN",
+        )
+    return _render("CMakeLists.txt.j2", **values)
+
+
 def _tensor_shape(program: Program, layer: str) -> str:
     shape = program.model.graph.shapes[layer]
     return f"[1, {shape.c}]" if shape.is_vector else f"[1, {shape.h}, {shape.w}, {shape.c}]"
 
 
-def nn_h_values(program: Program) -> dict[str, object]:
+def nn_h_values(program: Program, class_names: tuple[str, ...] | None = None) -> dict[str, object]:
     model = program.model
     values: dict[str, object] = {
+        "class_names": class_names is not None,
         "element": scheme_of(model).element_type,
         "scheme": scheme_of(model).name,
         "probabilities": program.softmax_buffer is not None,
@@ -253,19 +350,28 @@ def nn_h_values(program: Program) -> dict[str, object]:
 
 def project_files(
     program: Program, kernels: str = "portable", cmsis_root: Path | None = None,
-    compat: str | None = None,
+    compat: str | None = None, *, kernel_prefix: str | None = None,
+    class_names: tuple[str, ...] | None = None,
 ) -> dict[str, str]:  # fmt: skip
-    """The generated text files of a project, by name."""
+    """The generated text files of a project, by path (the portable kernels under
+    kernels/, the QEMU boards' start-up under target/)."""
     scheme = scheme_of(program.model)
     _check_names(program)
     if kernels == "cmsis" and cmsis_root is None:
         raise InputError(f"--kernels cmsis for a {scheme.name} model needs {scheme.cmsis_variable}")
+    if kernel_prefix is not None and kernels != "portable":
+        raise InputError("--kernel-prefix renames the portable kernels; not for --kernels cmsis")
+    if kernel_prefix is not None and compat is not None:
+        raise InputError(
+            f"--kernel-prefix with --compat {compat}: the example calls CMSIS-NN's own names"
+        )
     element = scheme.element_type
     files = {
         "weights.h": weights_h(program),
+        "weights.c": weights_c(program),
         "parameter.h": parameter_h(program),
-        "nn.h": _render("nn.h.j2", **nn_h_values(program)),
-        "nn.c": nn_c(program),
+        "nn.h": _render("nn.h.j2", **nn_h_values(program, class_names)),
+        "nn.c": nn_c(program, class_names),
         "main.c": _render(
             "main_tensor.c.j2" if tensor_mode(program) else "main.c.j2",
             element=element,
@@ -274,6 +380,8 @@ def project_files(
             input_shape=_tensor_shape(program, program.input_buffer),
         ),
         "Makefile": makefile(program, cmsis_root if kernels == "cmsis" else None),
+        "CMakeLists.txt": cmakelists(program, cmsis_root if kernels == "cmsis" else None),
+        "cmake/arm-none-eabi.cmake": _render("arm-none-eabi.cmake.j2"),
     }
     if compat is not None:
         if compat != COMPAT_NAME:
@@ -281,6 +389,20 @@ def project_files(
         if scheme.name != "q7":
             raise InputError(f"--compat {compat} needs a q7 model (the example calls q7 kernels)")
         files.update(example_headers(program))
+    for source in sorted(TARGET.iterdir()):
+        if source.suffix in (".c", ".h", ".ld"):
+            files[f"target/{source.name}"] = source.read_text()
+    if kernels == "portable":
+        sources = scheme.kernel_files
+        if kernel_prefix is None:
+            files.update({f"kernels/{path.name}": path.read_text() for path in sources})
+        else:
+            rename = KernelPrefix(kernel_prefix, sources)
+            files = {name: rename.text(text) for name, text in files.items()}
+            files.update(
+                {f"kernels/{rename.file_name(path.name)}": rename.text(path.read_text())
+                 for path in sources}
+            )  # fmt: skip
     return files
 
 
@@ -291,29 +413,25 @@ def generate(
     cmsis_root: Path | None = None,
     compat: str | None = None,
     images: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    kernel_prefix: str | None = None,
+    class_names: tuple[str, ...] | None = None,
 ) -> list[Path]:
     """Write the project into ``directory`` (made, or replaced file by file); with
     ``compat`` also the headers of that existing example, with ``images`` (uint8 pixels,
-    labels) an images.h for the runner's embedded mode."""
-    files = project_files(program, kernels, cmsis_root, compat)
+    labels) an images.h for the runner's embedded mode, with ``kernel_prefix`` the portable
+    kernels renamed (:mod:`kernel_prefix`), with ``class_names`` a table nn_class_names."""
+    files = project_files(
+        program, kernels, cmsis_root, compat, kernel_prefix=kernel_prefix,
+        class_names=class_names,
+    )  # fmt: skip
     if images is not None:
         files["images.h"] = images_h(*images)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in files.items():
         path = directory / name
+        path.parent.mkdir(exist_ok=True)
         path.write_text(text)
         written.append(path)
-    folder = directory / "target"
-    folder.mkdir(exist_ok=True)
-    for source in sorted(TARGET.iterdir()):
-        if source.suffix in (".c", ".h", ".ld"):
-            shutil.copyfile(source, folder / source.name)
-            written.append(folder / source.name)
-    if kernels == "portable":
-        folder = directory / "kernels"
-        folder.mkdir(exist_ok=True)
-        for source in scheme_of(program.model).kernel_files:
-            shutil.copyfile(source, folder / source.name)
-            written.append(folder / source.name)
     return written

@@ -18,6 +18,7 @@ import numpy as np
 
 from nn2mcu.atomic import publish_directory
 from nn2mcu.boards import BOARDS
+from nn2mcu.codegen.emit import class_names_for
 from nn2mcu.codegen.host import generate_atomically
 from nn2mcu.codegen.lower import lower
 from nn2mcu.codegen.verify import VerifyOptions, format_verification, verify_program
@@ -246,6 +247,7 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
             calibration=calibration_record(quantized.calibration, options.data),
             weights_file=weights,
             report=quantized.report,
+            class_names=dataset.classes,
         )
 
     quantize_dir, quantize_key = stages.run(index, "quantize", key, quantize)
@@ -256,10 +258,15 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
     program = lower(read_quantized(model_json))
 
     # 3. generate
-    def generate(directory: Path) -> None:
-        generate_atomically(program, directory / "project")
+    class_names, note = class_names_for(program, dataset.classes)
+    if note is not None:
+        print(f"nn2mcu: warning: {note}", file=sys.stderr, flush=True)
 
-    generate_dir, generate_key = stages.run(index, "generate", {"model": quantize_key}, generate)
+    def generate(directory: Path) -> None:
+        generate_atomically(program, directory / "project", class_names=class_names)
+
+    generate_key_parts = {"model": quantize_key, "class_names": list(class_names or ())}
+    generate_dir, generate_key = stages.run(index, "generate", generate_key_parts, generate)
     index += 1
     project = generate_dir / "project"
 

@@ -64,13 +64,26 @@ class Quantized:
 
 @dataclass(frozen=True)
 class CmsisBuild:
-    """How a generated Makefile builds against a real CMSIS tree of the scheme's API."""
+    """How a generated Makefile or CMakeLists.txt builds against a real CMSIS tree of the
+    scheme's API: paths relative to the tree's root (``variable`` names it)."""
 
-    variable: str  # the environment variable naming the tree
+    variable: str  # the environment variable (and make or CMake variable) naming the tree
     comment: str  # the Makefile's first lines
-    nn: str  # make's path of the NN library
-    includes: str
-    sources: str
+    nn: str  # the NN library's folder inside the tree ("" for the root itself)
+    includes: tuple[str, ...]  # include folders inside the tree
+    sources: tuple[str, ...]  # source file patterns inside the NN library's folder
+
+    def make_nn(self) -> str:
+        root = f"$(abspath $({self.variable}))"
+        return f"{root}/{self.nn}" if self.nn else root
+
+    def make_includes(self) -> str:
+        root = f"$(abspath $({self.variable}))"
+        folders = [f"-I{root}/{folder}" for folder in self.includes]
+        return " \\\n           ".join(["-I$(CURDIR)", *folders])
+
+    def make_sources(self) -> str:
+        return " ".join(f"$(wildcard $(NN)/{pattern})" for pattern in self.sources)
 
 
 class Scheme(ABC):
@@ -171,9 +184,17 @@ class Scheme(ABC):
         """The scheme's parts of nn.c: ``includes`` and the input stage's ``quantized``
         expression (of ``centred``)."""
 
+    def compile_definitions(self, model: Any) -> tuple[str, ...]:
+        """Preprocessor names the kernels must be compiled with for ``model``."""
+        return ()
+
     def makefile_defines(self, model: Any) -> str:
         """A DEFINES line for the Makefiles ('' when the scheme needs none)."""
-        return ""
+        names = self.compile_definitions(model)
+        if not names:
+            return ""
+        flags = " ".join(f"-D{name}" for name in names)
+        return f"DEFINES = {flags}  # as the model was quantized\n"
 
     @abstractmethod
     def cmsis_build(self, root: Path) -> CmsisBuild: ...

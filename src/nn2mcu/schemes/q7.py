@@ -191,7 +191,6 @@ class Q7Scheme(Scheme):
         }
 
     def cmsis_build(self, root: Path) -> CmsisBuild:
-        sources = " ".join(f"$(wildcard $(NN)/Source/{folder}/*.c)" for folder in CMSIS_NN_SOURCES)
         return CmsisBuild(
             variable=self.cmsis_variable,
             comment=(
@@ -199,12 +198,9 @@ class Q7Scheme(Scheme):
                 "CMSIS 5.x\n# tree (5.9.0 or earlier): make CMSIS_5_ROOT=/path/to/CMSIS_5 "
                 "[nn_host | cortex-m4 | ...]"
             ),
-            nn="$(abspath $(CMSIS_5_ROOT))/CMSIS/NN",
-            includes=(
-                "-I$(CURDIR) -I$(NN)/Include -I$(abspath $(CMSIS_5_ROOT))/CMSIS/DSP/Include \\\n"
-                "           -I$(abspath $(CMSIS_5_ROOT))/CMSIS/Core/Include"
-            ),
-            sources=sources,
+            nn="CMSIS/NN",
+            includes=("CMSIS/NN/Include", "CMSIS/DSP/Include", "CMSIS/Core/Include"),
+            sources=tuple(f"Source/{folder}/*.c" for folder in CMSIS_NN_SOURCES),
         )
 
     def check_cmsis_root(self, root: str | None, calls: list[Any]) -> Path:

@@ -283,10 +283,8 @@ class S8Scheme(Scheme):
             ),
         }
 
-    def makefile_defines(self, model: Any) -> str:
-        if model.single_rounding:
-            return "DEFINES = -DCMSIS_NN_USE_SINGLE_ROUNDING  # as the model was quantized\n"
-        return ""
+    def compile_definitions(self, model: Any) -> tuple[str, ...]:
+        return ("CMSIS_NN_USE_SINGLE_ROUNDING",) if model.single_rounding else ()
 
     def cmsis_build(self, root: Path) -> CmsisBuild:
         return CmsisBuild(
@@ -296,9 +294,9 @@ class S8Scheme(Scheme):
                 "tree\n# (v4 or later): make CMSIS_NN_ROOT=/path/to/CMSIS-NN "
                 "[nn_host | cortex-m4 | ...]"
             ),
-            nn="$(abspath $(CMSIS_NN_ROOT))",
-            includes="-I$(CURDIR) -I$(NN)/Include",
-            sources="$(wildcard $(NN)/Source/*/*.c)",
+            nn="",
+            includes=("Include",),
+            sources=("Source/*/*.c",),
         )
 
     def check_cmsis_root(self, root: str | None, calls: list[Any]) -> Path:

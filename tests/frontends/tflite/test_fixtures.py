@@ -116,7 +116,7 @@ def test_quantize_writes_the_model_as_it_is(tmp_path: Path) -> None:
     direct = nn2mcu("generate", fixture("residual"), "-o", tmp_path / "a", cwd=tmp_path)
     via = nn2mcu("generate", out, "-o", tmp_path / "b", cwd=tmp_path)
     assert direct.returncode == 0 and via.returncode == 0
-    for name in ("weights.h", "parameter.h", "nn.h", "nn.c", "main.c"):
+    for name in ("weights.h", "weights.c", "parameter.h", "nn.h", "nn.c", "main.c"):
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
     assert "raw-tensor mode" in (tmp_path / "a" / "main.c").read_text()
     header = (tmp_path / "a" / "nn.h").read_text()

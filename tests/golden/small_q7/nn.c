@@ -4,7 +4,8 @@
 #include "nn.h"
 #include "weights.h"
 
-static q7_t nn_arena[NN_ARENA_SIZE] NN_ALIGN4;
+NN_ALIGN4 static q7_t nn_arena[NN_ARENA_SIZE];
+NN_CHECK_ALIGNED4(nn_arena);
 
 #ifdef NN_TRACE_LAYERS /* a build for nn2mcu verify --trace: every layer's output */
 void nn_trace_layer(int call, const q7_t *data, int32_t size);

@@ -2,6 +2,36 @@
 #ifndef NN_PARAMETER_H
 #define NN_PARAMETER_H
 
+/* NN_ALIGN4 goes before a declaration and gives the object 4-byte alignment: the arena
+   and the weight arrays need it (the _fast/_opt and s8 kernels read them a word at a time).
+   Known: GCC, clang, Arm Compiler 6 (__ARMCC_VERSION, clang-based), Arm Compiler 5 (__CC_ARM),
+   IAR (__ICCARM__) and any C11 compiler. For another, define NN_ALIGN4 (and, to keep the
+   compile-time alignment checks, NN_ALIGNOF(object)) before this header is included. */
+#ifndef NN_ALIGN4
+#if defined(__ICCARM__)
+#define NN_ALIGN4 _Pragma("data_alignment=4")
+#define NN_ALIGNOF(object) __ALIGNOF__(object)
+#elif defined(__CC_ARM)
+#define NN_ALIGN4 __align(4)
+#define NN_ALIGNOF(object) __alignof__(object)
+#elif defined(__GNUC__) || defined(__clang__) || defined(__ARMCC_VERSION)
+#define NN_ALIGN4 __attribute__((aligned(4)))
+#define NN_ALIGNOF(object) __alignof__(object)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define NN_ALIGN4 _Alignas(4)
+#else
+#error "nn2mcu: define NN_ALIGN4 (4-byte alignment of an object) for this compiler"
+#endif
+#endif
+
+/* NN_CHECK(name, condition): a compile-time check (C99: an array of size -1 fails). */
+#define NN_CHECK(name, condition) typedef char nn_check_##name[(condition) ? 1 : -1]
+#ifdef NN_ALIGNOF
+#define NN_CHECK_ALIGNED4(object) NN_CHECK(object##_aligned4, NN_ALIGNOF(object) >= 4)
+#else
+#define NN_CHECK_ALIGNED4(object) NN_CHECK(object##_aligned4, 1)
+#endif
+
 #define NN_INPUT_H 6
 #define NN_INPUT_W 6
 #define NN_INPUT_C 3
@@ -85,7 +115,7 @@
 #define PROB_OUT_Y 1
 #define PROB_OUT_CH 5
 
-/* arena offsets (bytes) */
+/* arena offsets (bytes), each a multiple of 4 */
 #define CONV1_OFFSET 0 /* 144 bytes */
 #define CONV2_SCRATCH_OFFSET 0 /* 48 bytes */
 #define IP1_SCRATCH_OFFSET 0 /* 36 bytes */
@@ -96,5 +126,16 @@
 #define POOL1_OFFSET 144 /* 36 bytes */
 #define POOL1_SCRATCH_OFFSET 180 /* 24 bytes */
 #define CONV1_SCRATCH_OFFSET 256 /* 108 bytes */
+
+NN_CHECK(conv1_offset, CONV1_OFFSET % 4 == 0);
+NN_CHECK(conv2_scratch_offset, CONV2_SCRATCH_OFFSET % 4 == 0);
+NN_CHECK(ip1_scratch_offset, IP1_SCRATCH_OFFSET % 4 == 0);
+NN_CHECK(prob_offset, PROB_OFFSET % 4 == 0);
+NN_CHECK(ip1_offset, IP1_OFFSET % 4 == 0);
+NN_CHECK(conv2_offset, CONV2_OFFSET % 4 == 0);
+NN_CHECK(data_offset, DATA_OFFSET % 4 == 0);
+NN_CHECK(pool1_offset, POOL1_OFFSET % 4 == 0);
+NN_CHECK(pool1_scratch_offset, POOL1_SCRATCH_OFFSET % 4 == 0);
+NN_CHECK(conv1_scratch_offset, CONV1_SCRATCH_OFFSET % 4 == 0);
 
 #endif /* NN_PARAMETER_H */

@@ -3,50 +3,21 @@
 #define NN_WEIGHTS_H
 
 #include <stdint.h>
-#if defined(__GNUC__) || defined(__clang__)
-#define NN_ALIGN4 __attribute__((aligned(4)))
-#else
-#define NN_ALIGN4
-#endif
+#include "arm_nnfunctions.h" /* q7_t */
+
 /* input preprocessing: M = floor(mean + 0.5), per channel */
-static const uint8_t nn_mean[3] NN_ALIGN4 = {
-    120, 110, 100
-};
+extern const uint8_t nn_mean[3];
 
 /* conv1: weights OHWI: [out][ky][kx][in], Q-1.8 */
-static const q7_t conv1_wt[108] NN_ALIGN4 = {
-    95, 95, 97, -24, -66, 84, -80, -48, -73, -37, 7, -77, 59, -52, 57, -37, 58, 92, 91, -48,
-    11, -12, -50, 21, 79, 72, 29, 72, 3, 34, 91, 31, -91, 47, 47, -56, 73, -66, 57, 74,
-    -4, -88, -68, 36, -92, 34, -73, 22, 9, -88, -65, 95, -20, -13, -10, 6, -62, -100, 29, -50,
-    31, 71, -14, -15, -65, 47, 39, 84, 55, -70, 60, 98, -29, -64, 70, 88, 94, -83, 75, -7,
-    -14, 65, 81, -44, 52, 73, 73, 95, -35, 68, -15, -11, 51, -26, 50, -4, -99, -82, 52, -55,
-    96, 7, -66, 46, -61, -11, 16, -39
-};
-static const q7_t conv1_bias[4] NN_ALIGN4 = {
-    18, 44, -15, 25
-};
+extern const q7_t conv1_wt[108];
+extern const q7_t conv1_bias[4];
 
 /* conv2: weights OHWI: [out][ky][kx][in], Q0.7 */
-static const q7_t conv2_wt[72] NN_ALIGN4 = {
-    -45, -6, -79, -9, 34, 49, -38, 71, 4, -42, -51, 46, 1, 61, 55, 77, -51, -96, -17, 2,
-    35, 22, 42, -44, -77, -10, -50, 6, 24, 97, 59, -99, 23, -60, -16, -49, -95, -32, 51, -90,
-    96, -35, 48, -61, -77, 65, 8, 27, -17, -83, -96, -56, -86, 36, -31, -74, -10, 91, -86, -73,
-    68, 59, -94, -1, 99, -40, 50, -54, 93, 78, 5, -25
-};
-static const q7_t conv2_bias[6] NN_ALIGN4 = {
-    20, -21, -16, -24, -6, -2
-};
+extern const q7_t conv2_wt[72];
+extern const q7_t conv2_bias[6];
 
 /* ip1: weights x4-interleaved rows (arm_fully_connected_q7_opt), Q-2.9 */
-static const q7_t ip1_wt[90] NN_ALIGN4 = {
-    64, -9, 19, -11, -92, 87, -91, 92, 74, -1, -30, 52, 89, 38, -60, -82, 79, -36, -59, -62,
-    13, -80, 48, 39, 64, 37, 89, -51, 13, 11, -24, -80, -5, -5, 28, 38, -64, -2, -36, 23,
-    -87, 24, -41, -37, 61, -92, -75, -22, -49, 64, 8, -90, -24, 95, 82, -3, 23, -45, -40, 85,
-    90, 38, 45, 45, -20, 96, 20, 42, -66, -45, -65, 33, 62, 18, -74, 75, 69, 7, 53, -81,
-    88, -72, -97, 92, -13, 59, -58, -99, 50, 89
-};
-static const q7_t ip1_bias[5] NN_ALIGN4 = {
-    -96, 31, -73, 82, 81
-};
+extern const q7_t ip1_wt[90];
+extern const q7_t ip1_bias[5];
 
 #endif /* NN_WEIGHTS_H */

@@ -1,0 +1,240 @@
+"""The generated project outside nn2mcu's own Makefile: CMake for the host and as a
+Cortex-M static library, weights.h in more than one file, and --kernel-prefix beside a
+second CMSIS-NN.
+
+The models are the golden Fashion-MNIST networks (tests/golden/networks, both schemes);
+the images are the Debian package's Fashion-MNIST test set.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nn2mcu.codegen.host import build_host, expected_records, record_size, run_host
+from nn2mcu.codegen.lower import Program, lower
+from nn2mcu.datasets import load_dataset
+from nn2mcu.modelfile import read_quantized
+from nn2mcu.schemes import SCHEMES
+from tests.codegen.conftest import nn2mcu
+
+NETWORKS = Path(__file__).resolve().parents[1] / "golden" / "networks"
+M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+
+
+def require_tool(name: str) -> None:
+    """Fail (never skip) when a tool the test needs is missing: scripts/setup installs it."""
+    assert shutil.which(name) is not None, f"{name} is not installed (scripts/setup installs it)"
+
+
+def _program(name: str) -> Program:
+    return lower(read_quantized(NETWORKS / name / "model.json"))
+
+
+def _images(count: int) -> np.ndarray:
+    return load_dataset("fashion-mnist").test.images[:count]
+
+
+def _run(command: list[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, timeout=900
+    )
+
+
+def _ok(command: list[str | Path], cwd: Path) -> str:
+    result = _run(command, cwd)
+    assert result.returncode == 0, f"{' '.join(map(str, command))}:\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def _generate(name: str, directory: Path, *extra: object) -> Path:
+    result = nn2mcu(
+        "generate", NETWORKS / name / "model.json", "-o", directory, *extra, cwd=directory.parent
+    )
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+@pytest.mark.host
+@pytest.mark.parametrize("name", ["fashion-q7", "fashion-s8"])
+def test_cmake_host_runner_writes_the_makefile_runners_bytes(name: str, tmp_path: Path) -> None:
+    require_tool("cmake")
+    project = _generate(name, tmp_path / "project")
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy)
+    _ok(["cmake", "-S", copy, "-B", copy / "build"], tmp_path)
+    _ok(["cmake", "--build", copy / "build"], tmp_path)
+    program = _program(name)
+    pixels = _images(300)
+    size = record_size(program)
+    by_cmake = run_host(copy / "build" / "nn_host", pixels, size, tmp_path)
+    by_make = run_host(build_host(project), pixels, size, tmp_path)
+    assert by_cmake.tobytes() == by_make.tobytes()
+    expected = expected_records(program.model, pixels)
+    assert by_make.tobytes() == expected.astype(np.int8).tobytes()
+
+
+def _arm_attributes(archive: Path) -> str:
+    return _ok(["arm-none-eabi-readelf", "-A", archive], archive.parent)
+
+
+@pytest.mark.cortex_m
+def test_cmake_builds_a_cortex_m4_static_library(tmp_path: Path) -> None:
+    require_tool("cmake")
+    require_tool("arm-none-eabi-gcc")
+    project = _generate("fashion-s8", tmp_path / "project")
+    toolchain = project / "cmake" / "arm-none-eabi.cmake"
+    build = tmp_path / "build-m4"
+    _ok(["cmake", "-S", project, "-B", build, f"-DCMAKE_TOOLCHAIN_FILE={toolchain}"], tmp_path)
+    _ok(["cmake", "--build", build], tmp_path)
+    library = build / "libnn2mcu_model.a"
+    attributes = _arm_attributes(library)
+    # every member: Armv7E-M (the M4's architecture) with the M4F's single-precision FPU
+    members = attributes.count("File Attributes")
+    assert members > 5
+    for tag in ("Tag_CPU_arch: v7E-M", "Tag_FP_arch: VFPv4-D16", "Tag_ABI_VFP_args: VFP registers"):
+        assert attributes.count(tag) == members, tag
+    symbols = _ok(["arm-none-eabi-nm", "--defined-only", library], tmp_path)
+    for symbol in ("nn_run", "nn_preprocess", "arm_convolve_wrapper_s8", "conv1_wt"):
+        assert re.search(rf" [TR] {symbol}$", symbols, re.M), symbol
+    assert not (build / "nn_host").exists()  # the runner is the host's only
+
+
+@pytest.mark.cortex_m
+@pytest.mark.parametrize(
+    ("cpu", "tag"),
+    [("cortex-m7", "Tag_FP_arch: FPv5/FP-D16"), ("cortex-m33", "Tag_CPU_arch: v8-M.mainline"),
+     ("cortex-m55", "Tag_MVE_arch: MVE"), ("cortex-m0plus", "Tag_CPU_arch: v6S-M"),
+     ("cortex-m3", "Tag_CPU_arch: v7\n")],
+)  # fmt: skip
+def test_the_toolchain_file_knows_each_core_it_lists(cpu: str, tag: str, tmp_path: Path) -> None:
+    require_tool("cmake")
+    require_tool("arm-none-eabi-gcc")
+    project = _generate("fashion-q7", tmp_path / "project")
+    build = tmp_path / "build"
+    toolchain = project / "cmake" / "arm-none-eabi.cmake"
+    _ok(
+        ["cmake", "-S", project, "-B", build, f"-DCMAKE_TOOLCHAIN_FILE={toolchain}",
+         f"-DNN2MCU_CPU={cpu}"],
+        tmp_path,
+    )  # fmt: skip
+    _ok(["cmake", "--build", build], tmp_path)
+    attributes = _arm_attributes(build / "libnn2mcu_model.a")
+    assert attributes.count(tag) == attributes.count("File Attributes") >= 5, attributes
+
+
+def _arm_size(path: Path) -> int:
+    """text + data of an object or ELF, by arm-none-eabi-size (Berkeley format)."""
+    out = _ok(["arm-none-eabi-size", path], path.parent).splitlines()[1].split()
+    return int(out[0]) + int(out[1])
+
+
+@pytest.mark.cortex_m
+def test_weights_h_from_a_second_file_adds_no_flash(tmp_path: Path) -> None:
+    require_tool("arm-none-eabi-gcc")
+    project = _generate("fashion-q7", tmp_path / "project")
+    second = project / "second.c"
+    second.write_text(
+        '#include "weights.h"\n\n'
+        "int nn_second_reader(int i);\n"
+        "int nn_second_reader(int i)\n{\n"
+        "    return nn_mean[i % 3] + conv1_wt[i] + ip1_wt[i] + conv3_bias[i % 64];\n}\n"
+    )
+    include = ["-I", project, "-I", project / "kernels"]
+    _ok(["arm-none-eabi-gcc", *M4_FLAGS, "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
+         *include, "-c", second, "-o", project / "second.o"], project)  # fmt: skip
+    # the second file holds its function only: the arrays stay undefined in it
+    symbols = _ok(["arm-none-eabi-nm", project / "second.o"], project)
+    for array in ("nn_mean", "conv1_wt", "ip1_wt", "conv3_bias"):
+        assert re.search(rf"^\s+U {array}$", symbols, re.M), symbols
+    function = int(_ok(["arm-none-eabi-size", project / "second.o"], project).splitlines()[1]
+                   .split()[0])  # fmt: skip
+    assert 0 < function <= 128
+    # and the program with it grows by that function, not by a copy of any array
+    _ok(["make", "cortex-m4"], project)
+    alone = _arm_size(project / "nn_cortex-m4.elf")
+    (project / "nn_cortex-m4.elf").unlink()
+    _ok(["make", "cortex-m4", "ARM_LDLIBS=second.o -Wl,--undefined=nn_second_reader"], project)
+    both = _arm_size(project / "nn_cortex-m4.elf")
+    sizes = _ok(["arm-none-eabi-nm", "-S", project / "nn_cortex-m4.elf"], project)
+    conv1 = re.search(r"^[0-9a-f]+ ([0-9a-f]+) [TRtr] conv1_wt$", sizes, re.M)
+    assert conv1 is not None, sizes
+    assert 0 < both - alone <= function + 8 < int(conv1.group(1), 16), (alone, both, function)
+
+
+def _portable_symbols(tmp_path: Path) -> list[str]:
+    """Every global symbol the portable kernels of both schemes define, by nm."""
+    names: set[str] = set()
+    folders = {path.parent for scheme in SCHEMES.values() for path in scheme.kernel_files}
+    for folder in sorted(folders):
+        for source in sorted(folder.glob("*.c")):
+            obj = tmp_path / f"{folder.name}-{source.stem}.o"
+            include = [f"-I{other}" for other in sorted(folders)]
+            _ok(["gcc", "-O2", "-c", f"-I{folder}", *include, source, "-o", obj], tmp_path)
+            listing = _ok(["nm", "-g", "--defined-only", obj], tmp_path)
+            names.update(line.split()[-1] for line in listing.splitlines() if line.strip())
+    return sorted(names)
+
+
+def _second_cmsis_nn(tmp_path: Path) -> Path:
+    """An object defining every unprefixed name the portable kernels have: each aborts,
+    so a call that still reached it would end the runner."""
+    names = _portable_symbols(tmp_path)
+    assert {"arm_convolve_HWC_q7_fast", "arm_convolve_wrapper_s8", "arm_softmax_s8"} <= set(names)
+    source = tmp_path / "vendor_cmsis_nn.c"
+    source.write_text(
+        "#include <stdlib.h>\n\n"
+        + "".join(f"void {name}(void);\nvoid {name}(void) {{ abort(); }}\n" for name in names)
+    )
+    obj = tmp_path / "vendor_cmsis_nn.o"
+    _ok(["gcc", "-O2", "-c", source, "-o", obj], tmp_path)
+    return obj
+
+
+@pytest.mark.host
+@pytest.mark.parametrize("name", ["fashion-q7", "fashion-s8"])
+def test_kernel_prefix_links_beside_a_second_cmsis_nn(name: str, tmp_path: Path) -> None:
+    vendor = _second_cmsis_nn(tmp_path)
+    plain = _generate(name, tmp_path / "plain")
+    clash = _run(["make", "nn_host", f"LDLIBS={vendor}"], plain)
+    assert clash.returncode != 0 and "multiple definition of `arm_" in clash.stderr
+    project = _generate(name, tmp_path / "project", "--kernel-prefix", "nn2mcu_")
+    kernels = sorted(path.name for path in (project / "kernels").iterdir())
+    assert kernels and all(file.startswith("nn2mcu_") for file in kernels), kernels
+    # a file that includes the vendor's header and the renamed one compiles
+    both = tmp_path / "both.c"
+    both.write_text(
+        f'#include "{plain}/kernels/arm_nnfunctions.h"\n'
+        '#include "nn2mcu_arm_nnfunctions.h"\n#include "nn.h"\n\n'
+        "int both(void);\nint both(void) { return NN_OUTPUT_SIZE; }\n"
+    )
+    _ok(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", project, "-I",
+         project / "kernels", "-c", both, "-o", tmp_path / "both.o"], tmp_path)  # fmt: skip
+    result = nn2mcu(
+        "verify", NETWORKS / name / "model.json", "--data", "fashion-mnist", "-n", 300,
+        "--project", project, "--json", cwd=tmp_path, env={"LDLIBS": str(vendor)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert '"mismatches": 0' in result.stdout
+    # the runner was linked with the vendor object: its unprefixed names are there
+    _ok(["make", "nn_host", f"LDLIBS={vendor}"], project)
+    symbols = _ok(["nm", project / "nn_host"], project)
+    prefixed = re.findall(r" T (nn2mcu_arm_\w+)$", symbols, re.M)
+    assert prefixed and all(
+        re.search(rf" T {name.removeprefix('nn2mcu_')}$", symbols, re.M) for name in prefixed
+    )
+
+
+def test_kernel_prefix_is_refused_when_it_is_no_identifier(tmp_path: Path) -> None:
+    for prefix in ("9x_", "my-", ""):
+        result = nn2mcu(
+            "generate", NETWORKS / "fashion-q7" / "model.json", "-o", tmp_path / "p",
+            "--kernel-prefix", prefix, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 2 and "--kernel-prefix" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "p").exists()
