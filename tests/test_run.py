@@ -5,6 +5,7 @@ installs it)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import re
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from html import escape, unescape
 from pathlib import Path
 
 import pytest
@@ -280,3 +282,70 @@ def test_reports_show_the_quantizer_warnings(finished: Path) -> None:
     assert "## Warnings\n\n- layer 'conv1': 10.9 % of its outputs saturate" in render_markdown(
         report
     )
+
+
+_PROBE = """<script>
+const found = {};
+for (const id of ["board", "provenance", "figure-budget"]) {
+  const box = document.getElementById(id).getBoundingClientRect();
+  found[id] = [box.left, box.top + window.scrollY, box.width, box.height];
+}
+document.title = JSON.stringify(found);
+</script>"""
+
+
+def _chromium(*args: object) -> subprocess.CompletedProcess[str]:
+    chromium = shutil.which("chromium")
+    assert chromium is not None, "chromium is not installed (scripts/setup installs it)"
+    return subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", *map(str, args)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+
+
+@pytest.mark.cortex_m
+def test_report_shows_the_board_share_time_estimate_and_provenance(
+    finished: Path, tmp_path: Path
+) -> None:
+    """The new rows, laid out by a real browser: Chromium places the tables (a probe
+    script reads their boxes), and its screenshot has text drawn inside each box."""
+    out = finished / "out"
+    report = json.loads((out / "report.json").read_text())
+    facts, board = report["on_board"], report["board"]
+    assert board["clock_hz"] == 100_000_000
+    flash = sum(report["budget"]["flash"].values())
+    assert facts["flash_bytes"] == flash and facts["flash_share"] == flash / board["flash"]
+    assert facts["estimated_ms"] == pytest.approx(report["instructions_per_inference"] / 1e5)
+    made = report["provenance"]
+    assert made["command"].startswith("nn2mcu run solver.prototxt --data digits")
+    inputs = {Path(entry["path"]).name: entry["sha256"] for entry in made["inputs"]}
+    solver = (finished / "solver.prototxt").read_bytes()
+    assert inputs["solver.prototxt"] == hashlib.sha256(solver).hexdigest()
+    assert "model.json" in inputs and made["data"] == "digits" and made["target"] == "cortex-m4"
+
+    text = (out / "report.html").read_text()
+    percent = f"{facts['flash_share'] * 100:.1f} %"
+    for shown in ("On the board", "time per inference (estimate)", "not modelled", percent,
+                  "How this run was made", made["command"], inputs["solver.prototxt"]):  # fmt: skip
+        assert escape(shown) in text, shown
+    md = (out / "report.md").read_text()
+    assert "## On the board" in md and "## How this run was made" in md
+
+    probe = tmp_path / "probe.html"
+    probe.write_text(text.replace("</body>", _PROBE + "</body>"))
+    dumped = _chromium("--dump-dom", "--window-size=1200,2000", probe.as_uri())
+    assert dumped.returncode == 0, dumped.stderr
+    title = re.search(r"<title>(.*?)</title>", dumped.stdout, re.S)
+    assert title is not None
+    boxes = json.loads(unescape(title.group(1)))
+    bottom = max(top + height for _, top, _, height in boxes.values())
+    shot = tmp_path / "report.png"
+    taken = _chromium(f"--screenshot={shot}", f"--window-size=1200,{int(bottom) + 50}",
+                      probe.as_uri())  # fmt: skip
+    assert taken.returncode == 0 and shot.is_file(), taken.stderr
+    picture = Image.open(shot).convert("L")
+    for name, (left, top, width, height) in boxes.items():
+        assert width > 300 and height > 40, (name, width, height)
+        area = picture.crop((int(left), int(top), int(left + width), int(top + height)))
+        dark = sum(count for count, value in area.getcolors(1 << 16) or [] if value < 100)
+        assert dark > 200, f"{name}: nothing drawn in its box"

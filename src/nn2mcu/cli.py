@@ -1016,6 +1016,7 @@ def _run_run_stages(args: argparse.Namespace) -> int:
         mean=None if args.mean is None or onnx else Path(args.mean),
         mean_values=parse_mean(args.mean, "--mean") if args.mean is not None and onnx else None,
         scale=args.scale,
+        command=args.command_line,
     )
     from nn2mcu.train.trainer import TrainingInterrupted
 
@@ -1065,6 +1066,7 @@ def _run_imported(args: argparse.Namespace) -> int:
         model=args.definitions[0], output=args.output, data=args.data, random=args.random,
         mean=mean, scale=1.0 if args.scale is None else args.scale, target=args.target,
         board=args.board, images=args.n, progress=not args.no_progress,
+        command=args.command_line,
     )  # fmt: skip
     try:
         report = run_imported(options, log=lambda line: print(line, flush=True))
@@ -1196,6 +1198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # usage errors (2) and --help (0), printed by argparse
         return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
     debug = bool(getattr(args, "debug", False))
+    from nn2mcu.report.provenance import command_line
+
+    args.command_line = command_line(argv)
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="nn2mcu: %(levelname)s: %(message)s",

@@ -238,3 +238,82 @@ def test_kernel_prefix_is_refused_when_it_is_no_identifier(tmp_path: Path) -> No
         )  # fmt: skip
         assert result.returncode == 2 and "--kernel-prefix" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "p").exists()
+
+
+def _clang_projects(tmp_path: Path) -> list[Path]:
+    """A q7 and an s8 Fashion-MNIST project with class names, and a raw-tensor TFLite one
+    with a pixel table and logits."""
+    tflite = Path(__file__).resolve().parents[1] / "frontends" / "tflite" / "fixtures"
+    projects = [
+        _generate(name, tmp_path / name, "--data", "fashion-mnist")
+        for name in ("fashion-q7", "fashion-s8")
+    ]
+    result = nn2mcu(
+        "generate", tflite / "residual.tflite", "-o", tmp_path / "residual", "--mean", 127.5,
+        "--scale", "1/127.5", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return [*projects, tmp_path / "residual"]
+
+
+def _clang(project: Path, flags: list[str], target: bool) -> subprocess.CompletedProcess[str]:
+    sources = ["nn.c", "weights.c", "main.c", *sorted(f"kernels/{p.name}" for p in
+               (project / "kernels").glob("*.c"))]  # fmt: skip
+    command = ["clang", "-std=c99", "-O2", "-Weverything", *flags, "-I.", "-Ikernels"]
+    if target:
+        command += [
+            "--target=arm-none-eabi", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
+            "-mfpu=fpv4-sp-d16", "-isystem", "/usr/lib/arm-none-eabi/include", "-Itarget",
+            "-DNN_PROFILE", "-DNN_COUNTER_QEMU_TIMER0",
+        ]  # fmt: skip
+    return subprocess.run(
+        [*command, "-fsyntax-only", *sources], cwd=project, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+
+
+@pytest.mark.host
+def test_clang_weverything_warns_of_the_listed_warnings_only(tmp_path: Path) -> None:
+    from nn2mcu.codegen.emit import CLANG_ALLOWED_WARNINGS
+
+    require_tool("clang")
+    allowed = [flag for flag, _ in CLANG_ALLOWED_WARNINGS]
+    seen: set[str] = set()
+    for project in _clang_projects(tmp_path):
+        readme = (project / "README.md").read_text()
+        assert all(f"`{flag}`" in readme for flag in allowed)
+        for target in (False, True):
+            strict = _clang(project, ["-Werror", *(f"-Wno-{f[2:]}" for f in allowed)], target)
+            assert strict.returncode == 0, f"{project.name} (target {target}):\n{strict.stderr}"
+            loose = _clang(project, [], target)
+            assert loose.returncode == 0, loose.stderr
+            seen.update(re.findall(r"\[(-W[\w-]+)\]", loose.stderr))
+    # the list is no longer than it must be: each warning on it does occur
+    assert seen == set(allowed), seen
+
+
+@pytest.mark.host
+def test_the_project_readme_describes_this_project(tmp_path: Path) -> None:
+    project = _generate(
+        "fashion-s8", tmp_path / "project", "--data", "fashion-mnist", "--kernel-prefix", "v_"
+    )
+    readme = (project / "README.md").read_text()
+    program = _program("fashion-s8")
+    for path in project.iterdir():
+        if path.name != ".nn2mcu-project":
+            shown = path.name + ("/" if path.is_dir() else "")
+            assert f"| `{shown}` |" in readme, shown
+    parameter = (project / "parameter.h").read_text()
+    arena = re.search(r"#define NN_ARENA_SIZE (\d+)", parameter)
+    assert arena is not None and f"{int(arena.group(1)):,} bytes of arena" in readme
+    for call in program.calls:
+        assert f"| `{call.layer.name}` | `v_{call.kernel.name}` |" in readme
+    header = (project / "nn.h").read_text()
+    for function in ("nn_preprocess", "nn_run", "nn_class_names"):
+        assert function in header and f"`{function}" in readme, function
+    # the network ends in its logits (no softmax): neither file offers probabilities
+    assert "nn_probabilities" not in header and "nn_probabilities" not in readme
+    assert "0 `T-shirt/top`" in readme and "9 `Ankle boot`" in readme
+    assert "regenerate without `--kernel-prefix`" in readme
+    logits = program.model.tensors[program.model.logits]
+    assert f"real = {logits.scale!r} * (q + {-int(logits.zero_point)})" in readme

@@ -317,6 +317,107 @@ def cmakelists(program: Program, cmsis_root: Path | None) -> str:
     return _render("CMakeLists.txt.j2", **values)
 
 
+# The clang -Weverything warnings the generated C keeps, each with its reason (the project's
+# README lists them; tests/codegen/test_project_builds.py builds with the rest as errors).
+CLANG_ALLOWED_WARNINGS = (
+    ("-Wdeclaration-after-statement", "the code is C99, which declares variables where they "
+     "are first needed; the warning is about C89 compilers"),
+    ("-Wpadded", "on 64-bit hosts only: `cmsis_nn_context`, CMSIS-NN's struct of a pointer and "
+     "an int32, has 4 bytes of tail padding; on Cortex-M it has none"),
+)  # fmt: skip
+
+_FILE_NOTES = {
+    "nn.h": "the C API: `nn_preprocess`/`nn_run` (or the raw-tensor functions) and what they take",
+    "nn.c": "the network: one kernel call per layer, in order, on the static arena",
+    "weights.h": "`extern` declarations of the constant arrays (include it from any file)",
+    "weights.c": "the constant arrays themselves (weights, biases, quantization parameters), "
+    "defined once, in flash",
+    "parameter.h": "dimensions, shifts or quantization parameters, arena offsets, `NN_ALIGN4` "
+    "and the compile-time alignment checks",
+    "main.c": "nn2mcu's runner: files of test inputs in, outputs out (host and QEMU)",
+    "Makefile": "`make nn_host`, `make cortex-m4`, `make cortex-m7`",
+    "CMakeLists.txt": "the static library `nn2mcu_model` and, on the host, `nn_host`",
+    "cmake/": "`arm-none-eabi.cmake`, a toolchain file for the GNU Arm toolchain",
+    "kernels/": "nn2mcu's portable CMSIS-NN kernels used by `nn.c` (C99, bit-exact)",
+    "target/": "start-up code, linker script and counter for QEMU's MPS2 boards",
+    "README.md": "this file",
+}
+
+
+def readme(
+    program: Program, files: list[str], kernels: str, cmsis_root: Path | None,
+    kernel_prefix: str | None, class_names: tuple[str, ...] | None,
+) -> str:  # fmt: skip
+    """The project's own README.md: its files, how to build it, the C API, memory, kernels."""
+    from nn2mcu import __version__
+    from nn2mcu.codegen.lower import flash_bytes
+
+    model = program.model
+    scheme = scheme_of(model)
+    graph = model.graph
+    shape = graph.shapes[program.input_buffer]
+    folders = sorted({name.split("/")[0] + "/" for name in files if "/" in name})
+    listed = [name for name in files if "/" not in name] + folders + ["README.md"]
+    notes = [(name, _FILE_NOTES.get(name, "the headers CMSIS-NN's CIFAR-10 example includes"))
+             for name in listed]  # fmt: skip
+    imported = model.imported
+    if imported is not None:
+        source = f"`{Path(imported.path).name}` (an int8 TFLite model, kept as TFLite quantized it)"
+    else:
+        source = "a network quantized by `nn2mcu quantize`"
+    cmsis_words = (
+        "CMSIS-NN v7.0.0's s8 functions" if scheme.name == "s8"
+        else "the legacy q7 functions of CMSIS 5.x (up to 5.9.0)"
+    )  # fmt: skip
+    cmsis = scheme.cmsis_build(cmsis_root or Path("."))
+    include = " ".join(f"`{scheme.cmsis_variable}/{folder}`" for folder in cmsis.includes)
+    nn_dir = f"{scheme.cmsis_variable}/{cmsis.nn}" if cmsis.nn else scheme.cmsis_variable
+    sources = ", ".join(f"`{nn_dir}/{pattern}`" for pattern in cmsis.sources)
+    pixel_map = _pixel_map(program)
+    scheme_words = (
+        "per-channel int8 for CMSIS-NN's s8 API"
+        if scheme.name == "s8"
+        else "8-bit Qm.n for CMSIS-NN's legacy q7 API"
+    )
+    values: dict[str, object] = {
+        "name": graph.name or "network",
+        "version": __version__,
+        "source": source,
+        "scheme_words": scheme_words,
+        "portable": kernels == "portable",
+        "cmsis_variable": scheme.cmsis_variable,
+        "cmsis_root": cmsis_root.resolve().as_posix() if cmsis_root else "",
+        "cmsis_words": cmsis_words,
+        "cmsis_how": f"{sources} with the include folders {include}",
+        "files": notes,
+        "definitions": " ".join(scheme.compile_definitions(model)),
+        "tensor_mode": tensor_mode(program),
+        "pixels": pixel_map is not None,
+        "pixel_words": (
+            f"x = (p - {pixel_map[0]!r}) * {pixel_map[1]!r}, then quantized" if pixel_map else ""
+        ),
+        "probabilities": program.softmax_buffer is not None,
+        "element": scheme.element_type,
+        "input_shape": _tensor_shape(program, program.input_buffer),
+        "output_shape": _tensor_shape(program, output_layer(program)),
+        "input_size": shape.size,
+        "input_h": shape.h,
+        "input_w": shape.w,
+        "input_c": shape.c,
+        "output_size": graph.shapes[output_layer(program)].size,
+        "input_format": scheme.value_format(model, program.input_buffer),
+        "output_format": scheme.value_format(model, output_layer(program)),
+        "class_names": ", ".join(f"{i} `{name}`" for i, name in enumerate(class_names or ())),
+        "arena": f"{program.arena_size:,}",
+        "flash": f"{flash_bytes(program):,}",
+        "scheme": scheme.name,
+        "kernels": [(c.layer.name, c.kernel.name, c.kernel.reason) for c in program.calls],
+        "prefix": kernel_prefix or "",
+        "warnings": CLANG_ALLOWED_WARNINGS,
+    }
+    return _render("README.md.j2", **values)
+
+
 def _tensor_shape(program: Program, layer: str) -> str:
     shape = program.model.graph.shapes[layer]
     return f"[1, {shape.c}]" if shape.is_vector else f"[1, {shape.h}, {shape.w}, {shape.c}]"
@@ -392,6 +493,8 @@ def project_files(
     for source in sorted(TARGET.iterdir()):
         if source.suffix in (".c", ".h", ".ld"):
             files[f"target/{source.name}"] = source.read_text()
+    listed = [*files, *(["kernels/"] if kernels == "portable" else [])]
+    files["README.md"] = readme(program, listed, kernels, cmsis_root, kernel_prefix, class_names)
     if kernels == "portable":
         sources = scheme.kernel_files
         if kernel_prefix is None:

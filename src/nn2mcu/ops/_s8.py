@@ -98,9 +98,13 @@ def tiles(p: str) -> str:
 
 
 def quant(name: str) -> str:
+    """The per-channel quantization struct. CMSIS-NN's API types the arrays ``int32_t *``;
+    the kernels only read them, and they stay const in flash: the cast goes by way of
+    uintptr_t, so that no compiler (clang's -Wcast-qual) sees a const dropped."""
     return (
         f"static const cmsis_nn_per_channel_quant_params {name}_quant = "
-        f"{{.multiplier = (int32_t *){name}_multiplier, .shift = (int32_t *){name}_shift}};"
+        f"{{.multiplier = (int32_t *)(uintptr_t){name}_multiplier, "
+        f".shift = (int32_t *)(uintptr_t){name}_shift}};"
     )
 
 

@@ -43,6 +43,7 @@ class ImportedRun:
     board: str | None = None
     images: int | None = None
     progress: bool = True
+    command: str | None = None  # the command line, for the report's provenance
 
 
 def _inputs(options: ImportedRun, model: Any) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
@@ -128,9 +129,16 @@ def run_imported(options: ImportedRun, log: Callable[[str], None] = print) -> di
 
     from nn2mcu.pipeline.run import publish_project
     from nn2mcu.report.build import write_imported_report
+    from nn2mcu.report.provenance import provenance
 
     publish_project(project, options.output / "project")
+    made = provenance(
+        command=options.command, inputs={str(options.model): source_key["model"]},
+        data=options.data if options.random is None else f"--random {options.random}",
+        data_sha256=inputs_key, scheme="s8", target=options.target, board=options.board,
+    )  # fmt: skip
     return write_imported_report(
         options.output, program=program, inputs=inputs, labels=labels, classes=classes,
         verified=verified, outputs=outputs, board=options.board, target=options.target,
+        provenance=made,
     )  # fmt: skip

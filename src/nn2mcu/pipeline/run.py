@@ -52,6 +52,7 @@ class RunOptions:
     mean: Path | None = None  # with weights: this mean file instead of the net's (made if missing)
     mean_values: tuple[float, ...] | None = None  # ONNX: x = (p - mean) * scale
     scale: float | None = None
+    command: str | None = None  # the command line, for the report's provenance
 
 
 def dataset_hash(dataset: Dataset) -> str:
@@ -298,7 +299,16 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
     publish_project(project, options.output / "project")
 
     from nn2mcu.report.build import write_report
+    from nn2mcu.report.provenance import provenance
 
+    inputs = {**definitions, **net_files, **mean_files}
+    if options.weights is not None:
+        inputs[str(options.weights)] = weights_key
+    inputs[str(model_json)] = sha256_file(model_json)
+    made = provenance(
+        command=options.command, inputs=inputs, data=options.data, data_sha256=data_key,
+        scheme=options.scheme, target=options.target, board=options.board,
+    )  # fmt: skip
     return write_report(
         options.output,
         model_json=model_json,
@@ -310,6 +320,7 @@ def run_pipeline(options: RunOptions, log: Callable[[str], None] = print) -> dic
         outputs=predictions,
         board=options.board,
         target=options.target,
+        provenance=made,
     )
 
 

@@ -58,6 +58,7 @@ def write_report(
     outputs: dict[str, np.ndarray],
     board: str | None,
     target: str,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     model = program.model
     quantized = json.loads(model_json.read_text())["report"]
@@ -113,6 +114,8 @@ def write_report(
         "warnings": quantized.get("warnings", []),
         "budget": budget,
         "board": described,
+        "on_board": on_board(summary, budget, described),
+        "provenance": provenance,
         "classes": classes,
         "confusion_matrix": matrix.tolist(),
         "figures": sorted(pictures),
@@ -158,9 +161,38 @@ def _board(board: str | None) -> tuple[Any, dict[str, int] | None, dict[str, Any
         return None, None, None
     described = {
         "name": chosen.name, "mcu": chosen.mcu, "core": chosen.core, "flash": chosen.flash,
-        "ram": chosen.ram,
+        "ram": chosen.ram, "clock_hz": chosen.clock_hz,
     }  # fmt: skip
     return chosen, {"flash": chosen.flash, "RAM": chosen.ram}, described
+
+
+def on_board(
+    summary: dict[str, Any], budget: dict[str, dict[str, int]], board: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """What share of the board's flash and RAM the program takes and, from the instructions
+    counted on the emulated core, an estimate of the time per inference at the board's
+    clock (one instruction per cycle: flash wait states, memory and pipeline stalls are not
+    modelled)."""
+    if board is None:
+        return None
+    flash, ram = sum(budget["flash"].values()), sum(budget["RAM"].values())
+    facts: dict[str, Any] = {
+        "flash_bytes": flash,
+        "flash_share": flash / board["flash"],
+        "ram_bytes": ram,
+        "ram_share": ram / board["ram"],
+        "measured_on": summary["target"],
+        "whole_program": summary["target"] != "host" and "text" in summary,
+    }
+    if "instructions_per_inference" in summary:
+        instructions = summary["instructions_per_inference"]
+        facts["estimated_ms"] = instructions / board["clock_hz"] * 1000
+        facts["estimate_basis"] = (
+            f"{instructions:,} instructions (counted on the emulated {summary['target']}) at "
+            f"one per cycle of {board['clock_hz'] / 1e6:g} MHz; flash wait states, memory and "
+            "pipeline stalls are not modelled, so a real board takes longer"
+        )
+    return facts
 
 
 def write_imported_report(
@@ -174,6 +206,7 @@ def write_imported_report(
     outputs: dict[str, np.ndarray],
     board: str | None,
     target: str,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report of a run on a model imported from TFLite: no float model and no
     calibration; the histograms show the int8 weights and outputs dequantized (outputs of
@@ -228,6 +261,8 @@ def write_imported_report(
         "layers": layers,
         "budget": budget,
         "board": described,
+        "on_board": on_board(summary, budget, described),
+        "provenance": provenance,
         "classes": classes,
         "confusion_matrix": None if matrix is None else matrix.tolist(),
         "figures": sorted(pictures),

@@ -85,23 +85,34 @@ def histogram_figure(
     return _png(figure)
 
 
-def instructions_figure(
+def _legend_beside(axes: Any) -> None:
+    """The legend to the right of the axes, outside them: it can cover no bar or line."""
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
+
+
+def instructions_plot(
     names: Sequence[str], instructions: Sequence[int], floor: Sequence[int]
-) -> bytes:
-    figure, axes = plt.subplots(figsize=(8, 0.35 * len(names) + 1.5))
+) -> Figure:
+    figure, axes = plt.subplots(figsize=(9, 0.35 * len(names) + 1.5))
     positions = np.arange(len(names))
     axes.barh(positions, instructions, color="#4c72b0", label="instructions")
     axes.barh(positions, floor, color="#dd8452", height=0.35, label="MACs / 2 (floor)")
     axes.set_yticks(positions, labels=list(names))
     axes.invert_yaxis()
     axes.set_xlabel("instructions per inference")
-    axes.legend(loc="lower right")
+    _legend_beside(axes)
     axes.set_title("Work per layer on the emulated Cortex-M")
-    return _png(figure)
+    return figure
 
 
-def budget_figure(used: dict[str, dict[str, int]], limits: dict[str, int] | None) -> bytes:
-    figure, axes = plt.subplots(figsize=(8, 2.6))
+def instructions_figure(
+    names: Sequence[str], instructions: Sequence[int], floor: Sequence[int]
+) -> bytes:
+    return _png(instructions_plot(names, instructions, floor))
+
+
+def budget_plot(used: dict[str, dict[str, int]], limits: dict[str, int] | None) -> Figure:
+    figure, axes = plt.subplots(figsize=(9, 2.6))
     memories = list(used)
     colours = ["#4c72b0", "#dd8452", "#55a868", "#8172b3", "#937860"]
     for row, memory in enumerate(memories):
@@ -117,10 +128,15 @@ def budget_figure(used: dict[str, dict[str, int]], limits: dict[str, int] | None
             left += size
         if limits and memory in limits:
             axes.plot(
-                [limits[memory] / 1024] * 2, [row - 0.4, row + 0.4], color="#c44e52", linewidth=2
-            )
+                [limits[memory] / 1024] * 2, [row - 0.4, row + 0.4], color="#c44e52", linewidth=2,
+                label="the board's size" if row == 0 else None,
+            )  # fmt: skip
     axes.set_yticks(range(len(memories)), labels=memories)
-    axes.set_xlabel("KiB (red: the board's size)" if limits else "KiB")
-    axes.legend(fontsize=7, loc="lower right", ncol=2)
+    axes.set_xlabel("KiB")
+    _legend_beside(axes)
     axes.set_title("Flash and RAM")
-    return _png(figure)
+    return figure
+
+
+def budget_figure(used: dict[str, dict[str, int]], limits: dict[str, int] | None) -> bytes:
+    return _png(budget_plot(used, limits))

@@ -103,16 +103,59 @@ def _rows(report: dict[str, Any]) -> dict[str, list[list[str]]]:
         kernels.append(row)
     tables["kernels"] = kernels
 
-    budget = [["memory", "part", "bytes"]]
-    for memory, parts in report["budget"].items():
-        for part, size in parts.items():
-            budget.append([memory, part, f"{size:,}"])
-        budget.append([memory, "total", f"{sum(parts.values()):,}"])
     board = report.get("board")
+    budget = [["memory", "part", "bytes", *([f"share of {board['name']}"] if board else [])]]
+    for memory, parts in report["budget"].items():
+        size_of_board = board["flash" if memory == "flash" else "ram"] if board else 0
+
+        def share(size: int, whole: int = size_of_board) -> list[str]:
+            return [_percent(size / whole)] if whole else []
+
+        for part, size in parts.items():
+            budget.append([memory, part, f"{size:,}", *share(size)])
+        total = sum(parts.values())
+        budget.append([memory, "total", f"{total:,}", *share(total)])
     if board:
-        budget.append(["flash", f"{board['name']} ({board['mcu']})", f"{board['flash']:,}"])
-        budget.append(["RAM", f"{board['name']} ({board['mcu']})", f"{board['ram']:,}"])
+        budget.append(
+            ["flash", f"{board['name']} ({board['mcu']})", f"{board['flash']:,}", "100 %"]
+        )
+        budget.append(["RAM", f"{board['name']} ({board['mcu']})", f"{board['ram']:,}", "100 %"])
     tables["budget"] = budget
+
+    facts = report.get("on_board")
+    if board and facts:
+        where = (
+            "the whole program" if facts["whole_program"]
+            else "weights and arena only (no Cortex-M build)"
+        )  # fmt: skip
+        rows = [
+            ["board", f"{board['name']}: {board['mcu']}, {board['core']}"],
+            ["flash used", f"{facts['flash_bytes']:,} of {board['flash']:,} bytes, "
+             f"{_percent(facts['flash_share'])} ({where})"],
+            ["RAM used", f"{facts['ram_bytes']:,} of {board['ram']:,} bytes, "
+             f"{_percent(facts['ram_share'])} ({where})"],
+        ]  # fmt: skip
+        if "estimated_ms" in facts:
+            rows.append(
+                ["time per inference (estimate)",
+                 f"about {facts['estimated_ms']:.1f} ms: {facts['estimate_basis']}"]
+            )  # fmt: skip
+        tables["board"] = [["", ""], *rows]
+
+    made = report.get("provenance")
+    if made:
+        rows = [["nn2mcu", made["nn2mcu"]]]
+        if made.get("command"):
+            rows.append(["command", made["command"]])
+        rows += [
+            [f"input {entry['path']}", f"sha256 {entry['sha256']}"] for entry in made["inputs"]
+        ]
+        if made.get("data"):
+            rows.append(["data set", f"{made['data']} (sha256 of the images and labels read: "
+                         f"{made['data_sha256']})"])  # fmt: skip
+        rows.append(["scheme, target, board", f"{made['scheme']}, {made['target']}, "
+                     f"{made['board'] or 'none'}"])  # fmt: skip
+        tables["provenance"] = [["", ""], *rows]
 
     verification = [["target", "images", "mismatching bytes", "accuracy of the C"]]
     for summary in (report.get("host"), report):
@@ -127,6 +170,13 @@ def _rows(report: dict[str, Any]) -> dict[str, list[list[str]]]:
             )
     tables["verification"] = verification
     return tables
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage, never rounded down to 0 when something is used."""
+    if 0 < share < 0.001:
+        return "< 0.1 %"
+    return f"{share * 100:.1f} %"
 
 
 def _html_table(rows: list[list[str]]) -> str:
@@ -200,11 +250,24 @@ def render_html(report: dict[str, Any], encoded: dict[str, str]) -> str:
         "<h2>Flash and RAM</h2>",
         _html_table(tables["budget"]),
         _image("budget", encoded, "flash and RAM budget"),
-        "<h2>Verification</h2>",
-        _html_table(tables["verification"]),
-        f"<p><small>nn2mcu {__version__}</small></p></body></html>\n",
     ]
+    if "board" in tables:
+        parts += ["<h2 id='on-board'>On the board</h2>", _key_table(tables["board"], "board")]
+    parts += ["<h2>Verification</h2>", _html_table(tables["verification"])]
+    if "provenance" in tables:
+        parts += ["<h2 id='how'>How this run was made</h2>",
+                  _key_table(tables["provenance"], "provenance")]  # fmt: skip
+    parts.append(f"<p><small>nn2mcu {__version__}</small></p></body></html>\n")
     return "\n".join(parts)
+
+
+def _key_table(rows: list[list[str]], name: str) -> str:
+    """A two-column table of names and values (rows[0] is an empty header)."""
+    body = "".join(
+        f"<tr><th class='l'>{html.escape(key)}</th><td class='l'>{html.escape(value)}</td></tr>"
+        for key, value in rows[1:]
+    )
+    return f"<table id='{name}'>{body}</table>"
 
 
 def _markdown_table(rows: list[list[str]]) -> str:
@@ -247,15 +310,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{report['instructions_per_inference']:,} instructions per inference "
             f"(median; {report['counter']}).",
         ]
-    lines += [
-        "",
-        "## Flash and RAM",
-        "",
-        _markdown_table(tables["budget"]),
-        "",
-        "## Verification",
-        "",
-        _markdown_table(tables["verification"]),
-        "",
-    ]
+    lines += ["", "## Flash and RAM", "", _markdown_table(tables["budget"]), ""]
+    if "board" in tables:
+        lines += ["## On the board", "", _markdown_table(tables["board"]), ""]
+    lines += ["## Verification", "", _markdown_table(tables["verification"]), ""]
+    if "provenance" in tables:
+        lines += ["## How this run was made", "", _markdown_table(tables["provenance"]), ""]
     return "\n".join(lines)

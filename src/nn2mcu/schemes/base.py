@@ -184,6 +184,11 @@ class Scheme(ABC):
         """The scheme's parts of nn.c: ``includes`` and the input stage's ``quantized``
         expression (of ``centred``)."""
 
+    @abstractmethod
+    def value_format(self, model: Any, tensor: str) -> str:
+        """How a C value of ``tensor`` maps to the real number it stands for (the
+        generated README's words)."""
+
     def compile_definitions(self, model: Any) -> tuple[str, ...]:
         """Preprocessor names the kernels must be compiled with for ``model``."""
         return ()

@@ -172,6 +172,11 @@ class Q7Scheme(Scheme):
             for name, layer in model.weighted.items()
         )
 
+    def value_format(self, model: Any, tensor: str) -> str:
+        frac = model.fracs[tensor]
+        scale = f"q / 2^{frac}" if frac >= 0 else f"q * 2^{-frac}"
+        return f"q7_t in {q_format(frac)}: real = {scale}"
+
     def input_defines(self, model: Any) -> list[str]:
         return [f"#define NN_INPUT_PIXEL_FRAC {model.pixel_frac}"]
 

@@ -253,6 +253,12 @@ class S8Scheme(Scheme):
             for layer in model.weighted.values()
         )
 
+    def value_format(self, model: Any, tensor: str) -> str:
+        params = model.tensors[tensor]
+        zero = int(params.zero_point)
+        offset = f"q - {zero}" if zero >= 0 else f"q + {-zero}"
+        return f"int8_t: real = {params.scale!r} * ({offset})"
+
     def input_defines(self, model: Any) -> list[str]:
         if model.tensor_input:
             graph = model.graph

@@ -13,6 +13,8 @@
  * dual multiply-accumulates (nn2mcu_simd.h); without it (NULL) and for depthwise filters
  * they follow the definition directly. bufferB is not used.
  */
+#define NN2MCU_DOT_2X2 /* this file calls nn2mcu_dot_2x2 (nn2mcu_simd.h) */
+
 #include "arm_nnfunctions.h"
 #include "nn2mcu_q7_arith.h"
 #include "nn2mcu_simd.h"

@@ -111,9 +111,12 @@ static inline uint32_t nn2mcu_max8x4(uint32_t a, uint32_t b)
    that nn2mcu_sxtb16 and nn2mcu_sxtb16_ror8 unpack) with two int8 filters w0, w1, length
    values each, added to acc modulo 2^32: acc[0] += a.w0, acc[1] += b.w0, acc[2] += a.w1,
    acc[3] += b.w1. The convolutions of both schemes share it. Kept out of line: inlined
-   into its two callers, it costs the q7 convolutions about 6 % more instructions. */
+   into its two callers, it costs the q7 convolutions about 6 % more instructions. Only the
+   files that call it define NN2MCU_DOT_2X2 before including this header (no other file
+   holds an unused copy). */
+#ifdef NN2MCU_DOT_2X2
 #if defined(__GNUC__)
-#define NN2MCU_OUT_OF_LINE static __attribute__((noinline, unused))
+#define NN2MCU_OUT_OF_LINE static __attribute__((noinline))
 #else
 #define NN2MCU_OUT_OF_LINE static
 #endif
@@ -152,5 +155,7 @@ NN2MCU_OUT_OF_LINE void nn2mcu_dot_2x2(const int16_t *a, const int16_t *b, const
     acc[2] = a0w1;
     acc[3] = b0w1;
 }
+
+#endif /* NN2MCU_DOT_2X2 */
 
 #endif /* NN2MCU_SIMD_H */

@@ -16,6 +16,8 @@
  * paths give the same bytes. Depthwise convolutions compute each output pixel's window
  * once for blocks of channels.
  */
+#define NN2MCU_DOT_2X2 /* this file calls nn2mcu_dot_2x2 (nn2mcu_simd.h) */
+
 #include "arm_nnfunctions.h"
 #include "nn2mcu_s8_arith.h"
 #include "nn2mcu_simd.h"
@@ -35,10 +37,10 @@ static arm_cmsis_nn_status convolve(const cmsis_nn_tile stride, const cmsis_nn_t
     }
     const int32_t kh = filter->h, kw = filter->w, ch_in = in->c, ch_out = out->c;
     for (int32_t n = 0; n < in->n; n++) {
-        const int8_t *image = input + (size_t)n * in->h * in->w * ch_in;
+        const int8_t *image = input + (size_t)n * (size_t)in->h * (size_t)in->w * (size_t)ch_in;
         for (int32_t oy = 0; oy < out->h; oy++) {
             for (int32_t ox = 0; ox < out->w; ox++) {
-                int8_t *pixel_out = output + (((size_t)n * out->h + oy) * out->w + ox) * ch_out;
+                int8_t *pixel_out = output + (((size_t)n * (size_t)out->h + (size_t)oy) * (size_t)out->w + (size_t)ox) * (size_t)ch_out;
                 for (int32_t o = 0; o < ch_out; o++) {
                     int64_t sum = bias != NULL ? bias[o] : 0;
                     for (int32_t ky = 0; ky < kh; ky++) {
@@ -51,8 +53,8 @@ static arm_cmsis_nn_status convolve(const cmsis_nn_tile stride, const cmsis_nn_t
                             if (ix < 0 || ix >= in->w) {
                                 continue;
                             }
-                            const int8_t *pixel = image + ((size_t)iy * in->w + ix) * ch_in;
-                            const int8_t *w = weights + (((size_t)o * kh + ky) * kw + kx) * ch_in;
+                            const int8_t *pixel = image + ((size_t)iy * (size_t)in->w + (size_t)ix) * (size_t)ch_in;
+                            const int8_t *w = weights + (((size_t)o * (size_t)kh + (size_t)ky) * (size_t)kw + (size_t)kx) * (size_t)ch_in;
                             for (int32_t i = 0; i < ch_in; i++) {
                                 sum += ((int32_t)pixel[i] + input_offset) * w[i];
                             }
@@ -124,9 +126,9 @@ static void im2col(const int8_t *image, const cmsis_nn_dims *in, int32_t kh, int
             zero_run(start, start + row, grouped, col);
             continue;
         }
-        const int8_t *line = image + (size_t)iy * in->w * ch_in;
+        const int8_t *line = image + (size_t)iy * (size_t)in->w * (size_t)ch_in;
         if (x0 >= 0 && x0 + kw <= in->w) {
-            copy_run(line + (size_t)x0 * ch_in, start, start + row, grouped, offset, col);
+            copy_run(line + (size_t)x0 * (size_t)ch_in, start, start + row, grouped, offset, col);
             continue;
         }
         for (int32_t kx = 0; kx < kw; kx++) { /* the window leaves the image sideways */
@@ -134,7 +136,7 @@ static void im2col(const int8_t *image, const cmsis_nn_dims *in, int32_t kh, int
             if (ix < 0 || ix >= in->w) {
                 zero_run(j, j + ch_in, grouped, col);
             } else {
-                copy_run(line + (size_t)ix * ch_in, j, j + ch_in, grouped, offset, col);
+                copy_run(line + (size_t)ix * (size_t)ch_in, j, j + ch_in, grouped, offset, col);
             }
         }
     }
@@ -151,7 +153,7 @@ static void columns_to_pixels(const int16_t *col_a, const int16_t *col_b, int32_
         uint32_t acc[4];
         acc[0] = acc[1] = (uint32_t)(bias != NULL ? bias[o] : 0);
         acc[2] = acc[3] = (uint32_t)(bias != NULL ? bias[next] : 0);
-        nn2mcu_dot_2x2(col_a, second, weights + (size_t)o * length, weights + (size_t)next * length, length, acc);
+        nn2mcu_dot_2x2(col_a, second, weights + (size_t)o * (size_t)length, weights + (size_t)next * (size_t)length, length, acc);
         for (int32_t k = 0; k < 2 && o + k < ch_out; k++) {
             int32_t channel = o + k;
             int32_t m = quant->multiplier[channel], s = quant->shift[channel];
@@ -175,20 +177,20 @@ static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile paddin
     const int32_t pixels = out->h * out->w;
     int16_t *col_a = buffer, *col_b = buffer + length;
     for (int32_t n = 0; n < in->n; n++) {
-        const int8_t *image = input + (size_t)n * in->h * in->w * in->c;
-        int8_t *result = output + (size_t)n * pixels * ch_out;
+        const int8_t *image = input + (size_t)n * (size_t)in->h * (size_t)in->w * (size_t)in->c;
+        int8_t *result = output + (size_t)n * (size_t)pixels * (size_t)ch_out;
         int32_t p = 0;
         for (; p + 1 < pixels; p += 2) {
             im2col(image, in, filter->h, filter->w, stride, padding, input_offset, p % out->w, p / out->w, col_a);
             im2col(image, in, filter->h, filter->w, stride, padding, input_offset, (p + 1) % out->w,
                    (p + 1) / out->w, col_b);
             columns_to_pixels(col_a, col_b, length, weights, ch_out, bias, quant, output_offset, act,
-                              result + (size_t)p * ch_out, result + (size_t)(p + 1) * ch_out);
+                              result + (size_t)p * (size_t)ch_out, result + (size_t)(p + 1) * (size_t)ch_out);
         }
         if (p < pixels) {
             im2col(image, in, filter->h, filter->w, stride, padding, input_offset, p % out->w, p / out->w, col_a);
             columns_to_pixels(col_a, NULL, length, weights, ch_out, bias, quant, output_offset, act,
-                              result + (size_t)p * ch_out, NULL);
+                              result + (size_t)p * (size_t)ch_out, NULL);
         }
     }
 }
@@ -247,14 +249,14 @@ static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, i
 {
     const int32_t ch = in->c, kh = filter->h, kw = filter->w;
     for (int32_t n = 0; n < in->n; n++) {
-        const int8_t *image = input + (size_t)n * in->h * in->w * ch;
+        const int8_t *image = input + (size_t)n * (size_t)in->h * (size_t)in->w * (size_t)ch;
         for (int32_t oy = 0; oy < out->h; oy++) {
             const int32_t y0 = oy * stride.h - padding.h;
             const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = in->h - y0 < kh ? in->h - y0 : kh;
             for (int32_t ox = 0; ox < out->w; ox++) {
                 const int32_t x0 = ox * stride.w - padding.w;
                 const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = in->w - x0 < kw ? in->w - x0 : kw;
-                int8_t *pixel_out = output + (((size_t)n * out->h + oy) * out->w + ox) * ch;
+                int8_t *pixel_out = output + (((size_t)n * (size_t)out->h + (size_t)oy) * (size_t)out->w + (size_t)ox) * (size_t)ch;
                 for (int32_t c0 = 0; c0 < ch; c0 += DW_BLOCK) {
                     const int32_t count = ch - c0 < DW_BLOCK ? ch - c0 : DW_BLOCK;
                     uint32_t acc[DW_BLOCK];
@@ -263,8 +265,8 @@ static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, i
                     }
                     for (int32_t ky = ky0; ky < ky1; ky++) {
                         for (int32_t kx = kx0; kx < kx1; kx++) {
-                            const int8_t *x = image + ((size_t)(y0 + ky) * in->w + (x0 + kx)) * ch + c0;
-                            const int8_t *w = weights + ((size_t)ky * kw + kx) * ch + c0;
+                            const int8_t *x = image + ((size_t)(y0 + ky) * (size_t)in->w + (size_t)(x0 + kx)) * (size_t)ch + c0;
+                            const int8_t *w = weights + ((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)ch + c0;
                             for (int32_t k = 0; k < count; k++) {
                                 acc[k] += (uint32_t)(((int32_t)x[k] + input_offset) * w[k]);
                             }

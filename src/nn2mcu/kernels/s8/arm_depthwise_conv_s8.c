@@ -24,12 +24,12 @@ arm_cmsis_nn_status arm_depthwise_conv_s8(const cmsis_nn_context *ctx, const cms
     }
     const int32_t ch = in->c, mult = params->ch_mult, out_ch = out->c, kh = filter->h, kw = filter->w;
     for (int32_t n = 0; n < in->n; n++) {
-        const int8_t *image = input + (size_t)n * in->h * in->w * ch;
+        const int8_t *image = input + (size_t)n * (size_t)in->h * (size_t)in->w * (size_t)ch;
         for (int32_t oy = 0; oy < out->h; oy++) {
             const int32_t y0 = oy * params->stride.h - params->padding.h;
             for (int32_t ox = 0; ox < out->w; ox++) {
                 const int32_t x0 = ox * params->stride.w - params->padding.w;
-                int8_t *pixel_out = output + (((size_t)n * out->h + oy) * out->w + ox) * out_ch;
+                int8_t *pixel_out = output + (((size_t)n * (size_t)out->h + (size_t)oy) * (size_t)out->w + (size_t)ox) * (size_t)out_ch;
                 for (int32_t o = 0; o < out_ch; o++) {
                     const int32_t c = o / mult;
                     uint32_t acc = (uint32_t)(bias != NULL ? bias[o] : 0);
@@ -43,8 +43,8 @@ arm_cmsis_nn_status arm_depthwise_conv_s8(const cmsis_nn_context *ctx, const cms
                             if (x < 0 || x >= in->w) {
                                 continue;
                             }
-                            const int32_t value = (int32_t)image[((size_t)y * in->w + x) * ch + c] + params->input_offset;
-                            acc += (uint32_t)(value * weights[((size_t)ky * kw + kx) * out_ch + o]);
+                            const int32_t value = (int32_t)image[((size_t)y * (size_t)in->w + (size_t)x) * (size_t)ch + (size_t)c] + params->input_offset;
+                            acc += (uint32_t)(value * weights[((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)out_ch + (size_t)o]);
                         }
                     }
                     pixel_out[o] = nn2mcu_s8_output(nn2mcu_wrap32(acc), quant->multiplier[o], quant->shift[o],

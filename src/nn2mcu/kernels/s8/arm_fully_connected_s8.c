@@ -16,15 +16,15 @@ static void rows(const cmsis_nn_fc_params *params, const int32_t *multiplier, co
 {
     const int32_t depth = filter_dims->n, count = output_dims->c;
     for (int32_t n = 0; n < input_dims->n; n++) {
-        const int8_t *vector = input + (size_t)n * depth;
+        const int8_t *vector = input + (size_t)n * (size_t)depth;
         for (int32_t r = 0; r < count; r++) {
-            const int8_t *row = filter + (size_t)r * depth;
+            const int8_t *row = filter + (size_t)r * (size_t)depth;
             int64_t sum = bias != NULL ? bias[r] : 0;
             for (int32_t i = 0; i < depth; i++) {
                 sum += ((int32_t)vector[i] + params->input_offset) * ((int32_t)row[i] + params->filter_offset);
             }
             int32_t k = per_channel ? r : 0;
-            output[(size_t)n * count + r] = nn2mcu_s8_output(nn2mcu_wrap32(sum), multiplier[k], shift[k],
+            output[(size_t)n * (size_t)count + (size_t)r] = nn2mcu_s8_output(nn2mcu_wrap32(sum), multiplier[k], shift[k],
                                                              params->output_offset, params->activation.min,
                                                              params->activation.max);
         }

@@ -16,7 +16,7 @@ static void max4(const int8_t *image, int32_t width, int32_t ch, int32_t c, int3
 {
     uint32_t best = 0x80808080u;
     for (int32_t y = y0; y < y1; y++) {
-        const int8_t *pixel = image + ((size_t)y * width + x0) * ch + c;
+        const int8_t *pixel = image + ((size_t)y * (size_t)width + (size_t)x0) * (size_t)ch + c;
         for (int32_t x = x0; x < x1; x++, pixel += ch) {
             best = nn2mcu_max8x4(best, nn2mcu_load32(pixel));
         }
@@ -39,7 +39,7 @@ static arm_cmsis_nn_status pool(const cmsis_nn_pool_params *params, const cmsis_
     }
     const int32_t ch = in->c;
     for (int32_t n = 0; n < batches; n++) {
-        const int8_t *image = input + (size_t)n * in->h * in->w * ch;
+        const int8_t *image = input + (size_t)n * (size_t)in->h * (size_t)in->w * (size_t)ch;
         for (int32_t oy = 0; oy < out->h; oy++) {
             int32_t y0 = oy * params->stride.h - params->padding.h, y1 = y0 + filter->h;
             y0 = y0 < 0 ? 0 : y0;
@@ -52,7 +52,7 @@ static arm_cmsis_nn_status pool(const cmsis_nn_pool_params *params, const cmsis_
                     return ARM_CMSIS_NN_ARG_ERROR;
                 }
                 const int32_t count = (y1 - y0) * (x1 - x0);
-                int8_t *pixel_out = output + (((size_t)n * out->h + oy) * out->w + ox) * ch;
+                int8_t *pixel_out = output + (((size_t)n * (size_t)out->h + (size_t)oy) * (size_t)out->w + (size_t)ox) * (size_t)ch;
                 int32_t c = 0;
                 if (!average && params->activation.min >= -128 && params->activation.max >= -128) {
                     for (; c + 4 <= ch; c += 4) {
@@ -63,7 +63,7 @@ static arm_cmsis_nn_status pool(const cmsis_nn_pool_params *params, const cmsis_
                     int32_t best = -128, sum = 0;
                     for (int32_t y = y0; y < y1; y++) {
                         for (int32_t x = x0; x < x1; x++) {
-                            int32_t v = image[((size_t)y * in->w + x) * ch + c];
+                            int32_t v = image[((size_t)y * (size_t)in->w + (size_t)x) * (size_t)ch + (size_t)c];
                             best = v > best ? v : best;
                             sum += v;
                         }
