@@ -526,14 +526,18 @@ def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     parser = commands.add_parser(
         "generate",
         parents=[_common()],
-        help="generate the C project (weights.h, parameter.h, nn.c, main.c, Makefile)",
+        help="generate the C project (weights.c/.h, parameter.h, nn.c/.h, main.c, Makefile, "
+        "CMakeLists.txt, README.md)",
         description=(
             "Turn a quantized model.json into C that calls CMSIS-NN (the legacy q7 kernels for "
-            "a q7 model, the s8 API for an s8 model): weights.h (const arrays), parameter.h "
-            "(dimensions, shifts or quantization parameters, arena offsets), "
-            "nn.h/nn.c (nn_preprocess and nn_run, one kernel call per layer, one static "
-            "arena planned by buffer lifetimes), main.c (a host runner) and a Makefile, with "
-            "nn2mcu's portable kernels in kernels/."
+            "a q7 model, the s8 API for an s8 model): weights.c (the const arrays, defined "
+            "once) and weights.h (their extern declarations), parameter.h (dimensions, shifts "
+            "or quantization parameters, arena offsets, NN_ALIGN4 and compile-time alignment "
+            "checks), nn.h/nn.c (nn_preprocess and nn_run, one kernel call per layer, one "
+            "static arena planned by buffer lifetimes; nn_class_names when the data set "
+            "names its classes), main.c (a host runner), a Makefile, a CMakeLists.txt (the "
+            "static library nn2mcu_model) with cmake/arm-none-eabi.cmake, and a README.md for "
+            "the engineer who takes it to a board, with nn2mcu's portable kernels in kernels/."
         ),
     )
     parser.add_argument(

@@ -8,6 +8,7 @@ the images are the Debian package's Fashion-MNIST test set.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -317,3 +318,77 @@ def test_the_project_readme_describes_this_project(tmp_path: Path) -> None:
     assert "regenerate without `--kernel-prefix`" in readme
     logits = program.model.tensors[program.model.logits]
     assert f"real = {logits.scale!r} * (q + {-int(logits.zero_point)})" in readme
+
+
+CMSIS_NN_ROOT = os.environ.get("CMSIS_NN_ROOT")
+needs_cmsis_nn = pytest.mark.skipif(
+    not CMSIS_NN_ROOT, reason="CMSIS_NN_ROOT (a CMSIS-NN v4+ tree) is not set"
+)
+
+
+@needs_cmsis_nn
+@pytest.mark.host
+def test_cmake_against_a_real_cmsis_nn_writes_the_simulators_bytes(tmp_path: Path) -> None:
+    require_tool("cmake")
+    project = tmp_path / "project"
+    result = nn2mcu(
+        "generate", NETWORKS / "fashion-s8" / "model.json", "-o", project, "--kernels", "cmsis",
+        cwd=tmp_path, env={"CMSIS_NN_ROOT": str(CMSIS_NN_ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert not (project / "kernels").exists()
+    _ok(["cmake", "-S", project, "-B", project / "build"], tmp_path)
+    _ok(["cmake", "--build", project / "build"], tmp_path)
+    program = _program("fashion-s8")
+    pixels = _images(300)
+    got = run_host(project / "build" / "nn_host", pixels, record_size(program), tmp_path)
+    assert got.tobytes() == expected_records(program.model, pixels).astype(np.int8).tobytes()
+
+
+@needs_cmsis_nn
+@pytest.mark.host
+def test_kernel_prefix_links_beside_the_real_cmsis_nn(tmp_path: Path) -> None:
+    """The vendor's case itself: CMSIS-NN's own sources in a library linked into the
+    prefixed project, and one file that includes both CMSIS-NN's header and the renamed one."""
+    root = Path(str(CMSIS_NN_ROOT))
+    objects = []
+    for source in sorted(root.glob("Source/*/*.c")):
+        obj = tmp_path / "cmsis" / f"{source.stem}.o"
+        obj.parent.mkdir(exist_ok=True)
+        _ok(["gcc", "-O2", "-w", "-I", root / "Include", "-c", source, "-o", obj], tmp_path)
+        objects.append(obj)
+    library = tmp_path / "libcmsis-nn.a"
+    _ok(["ar", "rcs", library, *objects], tmp_path)
+    project = _generate("fashion-s8", tmp_path / "project", "--kernel-prefix", "nn2mcu_")
+    both = tmp_path / "both.c"
+    both.write_text(
+        '#include "arm_nnfunctions.h"\n#include "nn2mcu_arm_nnfunctions.h"\n#include "nn.h"\n\n'
+        "int both(void);\nint both(void)\n{\n"
+        "    return arm_convolve_s8_get_buffer_size(0, 0) + NN_OUTPUT_SIZE;\n}\n"
+    )
+    _ok(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", root / "Include", "-I",
+         project, "-I", project / "kernels", "-c", both, "-o", tmp_path / "both.o"],
+        tmp_path)  # fmt: skip
+    linked = f"{tmp_path / 'both.o'} {library} -Wl,--undefined=both"
+    result = nn2mcu(
+        "verify", NETWORKS / "fashion-s8" / "model.json", "--data", "fashion-mnist", "-n", 300,
+        "--project", project, "--json", cwd=tmp_path, env={"LDLIBS": linked},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert '"mismatches": 0' in result.stdout
+
+
+def test_the_repository_readme_shows_what_generate_writes(tmp_path: Path) -> None:
+    """README.md's copy of the example project's README is what nn2mcu writes for it."""
+    project = _generate("fashion-q7", tmp_path / "project", "--data", "fashion-mnist")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    shown = re.search(
+        r"<!-- generated project README: begin -->\n````markdown\n(.*?)````\n"
+        r"<!-- generated project README: end -->",
+        readme,
+        re.S,
+    )
+    assert shown is not None
+    assert shown.group(1) == (project / "README.md").read_text(), (
+        "README.md's copy differs; paste the new project README between the markers"
+    )
