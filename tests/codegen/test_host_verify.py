@@ -198,3 +198,26 @@ def test_generate_never_replaces_a_foreign_directory(model_json: Path, tmp_path:
     assert (
         run("generate", model_json, "-o", project, cwd=tmp_path).returncode == 0
     )  # its own: replaced
+
+
+def test_class_names_come_from_what_quantize_recorded(model_json: Path, tmp_path: Path) -> None:
+    document = json.loads(model_json.read_text())
+    assert document["class_names"] == [str(digit) for digit in range(10)]
+    assert run("generate", model_json, "-o", tmp_path / "p", cwd=tmp_path).returncode == 0
+    source = (tmp_path / "p" / "nn.c").read_text()
+    table = re.search(r"nn_class_names\[NN_OUTPUT_SIZE\] = \{\n(.*?)\};", source, re.S)
+    assert table is not None
+    assert re.findall(r'"([^"]*)"', table.group(1)) == document["class_names"]
+    assert "NN_HAS_CLASS_NAMES" in (tmp_path / "p" / "nn.h").read_text()
+
+
+def test_class_names_that_do_not_fit_the_outputs_are_left_out(tmp_path: Path) -> None:
+    tflite = Path(__file__).resolve().parents[1] / "frontends" / "tflite" / "fixtures"
+    result = run("generate", tflite / "residual.tflite", "--data", "digits", "-o", tmp_path / "p",
+                 cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "nn2mcu: warning: no nn_class_names: the data set names 10 classes, the network has 5 "
+        "outputs\n"
+    )
+    assert "nn_class_names" not in (tmp_path / "p" / "nn.c").read_text()
