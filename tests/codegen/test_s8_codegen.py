@@ -76,9 +76,12 @@ def test_the_random_nets_meet_every_kernel(quantized: dict[int, tuple[S8Model, D
     }
     expected = {
         ("arm_convolve_wrapper_s8", "-> arm_convolve_s8"),
-        ("arm_convolve_wrapper_s8", "-> arm_convolve_1x1_s8_fast"),
+        ("arm_fully_connected_per_channel_s8", "1x1, pad 0, stride 1"),
         ("arm_depthwise_conv_wrapper_s8", "-> arm_depthwise_conv_3x3_s8"),
-        ("arm_fully_connected_per_channel_s8", "inner product, per-channel scales"),
+        (
+            "arm_fully_connected_per_channel_s8",
+            "inner product, per-channel scales; the input offset folded into the bias",
+        ),
         ("arm_max_pool_s8", "max pooling"),
         ("arm_avgpool_s8", "average pooling (in-bounds count)"),
         ("arm_softmax_s8", "softmax (second output)"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
+
 from nn2mcu.cgen import c_array, c_macro, c_name
 from nn2mcu.ir.binding import Binding, Call, Site
 from nn2mcu.ops._cmsis import image_dims, window_dims
@@ -132,13 +134,28 @@ def weighted_call(call: Call) -> str:
     )
 
 
-def weight_arrays(site: Site, ident: str, note: str) -> str:
+def folded_bias(site: Site) -> np.ndarray:
+    """Each output's bias plus input_offset times the sum of its weights, modulo 2^32: with
+    it the kernel takes input offset 0 and computes the same sums modulo 2^32 (every tap
+    of the window must lie on the input: no padding)."""
     q = model_of(site).weighted[site.name]
+    offset = -int(source_params(site).zero_point)
+    sums = q.weight.reshape(len(q.weight), -1).astype(np.int64).sum(axis=1)
+    folded = (q.bias.astype(np.int64) + offset * sums) & 0xFFFFFFFF
+    wrapped: np.ndarray = np.where(folded >= 1 << 31, folded - (1 << 32), folded)
+    return wrapped.astype(np.int64)
+
+
+def weight_arrays(site: Site, ident: str, note: str, *, fold_offset: bool = False) -> str:
+    """A layer's int8 weights and its int32 bias, multipliers and shifts; with
+    ``fold_offset`` the bias has the input offset folded in (:func:`folded_bias`)."""
+    q = model_of(site).weighted[site.name]
+    bias, folded = (folded_bias(site), " (input offset folded in)") if fold_offset else (q.bias, "")
     return (
-        f"/* {site.name}: int8 weights {note}, per output channel int32 bias, "
+        f"/* {site.name}: int8 weights {note}, per output channel int32 bias{folded}, "
         "multiplier and shift */\n"
         + c_array("int8_t", f"{ident}_wt", q.weight)
-        + c_array("int32_t", f"{ident}_bias", q.bias)
+        + c_array("int32_t", f"{ident}_bias", bias)
         + c_array("int32_t", f"{ident}_multiplier", q.multiplier)
         + c_array("int32_t", f"{ident}_shift", q.shift)
         + "\n"

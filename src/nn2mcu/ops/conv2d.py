@@ -243,22 +243,43 @@ def s8_weighted_step(site: Site, x: IntArray, depthwise: bool) -> IntArray:
     )  # fmt: skip
 
 
+def _unpadded_1x1(site: Site) -> bool:
+    """A 1x1 convolution without padding: every tap lies on the input, so the input offset
+    folds into the bias (the C is given input offset 0)."""
+    return site.op.kernel == (1, 1) and not any(site.op.pad)
+
+
+def _pointwise(site: Site) -> bool:
+    """A 1x1 convolution with stride 1 and no padding: a matrix product of the H*W input
+    pixels (one after another in NHWC) and the filters."""
+    op = site.op
+    return op.kernel == (1, 1) and op.stride == (1, 1) and not any(op.pad)
+
+
 @bind
 class Conv2DS8(_s8.S8Binding):
-    """arm_convolve_wrapper_s8 (CMSIS-NN v7.0.0) and what it dispatches to: 1x1 fast, 1xN
-    and the generic kernel, which all compute the same."""
+    """arm_convolve_wrapper_s8 (CMSIS-NN v7.0.0) and what it dispatches to: 1x1, 1xN and
+    the generic kernel, which all compute the same. A 1x1 convolution with stride 1 and no
+    padding is called as arm_fully_connected_per_channel_s8 over H*W input vectors (the
+    same sums, per output channel), given the bias with the input offset folded in."""
 
     op = Conv2D
-    functions = ("arm_convolve_wrapper_s8",)
+    functions = ("arm_convolve_wrapper_s8", "arm_fully_connected_per_channel_s8")
     fuses_activation: ClassVar[bool] = True
 
     def kernel(self, site: Site) -> Kernel:
         op, x = site.op, site.x
         name = "arm_convolve_wrapper_s8"
+        if _pointwise(site):
+            return Kernel(
+                "arm_fully_connected_per_channel_s8",
+                "1x1, pad 0, stride 1: a matrix product of H*W pixel vectors; the input "
+                "offset folded into the bias",
+            )
         if op.kernel == (1, 1) and not any(op.pad):
-            if op.stride == (1, 1):
-                return Kernel(name, "-> arm_convolve_1x1_s8_fast: 1x1, pad 0, stride 1")
-            return Kernel(name, "-> arm_convolve_1x1_s8: 1x1, pad 0")
+            return Kernel(
+                name, "-> arm_convolve_1x1_s8: 1x1, pad 0; the input offset folded into the bias"
+            )
         if x.h == 1 and op.kernel[0] == 1 and (op.stride[1] * x.c) % 4 == 0:
             return Kernel(name, "-> arm_convolve_1_x_n_s8: input height 1, kernel 1 x N")
         return Kernel(name, "-> arm_convolve_s8: im2col and matrix multiplication")
@@ -267,8 +288,7 @@ class Conv2DS8(_s8.S8Binding):
         """The larger of the generic and DSP rules of arm_convolve_wrapper_s8_get_buffer_size."""
         op, x = site.op, site.x
         if op.kernel == (1, 1) and not any(op.pad):
-            # arm_convolve_1x1_s8_fast's DSP rule asks 2 * ch_in int16 under Arm Compiler 6
-            return 4 * x.c if op.stride == (1, 1) else 0
+            return 0  # the inner product's and arm_convolve_1x1_s8's DSP rules ask none
         columns = op.kernel[0] * op.kernel[1] * x.c
         return 2 * _align4(columns) * 2  # arm_convolve_s8 (and 1_x_n outside MVE)
 
@@ -276,16 +296,40 @@ class Conv2DS8(_s8.S8Binding):
         return s8_weighted_step(site, inputs[0], depthwise=False)
 
     def c_weights(self, site: Site, ident: str) -> str:
-        return _s8.weight_arrays(site, ident, "OHWI: [out][ky][kx][in]")
+        return _s8.weight_arrays(
+            site, ident, "OHWI: [out][ky][kx][in]", fold_offset=_unpadded_1x1(site)
+        )
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
         return _s8.convolution_defines(site, call, self.scratch(site))
 
     def c_structs(self, site: Site, call: Call) -> list[str]:
         name, p = c_name(site.name), c_macro(site.name)
+        if _pointwise(site):
+            pixels = f"{p}_IN_Y * {p}_IN_X"
+            return [
+                _s8.context(call, name),
+                _s8.dims(f"{name}_input_dims", pixels, "1", "1", f"{p}_IN_CH"),
+                _s8.dims(f"{name}_output_dims", pixels, "1", "1", f"{p}_OUT_CH"),
+                f"/* the input offset {p}_INPUT_OFFSET is in {name}_bias */",
+                f"static const cmsis_nn_fc_params {name}_params = {{.input_offset = 0, "
+                f".filter_offset = 0, .output_offset = {p}_OUTPUT_OFFSET, "
+                f".activation = {_s8.activation(p)}}};",
+                _s8.quant(name),
+                _s8.dims(f"{name}_filter_dims", f"{p}_IN_CH", "1", "1", f"{p}_OUT_CH"),
+                _s8.dims(f"{name}_bias_dims", "1", "1", "1", f"{p}_OUT_CH"),
+            ]
+        offsets = _s8.offsets(p)
+        if _unpadded_1x1(site):
+            offsets = f".input_offset = 0, .output_offset = {p}_OUTPUT_OFFSET"
         return [
             *_s8.image_structs(call),
-            f"static const cmsis_nn_conv_params {name}_params = {{{_s8.offsets(p)}, "
+            *(
+                [f"/* the input offset {p}_INPUT_OFFSET is in {name}_bias */"]
+                if _unpadded_1x1(site)
+                else []
+            ),
+            f"static const cmsis_nn_conv_params {name}_params = {{{offsets}, "
             f"{_s8.tiles(p)}, .dilation = {{.w = 1, .h = 1}}, .activation = "
             f"{_s8.activation(p)}}};",
             _s8.quant(name),

@@ -167,14 +167,19 @@ class FullyConnectedQ7(_q7.Q7Binding):
 @bind
 class FullyConnectedS8(_s8.S8Binding):
     """arm_fully_connected_per_channel_s8 (CMSIS-NN v7.0.0): per row, clamp(requantize(bias
-    + sum (x + input_offset) * w) + output_offset), the input read as a vector."""
+    + sum (x + input_offset) * w) + output_offset), the input read as a vector. The C is
+    given the bias with input_offset * sum(w) added (modulo 2^32) and input offset 0: the
+    same sums, and the portable kernel's four-row dual-MAC path."""
 
     op = FullyConnected
     functions = ("arm_fully_connected_per_channel_s8",)
     fuses_activation = True
 
     def kernel(self, site: Site) -> Kernel:
-        return Kernel("arm_fully_connected_per_channel_s8", "inner product, per-channel scales")
+        return Kernel(
+            "arm_fully_connected_per_channel_s8",
+            "inner product, per-channel scales; the input offset folded into the bias",
+        )
 
     def simulate(self, site: Site, inputs: tuple[AnyIntArray, ...]) -> AnyIntArray:
         model = _s8.model_of(site)
@@ -187,7 +192,7 @@ class FullyConnectedS8(_s8.S8Binding):
         return out.reshape(len(out), 1, 1, -1)
 
     def c_weights(self, site: Site, ident: str) -> str:
-        return _s8.weight_arrays(site, ident, "[out][in]")
+        return _s8.weight_arrays(site, ident, "[out][in]", fold_offset=True)
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
         return {**_cmsis.image_dims(site), **_dims(site), **_s8.weighted_defines(site)}
@@ -198,8 +203,9 @@ class FullyConnectedS8(_s8.S8Binding):
             _s8.context(call, name),
             _s8.dims(f"{name}_input_dims", "1", "1", "1", f"{p}_DIM_VEC"),
             _s8.dims(f"{name}_output_dims", "1", "1", "1", f"{p}_OUT_DIM"),
-            f"static const cmsis_nn_fc_params {name}_params = {{.input_offset = "
-            f"{p}_INPUT_OFFSET, .filter_offset = 0, .output_offset = {p}_OUTPUT_OFFSET, "
+            f"/* the input offset {p}_INPUT_OFFSET is in {name}_bias */",
+            f"static const cmsis_nn_fc_params {name}_params = {{.input_offset = 0, "
+            f".filter_offset = 0, .output_offset = {p}_OUTPUT_OFFSET, "
             f".activation = {_s8.activation(p)}}};",
             _s8.quant(name),
             _s8.dims(f"{name}_filter_dims", f"{p}_DIM_VEC", "1", "1", f"{p}_OUT_DIM"),

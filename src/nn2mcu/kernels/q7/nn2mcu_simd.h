@@ -8,6 +8,8 @@
  *   nn2mcu_sxtb16(w)      bytes 0 and 2 of w, sign-extended to 16 bits each
  *   nn2mcu_sxtb16_ror8(w) bytes 1 and 3 of w, sign-extended to 16 bits each
  *   nn2mcu_smlad(x, y, a) a + x.lo * y.lo + x.hi * y.hi, modulo 2^32
+ *   nn2mcu_smlabb(x, y, a) a + x.lo * y.lo, modulo 2^32
+ *   nn2mcu_smlatt(x, y, a) a + x.hi * y.hi, modulo 2^32
  *   nn2mcu_sadd16(x, y)   the 16-bit lanes of x and y added, each modulo 2^16
  *   nn2mcu_max8x4(a, b)   the signed maximum of each of the four byte lanes
  *
@@ -52,6 +54,16 @@ static inline uint32_t nn2mcu_smlad(uint32_t x, uint32_t y, uint32_t acc)
     return (uint32_t)__smlad((int16x2_t)x, (int16x2_t)y, (int32_t)acc);
 }
 
+static inline uint32_t nn2mcu_smlabb(uint32_t x, uint32_t y, uint32_t acc)
+{
+    return (uint32_t)__smlabb((int32_t)x, (int32_t)y, (int32_t)acc);
+}
+
+static inline uint32_t nn2mcu_smlatt(uint32_t x, uint32_t y, uint32_t acc)
+{
+    return (uint32_t)__smlatt((int32_t)x, (int32_t)y, (int32_t)acc);
+}
+
 static inline uint32_t nn2mcu_sadd16(uint32_t x, uint32_t y)
 {
     return (uint32_t)__sadd16((int16x2_t)x, (int16x2_t)y);
@@ -88,6 +100,16 @@ static inline uint32_t nn2mcu_smlad(uint32_t x, uint32_t y, uint32_t acc)
     int32_t low = nn2mcu_lane(x) * nn2mcu_lane(y);
     int32_t high = nn2mcu_lane(x >> 16) * nn2mcu_lane(y >> 16);
     return acc + (uint32_t)low + (uint32_t)high;
+}
+
+static inline uint32_t nn2mcu_smlabb(uint32_t x, uint32_t y, uint32_t acc)
+{
+    return acc + (uint32_t)(nn2mcu_lane(x) * nn2mcu_lane(y));
+}
+
+static inline uint32_t nn2mcu_smlatt(uint32_t x, uint32_t y, uint32_t acc)
+{
+    return acc + (uint32_t)(nn2mcu_lane(x >> 16) * nn2mcu_lane(y >> 16));
 }
 
 static inline uint32_t nn2mcu_sadd16(uint32_t x, uint32_t y)
@@ -157,5 +179,44 @@ NN2MCU_OUT_OF_LINE void nn2mcu_dot_2x2(const int16_t *a, const int16_t *b, const
 }
 
 #endif /* NN2MCU_DOT_2X2 */
+
+#ifdef NN2MCU_DOT_1X4
+/* acc[k] += sum over i < length of x[i] * w_k[i], modulo 2^32, for four int8 rows w_k and
+   an int8 vector x: each word of x unpacked once for the four rows. The s8 inner product
+   and 1x1 convolution share it; the files that call it define NN2MCU_DOT_1X4. */
+static void nn2mcu_dot_1x4(const int8_t *x, const int8_t *w0, const int8_t *w1, const int8_t *w2, const int8_t *w3,
+                    int32_t length, uint32_t acc[4])
+{
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t i = 0;
+    for (; i + 4 <= length; i += 4) {
+        const uint32_t word = nn2mcu_load32(x + i);
+        const uint32_t even = nn2mcu_sxtb16(word), odd = nn2mcu_sxtb16_ror8(word);
+        uint32_t w = nn2mcu_load32(w0 + i);
+        a0 = nn2mcu_smlad(nn2mcu_sxtb16(w), even, a0);
+        a0 = nn2mcu_smlad(nn2mcu_sxtb16_ror8(w), odd, a0);
+        w = nn2mcu_load32(w1 + i);
+        a1 = nn2mcu_smlad(nn2mcu_sxtb16(w), even, a1);
+        a1 = nn2mcu_smlad(nn2mcu_sxtb16_ror8(w), odd, a1);
+        w = nn2mcu_load32(w2 + i);
+        a2 = nn2mcu_smlad(nn2mcu_sxtb16(w), even, a2);
+        a2 = nn2mcu_smlad(nn2mcu_sxtb16_ror8(w), odd, a2);
+        w = nn2mcu_load32(w3 + i);
+        a3 = nn2mcu_smlad(nn2mcu_sxtb16(w), even, a3);
+        a3 = nn2mcu_smlad(nn2mcu_sxtb16_ror8(w), odd, a3);
+    }
+    for (; i < length; i++) {
+        const int32_t value = x[i];
+        a0 += (uint32_t)(value * w0[i]);
+        a1 += (uint32_t)(value * w1[i]);
+        a2 += (uint32_t)(value * w2[i]);
+        a3 += (uint32_t)(value * w3[i]);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif /* NN2MCU_DOT_1X4 */
 
 #endif /* NN2MCU_SIMD_H */

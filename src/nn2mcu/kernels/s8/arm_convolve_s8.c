@@ -16,7 +16,8 @@
  * paths give the same bytes. Depthwise convolutions compute each output pixel's window
  * once for blocks of channels.
  */
-#define NN2MCU_DOT_2X2 /* this file calls nn2mcu_dot_2x2 (nn2mcu_simd.h) */
+#define NN2MCU_DOT_2X2 /* this file calls nn2mcu_dot_2x2 and nn2mcu_dot_1x4 (nn2mcu_simd.h) */
+#define NN2MCU_DOT_1X4
 
 #include "arm_nnfunctions.h"
 #include "nn2mcu_s8_arith.h"
@@ -195,6 +196,39 @@ static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile paddin
     }
 }
 
+/* A 1x1 convolution without padding and without input offset (nn2mcu's generated code
+   folds it into the bias): per output pixel, its input pixel's channels against four
+   filters at a time, straight from the int8 input (no columns). */
+static void pointwise(const cmsis_nn_tile stride, int32_t output_offset, cmsis_nn_activation act,
+                      const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in, const int8_t *input,
+                      const int8_t *weights, const int32_t *bias, const cmsis_nn_dims *out, int8_t *output)
+{
+    const int32_t ch_in = in->c, ch_out = out->c, last = ch_out - 1;
+    for (int32_t n = 0; n < in->n; n++) {
+        for (int32_t oy = 0; oy < out->h; oy++) {
+            for (int32_t ox = 0; ox < out->w; ox++) {
+                const int8_t *x = input + (((size_t)n * (size_t)in->h + (size_t)(oy * stride.h)) * (size_t)in->w +
+                                           (size_t)(ox * stride.w)) * (size_t)ch_in;
+                int8_t *pixel_out = output + (((size_t)n * (size_t)out->h + (size_t)oy) * (size_t)out->w + (size_t)ox) * (size_t)ch_out;
+                for (int32_t o = 0; o < ch_out; o += 4) {
+                    const int8_t *w[4];
+                    uint32_t acc[4];
+                    for (int32_t k = 0; k < 4; k++) { /* past the last filter: the last again */
+                        const int32_t row = o + k < ch_out ? o + k : last;
+                        w[k] = weights + (size_t)row * (size_t)ch_in;
+                        acc[k] = (uint32_t)(bias != NULL ? bias[row] : 0);
+                    }
+                    nn2mcu_dot_1x4(x, w[0], w[1], w[2], w[3], ch_in, acc);
+                    for (int32_t k = 0; k < 4 && o + k < ch_out; k++) {
+                        pixel_out[o + k] = nn2mcu_s8_output(nn2mcu_wrap32(acc[k]), quant->multiplier[o + k],
+                                                            quant->shift[o + k], output_offset, act.min, act.max);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* What the fast path needs: two int16 columns; 0 when it does not apply. */
 static int32_t fast_buffer_size(const cmsis_nn_conv_params *params, const cmsis_nn_dims *in,
                                 const cmsis_nn_dims *filter)
@@ -216,6 +250,13 @@ arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx, const c
 {
     (void)bias_dims;
     const int32_t length = filter_dims->h * filter_dims->w * input_dims->c;
+    if (filter_dims->h == 1 && filter_dims->w == 1 && conv_params->padding.w == 0 && conv_params->padding.h == 0 &&
+        conv_params->input_offset == 0 && conv_params->dilation.w == 1 && conv_params->dilation.h == 1 &&
+        filter_dims->c == input_dims->c) {
+        pointwise(conv_params->stride, conv_params->output_offset, conv_params->activation, quant_params, input_dims,
+                  input_data, filter_data, bias_data, output_dims, output_data);
+        return ARM_CMSIS_NN_SUCCESS;
+    }
     if (ctx != NULL && ctx->buf != NULL && ctx->size >= 2 * length * (int32_t)sizeof(int16_t) &&
         conv_params->dilation.w == 1 && conv_params->dilation.h == 1 && filter_dims->c == input_dims->c) {
         convolve_fast(conv_params->stride, conv_params->padding, conv_params->input_offset,
@@ -236,10 +277,39 @@ int32_t arm_convolve_wrapper_s8_get_buffer_size(const cmsis_nn_conv_params *conv
     return fast_buffer_size(conv_params, input_dims, filter_dims);
 }
 
-/* Depthwise (multiplier 1): per output pixel, the in-bounds window once, then up to
-   DW_BLOCK channels at a time with their sums in 32-bit words (modulo 2^32, as CMSIS-NN's
-   int32 sums). */
-#define DW_BLOCK 32
+/* Depthwise (multiplier 1): per output pixel, four channels at a time in registers: per
+   window tap one word of input and one of filter, each unpacked into two int16 pairs (the
+   input plus its offset), and four 16 x 16 multiply-accumulates (SMLABB, SMLATT on a core
+   with the DSP extension) into the four channels' sums, modulo 2^32 as CMSIS-NN's int32
+   sums; the last ch % 4 channels one at a time. */
+/* acc[k] += the window's sum for channels c .. c + 3: rows x taps input words from x (rows
+   line bytes apart, taps ch apart) against filter words from w (rows wline apart). Out of
+   line, so that the four sums, the offsets and the pointers stay in registers. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void window4(const int8_t *x, const int8_t *w, int32_t rows, int32_t taps, size_t line, size_t wline,
+                    size_t ch, uint32_t offsets, uint32_t acc[4])
+{
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (; rows > 0; rows--, x += line, w += wline) {
+        const int8_t *xp = x, *wp = w;
+        for (int32_t t = taps; t > 0; t--, xp += ch, wp += ch) {
+            const uint32_t xs = nn2mcu_load32(xp), ws = nn2mcu_load32(wp);
+            const uint32_t xe = nn2mcu_sadd16(nn2mcu_sxtb16(xs), offsets);
+            const uint32_t xo = nn2mcu_sadd16(nn2mcu_sxtb16_ror8(xs), offsets);
+            const uint32_t we = nn2mcu_sxtb16(ws), wo = nn2mcu_sxtb16_ror8(ws);
+            a0 = nn2mcu_smlabb(xe, we, a0); /* channel c */
+            a2 = nn2mcu_smlatt(xe, we, a2); /* c + 2 */
+            a1 = nn2mcu_smlabb(xo, wo, a1); /* c + 1 */
+            a3 = nn2mcu_smlatt(xo, wo, a3); /* c + 3 */
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
 
 static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, int32_t input_offset,
                       int32_t output_offset, cmsis_nn_activation act,
@@ -247,9 +317,11 @@ static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, i
                       const int8_t *input, const cmsis_nn_dims *filter, const int8_t *weights,
                       const int32_t *bias, const cmsis_nn_dims *out, int8_t *output)
 {
-    const int32_t ch = in->c, kh = filter->h, kw = filter->w;
+    const int32_t ch = in->c, kh = filter->h, kw = filter->w, grouped = ch & ~3;
+    const uint32_t offsets = ((uint32_t)input_offset & 0xFFFFu) * 0x10001u;
+    const size_t line = (size_t)in->w * (size_t)ch;
     for (int32_t n = 0; n < in->n; n++) {
-        const int8_t *image = input + (size_t)n * (size_t)in->h * (size_t)in->w * (size_t)ch;
+        const int8_t *image = input + (size_t)n * (size_t)in->h * line;
         for (int32_t oy = 0; oy < out->h; oy++) {
             const int32_t y0 = oy * stride.h - padding.h;
             const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = in->h - y0 < kh ? in->h - y0 : kh;
@@ -257,25 +329,31 @@ static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, i
                 const int32_t x0 = ox * stride.w - padding.w;
                 const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = in->w - x0 < kw ? in->w - x0 : kw;
                 int8_t *pixel_out = output + (((size_t)n * (size_t)out->h + (size_t)oy) * (size_t)out->w + (size_t)ox) * (size_t)ch;
-                for (int32_t c0 = 0; c0 < ch; c0 += DW_BLOCK) {
-                    const int32_t count = ch - c0 < DW_BLOCK ? ch - c0 : DW_BLOCK;
-                    uint32_t acc[DW_BLOCK];
+                const int8_t *corner = image + (size_t)(y0 + ky0) * line + (size_t)(x0 + kx0) * (size_t)ch;
+                const int8_t *corner_w = weights + ((size_t)ky0 * (size_t)kw + (size_t)kx0) * (size_t)ch;
+                for (int32_t c = 0; c < ch; c += 4) {
+                    const int32_t count = c < grouped ? 4 : ch - c;
+                    uint32_t acc[4] = {0, 0, 0, 0};
                     for (int32_t k = 0; k < count; k++) {
-                        acc[k] = (uint32_t)(bias != NULL ? bias[c0 + k] : 0);
+                        acc[k] = (uint32_t)(bias != NULL ? bias[c + k] : 0);
                     }
-                    for (int32_t ky = ky0; ky < ky1; ky++) {
-                        for (int32_t kx = kx0; kx < kx1; kx++) {
-                            const int8_t *x = image + ((size_t)(y0 + ky) * (size_t)in->w + (size_t)(x0 + kx)) * (size_t)ch + c0;
-                            const int8_t *w = weights + ((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)ch + c0;
-                            for (int32_t k = 0; k < count; k++) {
-                                acc[k] += (uint32_t)(((int32_t)x[k] + input_offset) * w[k]);
+                    const int8_t *row = corner + c, *row_w = corner_w + c;
+                    if (count == 4) {
+                        window4(row, row_w, ky1 - ky0, kx1 - kx0, line, (size_t)kw * (size_t)ch, (size_t)ch, offsets,
+                                acc);
+                    } else {
+                        for (int32_t ky = ky0; ky < ky1; ky++, row += line, row_w += (size_t)kw * (size_t)ch) {
+                            const int8_t *x = row, *w = row_w;
+                            for (int32_t kx = kx0; kx < kx1; kx++, x += ch, w += ch) {
+                                for (int32_t k = 0; k < count; k++) {
+                                    acc[k] += (uint32_t)(((int32_t)x[k] + input_offset) * w[k]);
+                                }
                             }
                         }
                     }
                     for (int32_t k = 0; k < count; k++) {
-                        int32_t c = c0 + k;
-                        pixel_out[c] = nn2mcu_s8_output(nn2mcu_wrap32(acc[k]), quant->multiplier[c], quant->shift[c],
-                                                        output_offset, act.min, act.max);
+                        pixel_out[c + k] = nn2mcu_s8_output(nn2mcu_wrap32(acc[k]), quant->multiplier[c + k],
+                                                            quant->shift[c + k], output_offset, act.min, act.max);
                     }
                 }
             }

@@ -30,6 +30,15 @@ static inline int64_t nn2mcu_asr64(int64_t value, int shift)
 #endif
 }
 
+static inline int32_t nn2mcu_asr32(int32_t value, int32_t shift)
+{
+#if defined(__GNUC__)
+    return value >> shift;
+#else
+    return value >= 0 ? value >> shift : ~((~value) >> shift);
+#endif
+}
+
 static inline int32_t nn2mcu_requantize(int32_t value, int32_t multiplier, int32_t shift)
 {
 #ifdef CMSIS_NN_USE_SINGLE_ROUNDING
@@ -39,9 +48,9 @@ static inline int32_t nn2mcu_requantize(int32_t value, int32_t multiplier, int32
     int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
     int32_t scaled = nn2mcu_wrap32((int64_t)value * ((int64_t)1 << left));
     int32_t high = nn2mcu_wrap32(nn2mcu_asr64((int64_t)scaled * multiplier + ((int64_t)1 << 30), 31));
-    uint32_t mask = (uint32_t)(((uint64_t)1 << right) - 1u);
+    uint32_t mask = (1u << right) - 1u; /* right <= 31: the shift is -31..30 */
     uint32_t remainder = (uint32_t)high & mask;
-    int32_t result = (int32_t)nn2mcu_asr64(high, right);
+    int32_t result = nn2mcu_asr32(high, right);
     uint32_t threshold = (mask >> 1) + (result < 0 ? 1u : 0u);
     return result + (remainder > threshold ? 1 : 0);
 #endif
