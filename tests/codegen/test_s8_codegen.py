@@ -76,7 +76,7 @@ def test_the_random_nets_meet_every_kernel(quantized: dict[int, tuple[S8Model, D
     }
     expected = {
         ("arm_convolve_wrapper_s8", "-> arm_convolve_s8"),
-        ("arm_fully_connected_per_channel_s8", "1x1, pad 0, stride 1"),
+        ("arm_convolve_wrapper_s8", "-> arm_convolve_1x1_s8_fast"),
         ("arm_depthwise_conv_wrapper_s8", "-> arm_depthwise_conv_3x3_s8"),
         (
             "arm_fully_connected_per_channel_s8",

@@ -249,32 +249,24 @@ def _unpadded_1x1(site: Site) -> bool:
     return site.op.kernel == (1, 1) and not any(site.op.pad)
 
 
-def _pointwise(site: Site) -> bool:
-    """A 1x1 convolution with stride 1 and no padding: a matrix product of the H*W input
-    pixels (one after another in NHWC) and the filters."""
-    op = site.op
-    return op.kernel == (1, 1) and op.stride == (1, 1) and not any(op.pad)
-
-
 @bind
 class Conv2DS8(_s8.S8Binding):
-    """arm_convolve_wrapper_s8 (CMSIS-NN v7.0.0) and what it dispatches to: 1x1, 1xN and
-    the generic kernel, which all compute the same. A 1x1 convolution with stride 1 and no
-    padding is called as arm_fully_connected_per_channel_s8 over H*W input vectors (the
-    same sums, per output channel), given the bias with the input offset folded in."""
+    """arm_convolve_wrapper_s8 (CMSIS-NN v7.0.0) and what it dispatches to: 1x1 fast, 1x1,
+    1xN and the generic kernel, which all compute the same. An unpadded 1x1 convolution is
+    given the bias with the input offset folded in, and input offset 0."""
 
     op = Conv2D
-    functions = ("arm_convolve_wrapper_s8", "arm_fully_connected_per_channel_s8")
+    functions = ("arm_convolve_wrapper_s8",)
     fuses_activation: ClassVar[bool] = True
 
     def kernel(self, site: Site) -> Kernel:
         op, x = site.op, site.x
         name = "arm_convolve_wrapper_s8"
-        if _pointwise(site):
+        if op.kernel == (1, 1) and not any(op.pad) and op.stride == (1, 1):
             return Kernel(
-                "arm_fully_connected_per_channel_s8",
-                "1x1, pad 0, stride 1: a matrix product of H*W pixel vectors; the input "
-                "offset folded into the bias",
+                name,
+                "-> arm_convolve_1x1_s8_fast: 1x1, pad 0, stride 1; the input offset folded "
+                "into the bias",
             )
         if op.kernel == (1, 1) and not any(op.pad):
             return Kernel(
@@ -288,7 +280,8 @@ class Conv2DS8(_s8.S8Binding):
         """The larger of the generic and DSP rules of arm_convolve_wrapper_s8_get_buffer_size."""
         op, x = site.op, site.x
         if op.kernel == (1, 1) and not any(op.pad):
-            return 0  # the inner product's and arm_convolve_1x1_s8's DSP rules ask none
+            # arm_convolve_1x1_s8_fast's DSP rule asks 2 * ch_in int16 under Arm Compiler 6
+            return 4 * x.c if op.stride == (1, 1) else 0
         columns = op.kernel[0] * op.kernel[1] * x.c
         return 2 * _align4(columns) * 2  # arm_convolve_s8 (and 1_x_n outside MVE)
 
@@ -305,20 +298,6 @@ class Conv2DS8(_s8.S8Binding):
 
     def c_structs(self, site: Site, call: Call) -> list[str]:
         name, p = c_name(site.name), c_macro(site.name)
-        if _pointwise(site):
-            pixels = f"{p}_IN_Y * {p}_IN_X"
-            return [
-                _s8.context(call, name),
-                _s8.dims(f"{name}_input_dims", pixels, "1", "1", f"{p}_IN_CH"),
-                _s8.dims(f"{name}_output_dims", pixels, "1", "1", f"{p}_OUT_CH"),
-                f"/* the input offset {p}_INPUT_OFFSET is in {name}_bias */",
-                f"static const cmsis_nn_fc_params {name}_params = {{.input_offset = 0, "
-                f".filter_offset = 0, .output_offset = {p}_OUTPUT_OFFSET, "
-                f".activation = {_s8.activation(p)}}};",
-                _s8.quant(name),
-                _s8.dims(f"{name}_filter_dims", f"{p}_IN_CH", "1", "1", f"{p}_OUT_CH"),
-                _s8.dims(f"{name}_bias_dims", "1", "1", "1", f"{p}_OUT_CH"),
-            ]
         offsets = _s8.offsets(p)
         if _unpadded_1x1(site):
             offsets = f".input_offset = 0, .output_offset = {p}_OUTPUT_OFFSET"

@@ -197,8 +197,9 @@ static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile paddin
 }
 
 /* A 1x1 convolution without padding and without input offset (nn2mcu's generated code
-   folds it into the bias): per output pixel, its input pixel's channels against four
-   filters at a time, straight from the int8 input (no columns). */
+   folds it into the bias) and without a column buffer (a strided one: CMSIS-NN asks none):
+   per output pixel, its input pixel's channels against four filters at a time, straight
+   from the int8 input. */
 static void pointwise(const cmsis_nn_tile stride, int32_t output_offset, cmsis_nn_activation act,
                       const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in, const int8_t *input,
                       const int8_t *weights, const int32_t *bias, const cmsis_nn_dims *out, int8_t *output)
@@ -250,18 +251,18 @@ arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx, const c
 {
     (void)bias_dims;
     const int32_t length = filter_dims->h * filter_dims->w * input_dims->c;
-    if (filter_dims->h == 1 && filter_dims->w == 1 && conv_params->padding.w == 0 && conv_params->padding.h == 0 &&
-        conv_params->input_offset == 0 && conv_params->dilation.w == 1 && conv_params->dilation.h == 1 &&
-        filter_dims->c == input_dims->c) {
-        pointwise(conv_params->stride, conv_params->output_offset, conv_params->activation, quant_params, input_dims,
-                  input_data, filter_data, bias_data, output_dims, output_data);
-        return ARM_CMSIS_NN_SUCCESS;
-    }
     if (ctx != NULL && ctx->buf != NULL && ctx->size >= 2 * length * (int32_t)sizeof(int16_t) &&
         conv_params->dilation.w == 1 && conv_params->dilation.h == 1 && filter_dims->c == input_dims->c) {
         convolve_fast(conv_params->stride, conv_params->padding, conv_params->input_offset,
                       conv_params->output_offset, conv_params->activation, quant_params, input_dims, input_data,
                       filter_dims, filter_data, bias_data, output_dims, output_data, (int16_t *)ctx->buf);
+        return ARM_CMSIS_NN_SUCCESS;
+    }
+    if (filter_dims->h == 1 && filter_dims->w == 1 && conv_params->padding.w == 0 && conv_params->padding.h == 0 &&
+        conv_params->input_offset == 0 && conv_params->dilation.w == 1 && conv_params->dilation.h == 1 &&
+        filter_dims->c == input_dims->c) {
+        pointwise(conv_params->stride, conv_params->output_offset, conv_params->activation, quant_params, input_dims,
+                  input_data, filter_data, bias_data, output_dims, output_data);
         return ARM_CMSIS_NN_SUCCESS;
     }
     return convolve(conv_params->stride, conv_params->padding, conv_params->dilation, conv_params->input_offset,
