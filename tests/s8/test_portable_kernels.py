@@ -78,3 +78,21 @@ def test_unsupported_arguments_are_argument_errors(tmp_path: Path) -> None:
     assert build.returncode == 0, build.stderr[-2000:]
     result = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.kernel
+def test_requantization_equals_its_textbook_form(tmp_path: Path) -> None:
+    """nn2mcu_requantize (double rounding) against CMSIS-NN's remainder-and-threshold form in
+    plain 64-bit arithmetic: every edge value pair and 20 million random arguments, under
+    UBSan, with the compiler's arithmetic shifts and with the portable ones."""
+    source = Path(__file__).with_name("requantize_check.c")
+    for flags in ([], ["-DNN2MCU_PORTABLE_SHIFTS"]):
+        binary = tmp_path / "requantize_check"
+        build = subprocess.run(
+            ["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined",
+             "-fno-sanitize-recover=all", *flags, f"-I{KERNELS}", str(source), "-o", str(binary)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert build.returncode == 0, build.stderr
+        result = subprocess.run([str(binary)], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0 and " 0 of " in f" {result.stdout}", result.stdout

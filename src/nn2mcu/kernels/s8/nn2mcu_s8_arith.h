@@ -23,7 +23,8 @@ static inline int32_t nn2mcu_wrap32(int64_t value)
 
 static inline int64_t nn2mcu_asr64(int64_t value, int shift)
 {
-#if defined(__GNUC__) /* GCC and Clang document >> of a negative value as arithmetic */
+/* GCC and Clang define >> of a negative value as arithmetic; NN2MCU_PORTABLE_SHIFTS tests the rest */
+#if defined(__GNUC__) && !defined(NN2MCU_PORTABLE_SHIFTS)
     return value >> shift;
 #else
     return value >= 0 ? value >> shift : ~((~value) >> shift);
@@ -32,7 +33,7 @@ static inline int64_t nn2mcu_asr64(int64_t value, int shift)
 
 static inline int32_t nn2mcu_asr32(int32_t value, int32_t shift)
 {
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(NN2MCU_PORTABLE_SHIFTS)
     return value >> shift;
 #else
     return value >= 0 ? value >> shift : ~((~value) >> shift);
@@ -45,14 +46,18 @@ static inline int32_t nn2mcu_requantize(int32_t value, int32_t multiplier, int32
     int32_t truncated = nn2mcu_wrap32(nn2mcu_asr64((int64_t)value * multiplier, 30 - shift));
     return (int32_t)nn2mcu_asr64((int64_t)truncated + 1, 1);
 #else
-    int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-    int32_t scaled = nn2mcu_wrap32((int64_t)value * ((int64_t)1 << left));
-    int32_t high = nn2mcu_wrap32(nn2mcu_asr64((int64_t)scaled * multiplier + ((int64_t)1 << 30), 31));
-    uint32_t mask = (1u << right) - 1u; /* right <= 31: the shift is -31..30 */
-    uint32_t remainder = (uint32_t)high & mask;
-    int32_t result = nn2mcu_asr32(high, right);
-    uint32_t threshold = (mask >> 1) + (result < 0 ? 1u : 0u);
-    return result + (remainder > threshold ? 1 : 0);
+    if (shift >= 0) {
+        int32_t scaled = nn2mcu_wrap32((int64_t)value * ((int64_t)1 << shift));
+        return nn2mcu_wrap32(nn2mcu_asr64((int64_t)scaled * multiplier + ((int64_t)1 << 30), 31));
+    }
+    /* x / 2^e rounded half away from zero, e = -shift >= 1: y = x - 1 for negative x
+       (INT32_MIN stays itself), t = floor(y / 2^(e-1)); the result ceil(t / 2) is
+       floor(x / 2^e), plus one exactly when the remainder exceeds half (x < 0) or reaches
+       it (x >= 0), as CMSIS-NN's remainder-and-threshold form computes */
+    int32_t high = nn2mcu_wrap32(nn2mcu_asr64((int64_t)value * multiplier + ((int64_t)1 << 30), 31));
+    int32_t y = high > INT32_MIN ? high + nn2mcu_asr32(high, 31) : high;
+    int32_t t = nn2mcu_asr32(y, -shift - 1);
+    return nn2mcu_asr32(t, 1) + (t & 1); /* ceil(t / 2), without overflow */
 #endif
 }
 
