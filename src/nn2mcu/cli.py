@@ -621,16 +621,9 @@ def _run_generate(args: argparse.Namespace) -> int:
     _check_output(args.output)
     from nn2mcu.codegen.emit import class_names_for
     from nn2mcu.codegen.host import generate_atomically
-    from nn2mcu.codegen.kernel_prefix import check_prefix
     from nn2mcu.codegen.lower import lower
     from nn2mcu.modelfile import read_model, recorded_class_names, with_pixel_map
 
-    if args.kernel_prefix is not None:
-        check_prefix(args.kernel_prefix)
-        if args.kernels != "portable":
-            raise InputError(
-                "--kernel-prefix renames the portable kernels; not for --kernels cmsis"
-            )
     model = read_model(args.model)
     if args.mean is not None or args.scale is not None:
         model = with_pixel_map(model, args.mean, args.scale)

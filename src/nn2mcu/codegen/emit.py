@@ -115,8 +115,9 @@ def weight_definitions(program: Program) -> str:
     return "".join(out)
 
 
-def weights_h(program: Program) -> str:
-    """The declarations of weights.c's arrays: a header any number of files may include."""
+def weights_h(program: Program, definitions: str) -> str:
+    """The declarations of weights.c's arrays (``definitions``, from
+    :func:`weight_definitions`): a header any number of files may include."""
     element = scheme_of(program.model).element_type
     types = "" if element.endswith("int8_t") else '#include "arm_nnfunctions.h" /* q7_t */\n'
     return (
@@ -124,14 +125,14 @@ def weights_h(program: Program) -> str:
         + "#ifndef NN_WEIGHTS_H\n#define NN_WEIGHTS_H\n\n#include <stdint.h>\n"
         + types
         + "\n"
-        + declarations(weight_definitions(program))
+        + declarations(definitions)
         + "#endif /* NN_WEIGHTS_H */\n"
     )
 
 
-def weights_c(program: Program) -> str:
-    """The constant arrays, defined once (flash), each checked 4-byte aligned."""
-    definitions = weight_definitions(program)
+def weights_c(definitions: str) -> str:
+    """The constant arrays (``definitions``), defined once (flash), each checked 4-byte
+    aligned."""
     checks = "".join(f"NN_CHECK_ALIGNED4({name});\n" for name in defined_arrays(definitions))
     return (
         HEADER
@@ -256,14 +257,12 @@ def class_names_for(
 
 def class_table(program: Program, class_names: tuple[str, ...] | None) -> str:
     """nn_class_names's definition, or "" without names; the names must be one per output."""
-    if class_names is None:
+    fitting, note = class_names_for(program, class_names)
+    if note is not None:
+        raise InputError(note)
+    if fitting is None:
         return ""
-    outputs = program.model.graph.shapes[output_layer(program)].size
-    if len(class_names) != outputs:
-        raise InputError(
-            f"the data set names {len(class_names)} classes, the network has {outputs} outputs"
-        )
-    rows = "".join(f"    {c_string(name)},\n" for name in class_names)
+    rows = "".join(f"    {c_string(name)},\n" for name in fitting)
     return f"const char *const nn_class_names[NN_OUTPUT_SIZE] = {{\n{rows}}};\n"
 
 
@@ -312,7 +311,7 @@ def cmakelists(program: Program, cmsis_root: Path | None) -> str:
             root=cmsis_root.resolve().as_posix(),
             root_ref=root_ref,
             nn=f"{root_ref}/{cmsis.nn}" if cmsis.nn else root_ref,
-            what="CMSIS 5.x" if scheme.name == "q7" else "CMSIS-NN",
+            what=scheme.cmsis_tree,
         )
     return _render("CMakeLists.txt.j2", **values)
 
@@ -365,29 +364,20 @@ def readme(
         source = f"`{Path(imported.path).name}` (an int8 TFLite model, kept as TFLite quantized it)"
     else:
         source = "a network quantized by `nn2mcu quantize`"
-    cmsis_words = (
-        "CMSIS-NN v7.0.0's s8 functions" if scheme.name == "s8"
-        else "the legacy q7 functions of CMSIS 5.x (up to 5.9.0)"
-    )  # fmt: skip
     cmsis = scheme.cmsis_build(cmsis_root or Path("."))
     include = " ".join(f"`{scheme.cmsis_variable}/{folder}`" for folder in cmsis.includes)
     nn_dir = f"{scheme.cmsis_variable}/{cmsis.nn}" if cmsis.nn else scheme.cmsis_variable
     sources = ", ".join(f"`{nn_dir}/{pattern}`" for pattern in cmsis.sources)
     pixel_map = _pixel_map(program)
-    scheme_words = (
-        "per-channel int8 for CMSIS-NN's s8 API"
-        if scheme.name == "s8"
-        else "8-bit Qm.n for CMSIS-NN's legacy q7 API"
-    )
     values: dict[str, object] = {
         "name": graph.name or "network",
         "version": __version__,
         "source": source,
-        "scheme_words": scheme_words,
+        "scheme_words": scheme.api_words,
         "portable": kernels == "portable",
         "cmsis_variable": scheme.cmsis_variable,
         "cmsis_root": cmsis_root.resolve().as_posix() if cmsis_root else "",
-        "cmsis_words": cmsis_words,
+        "cmsis_words": scheme.cmsis_functions,
         "cmsis_how": f"{sources} with the include folders {include}",
         "files": notes,
         "definitions": " ".join(scheme.compile_definitions(model)),
@@ -410,7 +400,7 @@ def readme(
         "class_names": ", ".join(f"{i} `{name}`" for i, name in enumerate(class_names or ())),
         "arena": f"{program.arena_size:,}",
         "flash": f"{flash_bytes(program):,}",
-        "scheme": scheme.name,
+        "per_channel": "multiplier" in scheme.weight_arrays,
         "kernels": [(c.layer.name, c.kernel.name, c.kernel.reason) for c in program.calls],
         "prefix": kernel_prefix or "",
         "warnings": CLANG_ALLOWED_WARNINGS,
@@ -467,9 +457,10 @@ def project_files(
             f"--kernel-prefix with --compat {compat}: the example calls CMSIS-NN's own names"
         )
     element = scheme.element_type
+    definitions = weight_definitions(program)
     files = {
-        "weights.h": weights_h(program),
-        "weights.c": weights_c(program),
+        "weights.h": weights_h(program, definitions),
+        "weights.c": weights_c(definitions),
         "parameter.h": parameter_h(program),
         "nn.h": _render("nn.h.j2", **nn_h_values(program, class_names)),
         "nn.c": nn_c(program, class_names),
@@ -502,10 +493,7 @@ def project_files(
         else:
             rename = KernelPrefix(kernel_prefix, sources)
             files = {name: rename.text(text) for name, text in files.items()}
-            files.update(
-                {f"kernels/{rename.file_name(path.name)}": rename.text(path.read_text())
-                 for path in sources}
-            )  # fmt: skip
+            files.update({f"kernels/{name}": text for name, text in rename.kernels().items()})
     return files
 
 

@@ -40,15 +40,16 @@ class KernelPrefix:
 
     def __init__(self, prefix: str, kernel_files: Iterable[Path]) -> None:
         self.prefix = check_prefix(prefix)
-        self.files = tuple(kernel_files)
+        self.sources = {path.name: path.read_text() for path in kernel_files}
         names: set[str] = set()
-        for path in self.files:
-            names.update(_DEFINED.findall(path.read_text()))
+        for text in self.sources.values():
+            names.update(_DEFINED.findall(text))
         self.names = frozenset(names - _COMPILERS)
-        self._files = {path.name for path in self.files}
+        self._files = set(self.sources)
 
-    def file_name(self, name: str) -> str:
-        return self.prefix + name if name in self._files else name
+    def kernels(self) -> dict[str, str]:
+        """The renamed kernel files: their new names and texts."""
+        return {self.prefix + name: self.text(text) for name, text in self.sources.items()}
 
     def text(self, source: str) -> str:
         """``source`` with each kernel file it includes and each kernel name renamed."""

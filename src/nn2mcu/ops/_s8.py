@@ -120,8 +120,18 @@ def image_structs(call: Call) -> list[str]:
     ]
 
 
-def offsets(p: str) -> str:
-    return f".input_offset = {p}_INPUT_OFFSET, .output_offset = {p}_OUTPUT_OFFSET"
+def offsets(p: str, *, folded: bool = False) -> str:
+    """The offsets of a params struct; ``folded``: the input offset is in the bias
+    (:func:`folded_bias`), so the kernel gets 0."""
+    source = "0" if folded else f"{p}_INPUT_OFFSET"
+    return f".input_offset = {source}, .output_offset = {p}_OUTPUT_OFFSET"
+
+
+def folded_note(site: Site) -> str:
+    """The comment above a params struct whose input offset is in the bias."""
+    return (
+        f"/* the input offset {c_macro(site.name)}_INPUT_OFFSET is in {c_name(site.name)}_bias */"
+    )
 
 
 def weighted_call(call: Call) -> str:

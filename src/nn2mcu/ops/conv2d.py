@@ -298,17 +298,12 @@ class Conv2DS8(_s8.S8Binding):
 
     def c_structs(self, site: Site, call: Call) -> list[str]:
         name, p = c_name(site.name), c_macro(site.name)
-        offsets = _s8.offsets(p)
-        if _unpadded_1x1(site):
-            offsets = f".input_offset = 0, .output_offset = {p}_OUTPUT_OFFSET"
+        folded = _unpadded_1x1(site)
         return [
             *_s8.image_structs(call),
-            *(
-                [f"/* the input offset {p}_INPUT_OFFSET is in {name}_bias */"]
-                if _unpadded_1x1(site)
-                else []
-            ),
-            f"static const cmsis_nn_conv_params {name}_params = {{{offsets}, "
+            *([_s8.folded_note(site)] if folded else []),
+            f"static const cmsis_nn_conv_params {name}_params = "
+            f"{{{_s8.offsets(p, folded=folded)}, "
             f"{_s8.tiles(p)}, .dilation = {{.w = 1, .h = 1}}, .activation = "
             f"{_s8.activation(p)}}};",
             _s8.quant(name),

@@ -203,10 +203,9 @@ class FullyConnectedS8(_s8.S8Binding):
             _s8.context(call, name),
             _s8.dims(f"{name}_input_dims", "1", "1", "1", f"{p}_DIM_VEC"),
             _s8.dims(f"{name}_output_dims", "1", "1", "1", f"{p}_OUT_DIM"),
-            f"/* the input offset {p}_INPUT_OFFSET is in {name}_bias */",
-            f"static const cmsis_nn_fc_params {name}_params = {{.input_offset = 0, "
-            f".filter_offset = 0, .output_offset = {p}_OUTPUT_OFFSET, "
-            f".activation = {_s8.activation(p)}}};",
+            _s8.folded_note(site),
+            f"static const cmsis_nn_fc_params {name}_params = {{{_s8.offsets(p, folded=True)}, "
+            f".filter_offset = 0, .activation = {_s8.activation(p)}}};",
             _s8.quant(name),
             _s8.dims(f"{name}_filter_dims", f"{p}_DIM_VEC", "1", "1", f"{p}_OUT_DIM"),
             _s8.dims(f"{name}_bias_dims", "1", "1", "1", f"{p}_OUT_DIM"),

@@ -94,6 +94,9 @@ class Scheme(ABC):
     kernel_files: ClassVar[tuple[Path, ...]]  # the portable kernels copied into a project
     weight_arrays: ClassVar[tuple[str, ...]]  # the const arrays of a weighted layer (suffixes)
     cmsis_variable: ClassVar[str]  # the environment variable naming a real CMSIS tree
+    cmsis_tree: ClassVar[str]  # what that tree is, in words ("CMSIS-NN")
+    cmsis_functions: ClassVar[str]  # the CMSIS functions the code is bit-exact with, in words
+    api_words: ClassVar[str]  # the scheme's number format and API, in words
 
     # --- quantization and model files ---
     @abstractmethod

@@ -47,6 +47,9 @@ class Q7Scheme(Scheme):
         sorted(path for path in (KERNELS / "q7").iterdir() if path.suffix in (".c", ".h"))
     )
     cmsis_variable: ClassVar[str] = "CMSIS_5_ROOT"
+    cmsis_tree: ClassVar[str] = "CMSIS 5.x"
+    cmsis_functions: ClassVar[str] = "the legacy q7 functions of CMSIS 5.x (up to 5.9.0)"
+    api_words: ClassVar[str] = "8-bit Qm.n for CMSIS-NN's legacy q7 API"
     tensor_parameter: ClassVar[str] = "format"
     weight_arrays: ClassVar[tuple[str, ...]] = ("wt", "bias")
 

@@ -54,6 +54,9 @@ class S8Scheme(Scheme):
         KERNELS / "q7" / "nn2mcu_simd.h",  # the s8 kernels share the SIMD helpers
     )
     cmsis_variable: ClassVar[str] = "CMSIS_NN_ROOT"
+    cmsis_tree: ClassVar[str] = "CMSIS-NN"
+    cmsis_functions: ClassVar[str] = "CMSIS-NN v7.0.0's s8 functions"
+    api_words: ClassVar[str] = "per-channel int8 for CMSIS-NN's s8 API"
     tensor_parameter: ClassVar[str] = "scale and zero point"
     weight_arrays: ClassVar[tuple[str, ...]] = ("wt", "bias", "multiplier", "shift")
 
