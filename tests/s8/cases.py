@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,10 @@ def case(
     else:
         weight = np.zeros(0, np.int8)
     bias = rng.integers(-5000, 5000, out_c).astype(np.int32)
-    pairs = [quantize_multiplier(float(s)) for s in rng.uniform(2e-5, 0.05, out_c)]
+    scales = rng.uniform(2e-5, 0.05, out_c)
+    if rng.random() < 0.25:  # a channel at scale 1/4 or more: the kernels' general requantization
+        scales[int(rng.integers(0, out_c))] = rng.uniform(0.25, 3.0)
+    pairs = [quantize_multiplier(float(s)) for s in scales]
     if kind == 2:
         pairs = [pairs[0]] * out_c
     multiplier = np.array([m for m, _ in pairs], np.int32)
@@ -155,21 +159,26 @@ def run_cases(
     seed: int,
     single_rounding: bool = False,
     geometry: tuple[int, int, int, int, int, int, int, tuple[int, int, int, int]] | None = None,
+    runner: Callable[[bytes], bytes] | None = None,
 ) -> None:
-    """Run ``count`` random cases (of ``geometry``, when given) through the harness binary;
-    every output must match."""
+    """Run ``count`` random cases (of ``geometry``, when given) through the harness binary
+    (or ``runner``, which takes the cases and returns what the harness wrote); every output
+    must match."""
     rng = np.random.default_rng(seed)
     cases = [case(rng, kind, single_rounding, geometry) for _ in range(count)]
-    run = subprocess.run(
-        [str(binary)], input=b"".join(p for p, _ in cases), capture_output=True, timeout=300
-    )
-    assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
+    payload = b"".join(p for p, _ in cases)
+    if runner is None:
+        run = subprocess.run([str(binary)], input=payload, capture_output=True, timeout=300)
+        assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
+        written = run.stdout
+    else:
+        written = runner(payload)
     offset = 0
     for index, (_, expected) in enumerate(cases):
-        (status,) = struct.unpack_from("<i", run.stdout, offset)
+        (status,) = struct.unpack_from("<i", written, offset)
         offset += 4
-        got = np.frombuffer(run.stdout, np.int8, expected.size, offset).reshape(expected.shape)
+        got = np.frombuffer(written, np.int8, expected.size, offset).reshape(expected.shape)
         offset += expected.size
         assert status == 0, f"case {index}: status {status}"
         assert np.array_equal(got, expected), f"case {index}"
-    assert offset == len(run.stdout)
+    assert offset == len(written)

@@ -1,6 +1,7 @@
 /*
  * Runs CMSIS-NN's s8 kernels (a real CMSIS-NN tree, for tests/s8/test_kernels_vs_cmsis_nn.py)
- * on cases read from stdin and writes the status and output bytes to stdout.
+ * on cases read from stdin and writes the status and output bytes to stdout (given two
+ * arguments, from and to those files: the Cortex-M build under QEMU, over semihosting).
  * Case: 19 int32 (kind, n, h, w, c, out_h, out_w, out_c, k_h, k_w, stride_y, stride_x,
  * pad_y, pad_x, input_offset, output_offset, act_min, act_max, ch_mult (depthwise; 0 is 1)), the input
  * (n*h*w*c int8), the weights (int8; count by kind), out_c int32 biases, multipliers and
@@ -24,8 +25,11 @@ static void *read_exactly(size_t size)
     return data;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && (freopen(argv[1], "rb", stdin) == NULL || freopen(argv[2], "wb", stdout) == NULL)) {
+        return 4;
+    }
     int32_t h[19];
     while (fread(h, sizeof h, 1, stdin) == 1) {
         int32_t kind = h[0];

@@ -2,7 +2,9 @@
  * nn2mcu_requantize (nn2mcu_s8_arith.h) against the textbook form of CMSIS-NN's double
  * rounding (arm_nn_requantize: the high word of 2 x value x multiplier, rounded, then a
  * rounding division by a power of two with a remainder and a threshold), written here in
- * 64-bit arithmetic without shortcuts, over edge values and 20 million random arguments.
+ * 64-bit arithmetic without shortcuts, over edge values and 20 million random arguments;
+ * nn2mcu_requantize_fast likewise wherever its conditions hold (multiplier >= 0, shift from
+ * -31 to -2).
  * Exit 0 when every result is equal.
  */
 #include <stdint.h>
@@ -45,6 +47,10 @@ int main(void)
         for (int b = 0; b < edge_count; b++) {
             for (int32_t shift = -31; shift <= 30; shift++, count++) {
                 differ += reference(edges[a], edges[b], shift) != nn2mcu_requantize(edges[a], edges[b], shift);
+                if (edges[b] >= 0 && shift <= -2) {
+                    count++;
+                    differ += reference(edges[a], edges[b], shift) != nn2mcu_requantize_fast(edges[a], edges[b], shift);
+                }
             }
         }
     }
@@ -59,6 +65,24 @@ int main(void)
             if (differ++ < 5) {
                 printf("value %d multiplier %d shift %d: %d, expected %d\n", value, multiplier, shift,
                        nn2mcu_requantize(value, multiplier, shift), reference(value, multiplier, shift));
+            }
+        }
+    }
+    for (long i = 0; i < 20000000; i++, count++) {
+        int32_t value = (int32_t)next();
+        if (i % 3 == 0) {
+            value >>= next() % 31;
+        }
+        int32_t multiplier = i % 2 ? (int32_t)((next() & 0x3FFFFFFFu) | 0x40000000u) : (int32_t)(next() >> 1);
+        int32_t shift = -2 - (int32_t)(next() % 30);
+        if (i % 5 == 0) { /* a tie of the final division: the low bits of the high word at half */
+            multiplier = 1 << 30;
+            value = (int32_t)((next() | 1u) << (uint32_t)(-shift)); /* h = odd * 2^(e-1) */
+        }
+        if (reference(value, multiplier, shift) != nn2mcu_requantize_fast(value, multiplier, shift)) {
+            if (differ++ < 5) {
+                printf("fast: value %d multiplier %d shift %d: %d, expected %d\n", value, multiplier, shift,
+                       nn2mcu_requantize_fast(value, multiplier, shift), reference(value, multiplier, shift));
             }
         }
     }

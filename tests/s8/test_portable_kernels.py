@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from nn2mcu.codegen.cortex_m import TARGETS, run_qemu
 from tests.s8.cases import ASYMMETRIC, HARNESS, KINDS, run_cases
 
 KERNELS = Path(__file__).resolve().parents[2] / "src" / "nn2mcu" / "kernels" / "s8"
 SIMD = KERNELS.parent / "q7"  # nn2mcu_simd.h, shared with the q7 kernels
+MPS2 = KERNELS.parents[1] / "targets" / "mps2"
 SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
 
@@ -48,6 +50,39 @@ def test_asymmetric_padding(harness: tuple[Path, bool], kind: str, geometry: str
     bottom and right padding)."""
     binary, single_rounding = harness
     run_cases(binary, KINDS[kind], 10, 77, single_rounding, ASYMMETRIC[geometry])
+
+
+@pytest.fixture(scope="module")
+def m4_harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The harness and the kernels built for the Cortex-M4 (DSP extension: the SIMD and
+    assembly paths) as the generated projects build them, to run under QEMU."""
+    elf = tmp_path_factory.mktemp("s8_kernels_m4") / "harness.elf"
+    sources = sorted(str(p) for p in KERNELS.glob("*.c"))
+    build = subprocess.run(
+        ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
+         "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{KERNELS}", f"-I{SIMD}", f"-I{MPS2}",
+         str(HARNESS), *sources, str(MPS2 / "startup.c"), "-T", str(MPS2 / "mps2.ld"), "-nostartfiles",
+         "--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections", "-o", str(elf)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-2000:]
+    return elf
+
+
+@pytest.mark.cortex_m
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "fc", "fc-per-channel", "add"])
+def test_portable_kernel_on_cortex_m4_matches_the_model(
+    m4_harness: Path, tmp_path: Path, kind: str
+) -> None:
+    """The same random cases on the emulated Cortex-M4, where the kernels take their DSP
+    paths (dual 16-bit MACs, the depthwise window in assembly)."""
+
+    def on_m4(payload: bytes) -> bytes:
+        (tmp_path / "cases.bin").write_bytes(payload)
+        run_qemu(m4_harness, TARGETS["cortex-m4"], ["cases.bin", "out.bin"], tmp_path, 600)
+        return (tmp_path / "out.bin").read_bytes()
+
+    run_cases(m4_harness, KINDS[kind], 60, 4000 + KINDS[kind], runner=on_m4)
 
 
 @pytest.mark.cortex_m

@@ -12,6 +12,8 @@
  *   nn2mcu_smlatt(x, y, a) a + x.hi * y.hi, modulo 2^32
  *   nn2mcu_sadd16(x, y)   the 16-bit lanes of x and y added, each modulo 2^16
  *   nn2mcu_max8x4(a, b)   the signed maximum of each of the four byte lanes
+ *   nn2mcu_min8x4(a, b)   the signed minimum of each of the four byte lanes
+ *   nn2mcu_sat8(x)        x clamped to [-128, 127] (SSAT)
  *
  * Accumulating with smlad in any order gives the 32-bit wrapped sum the CMSIS-NN q7
  * kernels compute, since addition modulo 2^32 is associative and commutative.
@@ -36,6 +38,13 @@ static inline void nn2mcu_store32(void *p, uint32_t v)
 
 #if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && !defined(NN2MCU_NO_SIMD)
 #include <arm_acle.h>
+
+/* Loops written in assembly where the compiler's schedule of the C needs more registers
+   than the core has: GCC, optimising (at -O0 it cannot place the operands; at most
+   thirteen registers, so r7 may stay the frame pointer); Clang 14 fails to allocate them */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
+#define NN2MCU_SIMD_ASM 1
+#endif
 
 static inline uint32_t nn2mcu_sxtb16(uint32_t w)
 {
@@ -73,6 +82,17 @@ static inline uint32_t nn2mcu_max8x4(uint32_t a, uint32_t b)
 {
     (void)__ssub8((int8x4_t)a, (int8x4_t)b); /* GE bit of each lane: a >= b */
     return (uint32_t)__sel((uint8x4_t)a, (uint8x4_t)b);
+}
+
+static inline uint32_t nn2mcu_min8x4(uint32_t a, uint32_t b)
+{
+    (void)__ssub8((int8x4_t)a, (int8x4_t)b); /* GE bit of each lane: a >= b */
+    return (uint32_t)__sel((uint8x4_t)b, (uint8x4_t)a);
+}
+
+static inline int32_t nn2mcu_sat8(int32_t x)
+{
+    return __ssat(x, 8);
 }
 #else
 static inline uint32_t nn2mcu_sext8_16(uint32_t byte)
@@ -127,6 +147,21 @@ static inline uint32_t nn2mcu_max8x4(uint32_t a, uint32_t b)
     }
     return result;
 }
+
+static inline uint32_t nn2mcu_min8x4(uint32_t a, uint32_t b)
+{
+    uint32_t result = 0;
+    for (int shift = 0; shift < 32; shift += 8) {
+        uint32_t x = (a >> shift) & 0xFFu, y = (b >> shift) & 0xFFu;
+        result |= ((x ^ 0x80u) >= (y ^ 0x80u) ? y : x) << shift;
+    }
+    return result;
+}
+
+static inline int32_t nn2mcu_sat8(int32_t x)
+{
+    return x < -128 ? -128 : x > 127 ? 127 : x;
+}
 #endif
 
 /* Dot products of two int16 columns a, b (in the 0, 2, 1, 3 order of each group of 4
@@ -147,6 +182,42 @@ NN2MCU_OUT_OF_LINE void nn2mcu_dot_2x2(const int16_t *a, const int16_t *b, const
 {
     uint32_t a0w0 = acc[0], b0w0 = acc[1], a0w1 = acc[2], b0w1 = acc[3];
     const int16_t *end = a + (length & ~3);
+#if defined(NN2MCU_SIMD_ASM)
+    /* word-aligned columns: the loop below in 21 instructions per four values, each column
+       word loaded once (LDRD), each filter word twice, the loop's end read from the stack, so
+       that thirteen registers hold the rest (the frame pointer may take the fourteenth); the
+       C loop's schedule reloads the columns for the second filter */
+    if (a != end && (((uintptr_t)a | (uintptr_t)b) & 3u) == 0) {
+        uint32_t xa0, xa1, xb0, xb1, wl;
+        __asm__("1:\n\t"
+                "ldrd %[xa0], %[xa1], [%[a]], #8\n\t"
+                "ldrd %[xb0], %[xb1], [%[b]], #8\n\t"
+                "ldr %[wl], [%[w0]]\n\t"
+                "sxtb16 %[wl], %[wl]\n\t"
+                "smlad %[a0w0], %[xa0], %[wl], %[a0w0]\n\t"
+                "smlad %[b0w0], %[xb0], %[wl], %[b0w0]\n\t"
+                "ldr %[wl], [%[w0]], #4\n\t"
+                "sxtb16 %[wl], %[wl], ror #8\n\t"
+                "smlad %[a0w0], %[xa1], %[wl], %[a0w0]\n\t"
+                "smlad %[b0w0], %[xb1], %[wl], %[b0w0]\n\t"
+                "ldr %[wl], [%[w1]]\n\t"
+                "sxtb16 %[wl], %[wl]\n\t"
+                "smlad %[a0w1], %[xa0], %[wl], %[a0w1]\n\t"
+                "smlad %[b0w1], %[xb0], %[wl], %[b0w1]\n\t"
+                "ldr %[wl], [%[w1]], #4\n\t"
+                "sxtb16 %[wl], %[wl], ror #8\n\t"
+                "smlad %[a0w1], %[xa1], %[wl], %[a0w1]\n\t"
+                "smlad %[b0w1], %[xb1], %[wl], %[b0w1]\n\t"
+                "ldr %[wl], %[end]\n\t"
+                "cmp %[a], %[wl]\n\t"
+                "bne 1b"
+                : [a0w0] "+r"(a0w0), [b0w0] "+r"(b0w0), [a0w1] "+r"(a0w1), [b0w1] "+r"(b0w1), [a] "+r"(a),
+                  [b] "+r"(b), [w0] "+r"(w0), [w1] "+r"(w1), [xa0] "=&r"(xa0), [xa1] "=&r"(xa1),
+                  [xb0] "=&r"(xb0), [xb1] "=&r"(xb1), [wl] "=&r"(wl)
+                : [end] "m"(end)
+                : "cc", "memory");
+    }
+#endif
     /* column values are loaded once per filter, which keeps every value in a register */
     while (a != end) {
         uint32_t wa = nn2mcu_load32(w0);
@@ -189,6 +260,47 @@ static void nn2mcu_dot_1x4(const int8_t *x, const int8_t *w0, const int8_t *w1, 
 {
     uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     int32_t i = 0;
+#if defined(NN2MCU_SIMD_ASM)
+    /* the loop below in 26 instructions per four values (thirteen registers; the loop's end
+       read from the stack); the C loop's schedule spills */
+    if (length >= 4) {
+        const int8_t *end = x + (length & ~3), *xp = x, *p0 = w0, *p1 = w1, *p2 = w2, *p3 = w3;
+        uint32_t even, odd, word, half;
+        __asm__("1:\n\t"
+                "ldr %[word], [%[xp]], #4\n\t"
+                "sxtb16 %[even], %[word]\n\t"
+                "sxtb16 %[odd], %[word], ror #8\n\t"
+                "ldr %[word], [%[p0]], #4\n\t"
+                "sxtb16 %[half], %[word]\n\t"
+                "smlad %[a0], %[half], %[even], %[a0]\n\t"
+                "sxtb16 %[word], %[word], ror #8\n\t"
+                "smlad %[a0], %[word], %[odd], %[a0]\n\t"
+                "ldr %[word], [%[p1]], #4\n\t"
+                "sxtb16 %[half], %[word]\n\t"
+                "smlad %[a1], %[half], %[even], %[a1]\n\t"
+                "sxtb16 %[word], %[word], ror #8\n\t"
+                "smlad %[a1], %[word], %[odd], %[a1]\n\t"
+                "ldr %[word], [%[p2]], #4\n\t"
+                "sxtb16 %[half], %[word]\n\t"
+                "smlad %[a2], %[half], %[even], %[a2]\n\t"
+                "sxtb16 %[word], %[word], ror #8\n\t"
+                "smlad %[a2], %[word], %[odd], %[a2]\n\t"
+                "ldr %[word], [%[p3]], #4\n\t"
+                "sxtb16 %[half], %[word]\n\t"
+                "smlad %[a3], %[half], %[even], %[a3]\n\t"
+                "sxtb16 %[word], %[word], ror #8\n\t"
+                "smlad %[a3], %[word], %[odd], %[a3]\n\t"
+                "ldr %[word], %[end]\n\t"
+                "cmp %[xp], %[word]\n\t"
+                "bne 1b"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(xp), [p0] "+r"(p0),
+                  [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [even] "=&r"(even), [odd] "=&r"(odd),
+                  [word] "=&r"(word), [half] "=&r"(half)
+                : [end] "m"(end)
+                : "cc", "memory");
+        i = length & ~3;
+    }
+#endif
     for (; i + 4 <= length; i += 4) {
         const uint32_t word = nn2mcu_load32(x + i);
         const uint32_t even = nn2mcu_sxtb16(word), odd = nn2mcu_sxtb16_ror8(word);

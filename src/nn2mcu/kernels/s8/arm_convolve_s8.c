@@ -143,13 +143,127 @@ static void im2col(const int8_t *image, const cmsis_nn_dims *in, int32_t kh, int
     }
 }
 
-/* Output pixels a and b (b may be NULL) from their columns, two channels at a time. */
+/* What the outputs of four consecutive channels need, set once per block of channels
+   (out4_common, out4_channels). In the fast form (every channel's requantization nn2mcu_requantize_parts',
+   the activation range inside int8, an offset that the requantized value cannot overflow
+   with) each output is the requantized sum plus the offset, saturated to int8; the four
+   bytes are packed and clamped to the activation range lane by lane (the same bytes, since
+   the range lies inside int8) and stored as one word. */
+typedef struct {
+    int32_t multiplier[4];
+    uint32_t nudge_high[4];
+    int32_t exponent[4];
+    const int32_t *shift;
+    int32_t offset;
+    uint32_t low, high; /* the activation range in each byte lane */
+    cmsis_nn_activation act;
+    int fast;
+} out4;
+
+/* Whether a layer's outputs may take the fast form. */
+static int fast_outputs(const int32_t *multiplier, const int32_t *shift, int32_t count, int32_t offset,
+                        cmsis_nn_activation act)
+{
+    return nn2mcu_fast_channels(multiplier, shift, count) && act.min >= -128 && act.min <= act.max &&
+           act.max <= 127 && offset >= -65536 && offset <= 65536;
+}
+
+/* The fields every block shares. */
+static void out4_common(out4 *o, int fast, int32_t offset, cmsis_nn_activation act)
+{
+    o->offset = offset;
+    o->low = ((uint32_t)act.min & 0xFFu) * 0x01010101u;
+    o->high = ((uint32_t)act.max & 0xFFu) * 0x01010101u;
+    o->act = act;
+    o->fast = fast;
+}
+
+/* The four channels' constants, from their multipliers and shifts. */
+static void out4_channels(out4 *o, const int32_t *multiplier, const int32_t *shift)
+{
+    for (int32_t k = 0; k < 4; k++) {
+        o->multiplier[k] = multiplier[k];
+        o->nudge_high[k] = o->fast ? nn2mcu_fast_high(shift[k]) : 0;
+        o->exponent[k] = o->fast ? nn2mcu_fast_exponent(shift[k]) : 0;
+    }
+    o->shift = shift;
+}
+
+/* Output k of the fast form as the low byte of a word. */
+static inline uint32_t fast_byte(const out4 *o, uint32_t acc, int32_t k)
+{
+    const int32_t value = nn2mcu_requantize_parts(nn2mcu_wrap32(acc), o->multiplier[k], o->nudge_high[k],
+                                                  o->exponent[k]);
+    return (uint32_t)nn2mcu_sat8(value + o->offset) & 0xFFu;
+}
+
+/* The four channels' outputs at out from their sums. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void output4(const uint32_t acc[4], const out4 *o, int8_t *out)
+{
+    if (o->fast) {
+        const uint32_t word = fast_byte(o, acc[0], 0) | fast_byte(o, acc[1], 1) << 8 |
+                              fast_byte(o, acc[2], 2) << 16 | fast_byte(o, acc[3], 3) << 24;
+        nn2mcu_store32(out, nn2mcu_min8x4(nn2mcu_max8x4(word, o->low), o->high));
+        return;
+    }
+    for (int32_t k = 0; k < 4; k++) {
+        out[k] = nn2mcu_s8_output(nn2mcu_wrap32(acc[k]), o->multiplier[k], o->shift[k], o->offset, o->act.min,
+                                  o->act.max);
+    }
+}
+
+/* Four consecutive channels' outputs at out from their sums, with the requantization
+   constants derived from multiplier and shift (the convolutions'; out4 holds the depthwise
+   blocks' precomputed). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void output4_from(const uint32_t acc[4], const int32_t *multiplier, const int32_t *shift,
+                                const out4 *o, int8_t *out)
+{
+    if (o->fast) {
+        uint32_t word = 0;
+        for (int32_t k = 0; k < 4; k++) {
+            const int32_t value = nn2mcu_requantize_fast(nn2mcu_wrap32(acc[k]), multiplier[k], shift[k]);
+            word |= ((uint32_t)nn2mcu_sat8(value + o->offset) & 0xFFu) << (8 * k);
+        }
+        nn2mcu_store32(out, nn2mcu_min8x4(nn2mcu_max8x4(word, o->low), o->high));
+        return;
+    }
+    for (int32_t k = 0; k < 4; k++) {
+        out[k] = nn2mcu_s8_output(nn2mcu_wrap32(acc[k]), multiplier[k], shift[k], o->offset, o->act.min,
+                                  o->act.max);
+    }
+}
+
+/* Output pixels a and b (b may be NULL) from their columns: four channels at a time (two
+   calls of nn2mcu_dot_2x2), the last ch_out % 4 two at a time. */
 static void columns_to_pixels(const int16_t *col_a, const int16_t *col_b, int32_t length, const int8_t *weights,
                               int32_t ch_out, const int32_t *bias, const cmsis_nn_per_channel_quant_params *quant,
-                              int32_t output_offset, cmsis_nn_activation act, int8_t *out_a, int8_t *out_b)
+                              const out4 *outputs, int8_t *out_a, int8_t *out_b)
 {
     const int16_t *second = col_b != NULL ? col_b : col_a;
-    for (int32_t o = 0; o < ch_out; o += 2) {
+    int32_t o = 0;
+    for (; o + 4 <= ch_out; o += 4) {
+        uint32_t low[4], high[4]; /* a.w0, b.w0, a.w1, b.w1 for filters o, o + 1 and o + 2, o + 3 */
+        low[0] = low[1] = (uint32_t)(bias != NULL ? bias[o] : 0);
+        low[2] = low[3] = (uint32_t)(bias != NULL ? bias[o + 1] : 0);
+        high[0] = high[1] = (uint32_t)(bias != NULL ? bias[o + 2] : 0);
+        high[2] = high[3] = (uint32_t)(bias != NULL ? bias[o + 3] : 0);
+        const int8_t *w = weights + (size_t)o * (size_t)length;
+        nn2mcu_dot_2x2(col_a, second, w, w + length, length, low);
+        nn2mcu_dot_2x2(col_a, second, w + 2 * length, w + 3 * length, length, high);
+        const uint32_t pixel_a[4] = {low[0], low[2], high[0], high[2]};
+        output4_from(pixel_a, quant->multiplier + o, quant->shift + o, outputs, out_a + o);
+        if (out_b != NULL) {
+            const uint32_t pixel_b[4] = {low[1], low[3], high[1], high[3]};
+            output4_from(pixel_b, quant->multiplier + o, quant->shift + o, outputs, out_b + o);
+        }
+    }
+    for (; o < ch_out; o += 2) {
         int32_t next = o + 1 < ch_out ? o + 1 : o; /* an odd count: the last filter twice */
         uint32_t acc[4];
         acc[0] = acc[1] = (uint32_t)(bias != NULL ? bias[o] : 0);
@@ -158,10 +272,11 @@ static void columns_to_pixels(const int16_t *col_a, const int16_t *col_b, int32_
         for (int32_t k = 0; k < 2 && o + k < ch_out; k++) {
             int32_t channel = o + k;
             int32_t m = quant->multiplier[channel], s = quant->shift[channel];
-            out_a[channel] = nn2mcu_s8_output(nn2mcu_wrap32(acc[2 * k]), m, s, output_offset, act.min, act.max);
+            out_a[channel] = nn2mcu_s8_output(nn2mcu_wrap32(acc[2 * k]), m, s, outputs->offset, outputs->act.min,
+                                              outputs->act.max);
             if (out_b != NULL) {
-                out_b[channel] =
-                    nn2mcu_s8_output(nn2mcu_wrap32(acc[2 * k + 1]), m, s, output_offset, act.min, act.max);
+                out_b[channel] = nn2mcu_s8_output(nn2mcu_wrap32(acc[2 * k + 1]), m, s, outputs->offset,
+                                                  outputs->act.min, outputs->act.max);
             }
         }
     }
@@ -177,6 +292,9 @@ static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile paddin
     const int32_t length = filter->h * filter->w * in->c, ch_out = out->c;
     const int32_t pixels = out->h * out->w;
     int16_t *col_a = buffer, *col_b = buffer + length;
+    out4 outputs;
+    out4_common(&outputs, fast_outputs(quant->multiplier, quant->shift, ch_out, output_offset, act), output_offset,
+                act);
     for (int32_t n = 0; n < in->n; n++) {
         const int8_t *image = input + (size_t)n * (size_t)in->h * (size_t)in->w * (size_t)in->c;
         int8_t *result = output + (size_t)n * (size_t)pixels * (size_t)ch_out;
@@ -185,12 +303,12 @@ static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile paddin
             im2col(image, in, filter->h, filter->w, stride, padding, input_offset, p % out->w, p / out->w, col_a);
             im2col(image, in, filter->h, filter->w, stride, padding, input_offset, (p + 1) % out->w,
                    (p + 1) / out->w, col_b);
-            columns_to_pixels(col_a, col_b, length, weights, ch_out, bias, quant, output_offset, act,
+            columns_to_pixels(col_a, col_b, length, weights, ch_out, bias, quant, &outputs,
                               result + (size_t)p * (size_t)ch_out, result + (size_t)(p + 1) * (size_t)ch_out);
         }
         if (p < pixels) {
             im2col(image, in, filter->h, filter->w, stride, padding, input_offset, p % out->w, p / out->w, col_a);
-            columns_to_pixels(col_a, NULL, length, weights, ch_out, bias, quant, output_offset, act,
+            columns_to_pixels(col_a, NULL, length, weights, ch_out, bias, quant, &outputs,
                               result + (size_t)p * (size_t)ch_out, NULL);
         }
     }
@@ -205,6 +323,9 @@ static void pointwise(const cmsis_nn_tile stride, int32_t output_offset, cmsis_n
                       const int8_t *weights, const int32_t *bias, const cmsis_nn_dims *out, int8_t *output)
 {
     const int32_t ch_in = in->c, ch_out = out->c, last = ch_out - 1;
+    out4 outputs;
+    out4_common(&outputs, fast_outputs(quant->multiplier, quant->shift, ch_out, output_offset, act), output_offset,
+                act);
     for (int32_t n = 0; n < in->n; n++) {
         for (int32_t oy = 0; oy < out->h; oy++) {
             for (int32_t ox = 0; ox < out->w; ox++) {
@@ -220,6 +341,10 @@ static void pointwise(const cmsis_nn_tile stride, int32_t output_offset, cmsis_n
                         acc[k] = (uint32_t)(bias != NULL ? bias[row] : 0);
                     }
                     nn2mcu_dot_1x4(x, w[0], w[1], w[2], w[3], ch_in, acc);
+                    if (o + 4 <= ch_out) {
+                        output4_from(acc, quant->multiplier + o, quant->shift + o, &outputs, pixel_out + o);
+                        continue;
+                    }
                     for (int32_t k = 0; k < 4 && o + k < ch_out; k++) {
                         pixel_out[o + k] = nn2mcu_s8_output(nn2mcu_wrap32(acc[k]), quant->multiplier[o + k],
                                                             quant->shift[o + k], output_offset, act.min, act.max);
@@ -278,14 +403,19 @@ int32_t arm_convolve_wrapper_s8_get_buffer_size(const cmsis_nn_conv_params *conv
     return fast_buffer_size(conv_params, input_dims, filter_dims);
 }
 
-/* Depthwise (multiplier 1): per output pixel, four channels at a time in registers: per
-   window tap one word of input and one of filter, each unpacked into two int16 pairs (the
-   input plus its offset), and four 16 x 16 multiply-accumulates (SMLABB, SMLATT on a core
-   with the DSP extension) into the four channels' sums, modulo 2^32 as CMSIS-NN's int32
-   sums; the last ch % 4 channels one at a time. */
+/* Depthwise (multiplier 1), four channels at a time in registers: for each block of four
+   channels, every output pixel; per window tap one word of input and one of filter, each
+   unpacked into two int16 pairs, and four 16 x 16 multiply-accumulates (SMLABB, SMLATT on a
+   core with the DSP extension) into the four channels' sums, modulo 2^32 as CMSIS-NN's
+   int32 sums. Where the whole window lies in the image, sum (x + offset) * w is sum x * w
+   plus offset times the filter's sum, which is added to the bias once per block; where it
+   leaves the image, the in-bounds taps add (x + offset) * w. The last ch % 4 channels one
+   at a time. */
+
 /* acc[k] += the window's sum for channels c .. c + 3: rows x taps input words from x (rows
-   line bytes apart, taps ch apart) against filter words from w (rows wline apart). Out of
-   line, so that the four sums, the offsets and the pointers stay in registers. */
+   line bytes apart, taps ch apart) against filter words from w (rows wline apart), each
+   input value plus the offset in both lanes of offsets. Out of line, so that the four
+   sums, the offsets and the pointers stay in registers. */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
@@ -312,6 +442,107 @@ static void window4(const int8_t *x, const int8_t *w, int32_t rows, int32_t taps
     acc[3] = a3;
 }
 
+
+/* acc[k] += the sums of a window three taps wide and rows high, with no offset: input
+   words from x (ch bytes apart, the next row skip bytes after a row's third), filter words
+   from w (ch bytes apart throughout: a depthwise filter's taps are consecutive pixels). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void window4_3wide(const int8_t *x, const int8_t *w, int32_t rows, size_t skip, size_t ch, uint32_t acc[4])
+{
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (; rows > 0; rows--) {
+#if defined(NN2MCU_SIMD_ASM)
+        /* what the C below computes, in 34 instructions: the compiler's schedule of it loads
+           ahead and spills */
+        uint32_t xs, xo, ws, wo;
+        __asm__("ldr %[xs], [%[x]]\n\t"
+                "ldr %[ws], [%[w]]\n\t"
+                "sxtb16 %[xo], %[xs], ror #8\n\t"
+                "sxtb16 %[xs], %[xs]\n\t"
+                "sxtb16 %[wo], %[ws], ror #8\n\t"
+                "sxtb16 %[ws], %[ws]\n\t"
+                "smlabb %[a0], %[xs], %[ws], %[a0]\n\t"
+                "smlatt %[a2], %[xs], %[ws], %[a2]\n\t"
+                "smlabb %[a1], %[xo], %[wo], %[a1]\n\t"
+                "smlatt %[a3], %[xo], %[wo], %[a3]\n\t"
+                "ldr %[xs], [%[x], %[ch]]\n\t"
+                "ldr %[ws], [%[w], %[ch]]\n\t"
+                "sxtb16 %[xo], %[xs], ror #8\n\t"
+                "sxtb16 %[xs], %[xs]\n\t"
+                "sxtb16 %[wo], %[ws], ror #8\n\t"
+                "sxtb16 %[ws], %[ws]\n\t"
+                "smlabb %[a0], %[xs], %[ws], %[a0]\n\t"
+                "smlatt %[a2], %[xs], %[ws], %[a2]\n\t"
+                "smlabb %[a1], %[xo], %[wo], %[a1]\n\t"
+                "smlatt %[a3], %[xo], %[wo], %[a3]\n\t"
+                "add %[x], %[x], %[ch], lsl #1\n\t"
+                "add %[w], %[w], %[ch], lsl #1\n\t"
+                "ldr %[xs], [%[x]]\n\t"
+                "ldr %[ws], [%[w]]\n\t"
+                "sxtb16 %[xo], %[xs], ror #8\n\t"
+                "sxtb16 %[xs], %[xs]\n\t"
+                "sxtb16 %[wo], %[ws], ror #8\n\t"
+                "sxtb16 %[ws], %[ws]\n\t"
+                "smlabb %[a0], %[xs], %[ws], %[a0]\n\t"
+                "smlatt %[a2], %[xs], %[ws], %[a2]\n\t"
+                "smlabb %[a1], %[xo], %[wo], %[a1]\n\t"
+                "smlatt %[a3], %[xo], %[wo], %[a3]\n\t"
+                "add %[x], %[x], %[skip]\n\t"
+                "add %[w], %[w], %[ch]"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w),
+                  [xs] "=&r"(xs), [xo] "=&r"(xo), [ws] "=&r"(ws), [wo] "=&r"(wo)
+                : [ch] "r"(ch), [skip] "r"(skip)
+                : "memory");
+#else
+/* one input word against one filter word into the four sums (no offset) */
+#define NN2MCU_TAP4(xp, wp)                                                                                            \
+    do {                                                                                                               \
+        const uint32_t xs_ = nn2mcu_load32(xp), ws_ = nn2mcu_load32(wp);                                               \
+        const uint32_t xe_ = nn2mcu_sxtb16(xs_), xo_ = nn2mcu_sxtb16_ror8(xs_);                                        \
+        const uint32_t we_ = nn2mcu_sxtb16(ws_), wo_ = nn2mcu_sxtb16_ror8(ws_);                                        \
+        a0 = nn2mcu_smlabb(xe_, we_, a0);                                                                              \
+        a2 = nn2mcu_smlatt(xe_, we_, a2);                                                                              \
+        a1 = nn2mcu_smlabb(xo_, wo_, a1);                                                                              \
+        a3 = nn2mcu_smlatt(xo_, wo_, a3);                                                                              \
+    } while (0)
+        NN2MCU_TAP4(x, w);
+        NN2MCU_TAP4(x + ch, w + ch);
+        x += 2 * ch;
+        w += 2 * ch;
+        NN2MCU_TAP4(x, w);
+        x += skip;
+        w += ch;
+#endif
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* count output pixels of one row whose windows lie inside the image, four channels: x is
+   the first window's corner (channel c), step the input bytes between windows, out the
+   first output (channel c), ch the bytes between pixels. A 3 x 3 window is unrolled. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void interior_run4(const int8_t *x, const int8_t *w, int32_t count, size_t step, int32_t kh, int32_t kw,
+                          size_t line, size_t ch, const uint32_t folded[4], const out4 *o, int8_t *out)
+{
+    const size_t wline = (size_t)kw * ch;
+    for (; count > 0; count--, x += step, out += ch) {
+        uint32_t acc[4] = {folded[0], folded[1], folded[2], folded[3]};
+        if (kw == 3) {
+            window4_3wide(x, w, kh, line - 2 * ch, ch, acc);
+        } else {
+            window4(x, w, kh, kw, line, wline, ch, 0, acc);
+        }
+        output4(acc, o, out);
+    }
+}
+
 static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, int32_t input_offset,
                       int32_t output_offset, cmsis_nn_activation act,
                       const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in,
@@ -320,42 +551,75 @@ static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, i
 {
     const int32_t ch = in->c, kh = filter->h, kw = filter->w, grouped = ch & ~3;
     const uint32_t offsets = ((uint32_t)input_offset & 0xFFFFu) * 0x10001u;
-    const size_t line = (size_t)in->w * (size_t)ch;
+    const size_t line = (size_t)in->w * (size_t)ch, wline = (size_t)kw * (size_t)ch;
+    const int fast = fast_outputs(quant->multiplier, quant->shift, ch, output_offset, act);
+    /* the output columns whose windows lie inside the image sideways: [ox_lo, ox_hi) */
+    int32_t ox_lo = (padding.w + stride.w - 1) / stride.w, ox_hi = out->w;
+    while (ox_hi > ox_lo && (ox_hi - 1) * stride.w - padding.w + kw > in->w) {
+        ox_hi--;
+    }
+    if (ox_lo > ox_hi) {
+        ox_lo = ox_hi;
+    }
     for (int32_t n = 0; n < in->n; n++) {
         const int8_t *image = input + (size_t)n * (size_t)in->h * line;
-        for (int32_t oy = 0; oy < out->h; oy++) {
-            const int32_t y0 = oy * stride.h - padding.h;
-            const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = in->h - y0 < kh ? in->h - y0 : kh;
-            for (int32_t ox = 0; ox < out->w; ox++) {
-                const int32_t x0 = ox * stride.w - padding.w;
-                const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = in->w - x0 < kw ? in->w - x0 : kw;
-                int8_t *pixel_out = output + (((size_t)n * (size_t)out->h + (size_t)oy) * (size_t)out->w + (size_t)ox) * (size_t)ch;
-                const int8_t *corner = image + (size_t)(y0 + ky0) * line + (size_t)(x0 + kx0) * (size_t)ch;
-                const int8_t *corner_w = weights + ((size_t)ky0 * (size_t)kw + (size_t)kx0) * (size_t)ch;
-                for (int32_t c = 0; c < ch; c += 4) {
-                    const int32_t count = c < grouped ? 4 : ch - c;
-                    uint32_t acc[4] = {0, 0, 0, 0};
-                    for (int32_t k = 0; k < count; k++) {
-                        acc[k] = (uint32_t)(bias != NULL ? bias[c + k] : 0);
+        int8_t *result = output + (size_t)n * (size_t)out->h * (size_t)out->w * (size_t)ch;
+        for (int32_t c = 0; c < grouped; c += 4) {
+            uint32_t start[4], folded[4];
+            for (int32_t k = 0; k < 4; k++) {
+                uint32_t taps = 0;
+                for (int32_t t = 0; t < kh * kw; t++) {
+                    taps += (uint32_t)weights[(size_t)t * (size_t)ch + (size_t)(c + k)];
+                }
+                start[k] = (uint32_t)(bias != NULL ? bias[c + k] : 0);
+                folded[k] = start[k] + (uint32_t)input_offset * taps;
+            }
+            out4 o;
+            out4_common(&o, fast, output_offset, act);
+            out4_channels(&o, quant->multiplier + c, quant->shift + c);
+            for (int32_t oy = 0; oy < out->h; oy++) {
+                const int32_t y0 = oy * stride.h - padding.h;
+                const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = in->h - y0 < kh ? in->h - y0 : kh;
+                int8_t *row_out = result + (size_t)oy * (size_t)out->w * (size_t)ch + (size_t)c;
+                for (int32_t ox = 0; ox < out->w; ox++) {
+                    const int32_t x0 = ox * stride.w - padding.w;
+                    if (ky0 == 0 && ky1 == kh && ox == ox_lo && ox_hi > ox_lo) {
+                        interior_run4(image + (size_t)y0 * line + (size_t)x0 * (size_t)ch + (size_t)c,
+                                      weights + c, ox_hi - ox_lo, (size_t)stride.w * (size_t)ch, kh, kw, line,
+                                      (size_t)ch, folded, &o, row_out + (size_t)ox * (size_t)ch);
+                        ox = ox_hi - 1;
+                        continue;
                     }
-                    const int8_t *row = corner + c, *row_w = corner_w + c;
-                    if (count == 4) {
-                        window4(row, row_w, ky1 - ky0, kx1 - kx0, line, (size_t)kw * (size_t)ch, (size_t)ch, offsets,
-                                acc);
-                    } else {
-                        for (int32_t ky = ky0; ky < ky1; ky++, row += line, row_w += (size_t)kw * (size_t)ch) {
-                            const int8_t *x = row, *w = row_w;
-                            for (int32_t kx = kx0; kx < kx1; kx++, x += ch, w += ch) {
-                                for (int32_t k = 0; k < count; k++) {
-                                    acc[k] += (uint32_t)(((int32_t)x[k] + input_offset) * w[k]);
-                                }
-                            }
+                    const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = in->w - x0 < kw ? in->w - x0 : kw;
+                    uint32_t acc[4] = {start[0], start[1], start[2], start[3]};
+                    if (ky1 > ky0 && kx1 > kx0) {
+                        window4(image + (size_t)(y0 + ky0) * line + (size_t)(x0 + kx0) * (size_t)ch + (size_t)c,
+                                weights + ((size_t)ky0 * (size_t)kw + (size_t)kx0) * (size_t)ch + (size_t)c,
+                                ky1 - ky0, kx1 - kx0, line, wline, (size_t)ch, offsets, acc);
+                    }
+                    output4(acc, &o, row_out + (size_t)ox * (size_t)ch);
+                }
+            }
+        }
+        for (int32_t c = grouped; c < ch; c++) { /* the last ch % 4 channels */
+            for (int32_t oy = 0; oy < out->h; oy++) {
+                const int32_t y0 = oy * stride.h - padding.h;
+                const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = in->h - y0 < kh ? in->h - y0 : kh;
+                for (int32_t ox = 0; ox < out->w; ox++) {
+                    const int32_t x0 = ox * stride.w - padding.w;
+                    const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = in->w - x0 < kw ? in->w - x0 : kw;
+                    uint32_t acc = (uint32_t)(bias != NULL ? bias[c] : 0);
+                    for (int32_t ky = ky0; ky < ky1; ky++) {
+                        for (int32_t kx = kx0; kx < kx1; kx++) {
+                            const size_t tap = (size_t)ky * (size_t)kw + (size_t)kx;
+                            const int32_t value =
+                                image[(size_t)(y0 + ky) * line + (size_t)(x0 + kx) * (size_t)ch + (size_t)c];
+                            acc += (uint32_t)((value + input_offset) * weights[tap * (size_t)ch + (size_t)c]);
                         }
                     }
-                    for (int32_t k = 0; k < count; k++) {
-                        pixel_out[c + k] = nn2mcu_s8_output(nn2mcu_wrap32(acc[k]), quant->multiplier[c + k],
-                                                            quant->shift[c + k], output_offset, act.min, act.max);
-                    }
+                    result[((size_t)oy * (size_t)out->w + (size_t)ox) * (size_t)ch + (size_t)c] =
+                        nn2mcu_s8_output(nn2mcu_wrap32(acc), quant->multiplier[c], quant->shift[c], output_offset,
+                                         act.min, act.max);
                 }
             }
         }

@@ -61,12 +61,80 @@ static inline int32_t nn2mcu_requantize(int32_t value, int32_t multiplier, int32
 #endif
 }
 
+/* nn2mcu_requantize for a multiplier >= 0 and a shift from -31 to -2 (what TFLite's quantized
+   multipliers below 1/4 are), in one rounding of one 64-bit sum: with e = -shift and
+   h = floor((value * multiplier + 2^30) / 2^31), the rounding division of h by 2^e (ties
+   away from zero) is floor((h + 2^(e-1) - [h < 0]) / 2^e), which equals
+   floor((value * multiplier + 2^30 + (2^(e-1) - [value < 0]) * 2^31) / 2^(31+e)): a
+   multiplier >= 0 makes h < 0 only for value < 0, and value < 0 with h = 0 gives 0 either
+   way. The sum is one multiply-accumulate (SMLAL) onto a nudge whose words are
+   2^(e-2) - [value < 0] and 2^30 + [value < 0] * 2^31; the result is its high word shifted
+   right by e - 1. Under CMSIS_NN_USE_SINGLE_ROUNDING it is nn2mcu_requantize. */
+/* nn2mcu_requantize_fast from a channel's two constants: nudge_high = 2^(e-2) and
+   exponent = e - 1 (nn2mcu_fast_high, nn2mcu_fast_exponent); double rounding only. */
+static inline int32_t nn2mcu_requantize_parts(int32_t value, int32_t multiplier, uint32_t nudge_high, int32_t exponent)
+{
+    const int32_t negative = nn2mcu_asr32(value, 31); /* 0 or -1 */
+    const uint32_t low = 0x40000000u + ((uint32_t)negative << 31);
+    const uint64_t nudge = ((uint64_t)(nudge_high + (uint32_t)negative) << 32) | low;
+    const uint64_t sum = nudge + (uint64_t)((int64_t)value * multiplier);
+    return nn2mcu_asr32(nn2mcu_wrap32((int64_t)(sum >> 32)), exponent);
+}
+
+static inline uint32_t nn2mcu_fast_high(int32_t shift)
+{
+    return 0x40000000u >> (uint32_t)(32 + shift);
+}
+
+static inline int32_t nn2mcu_fast_exponent(int32_t shift)
+{
+    return -shift - 1;
+}
+
+static inline int32_t nn2mcu_requantize_fast(int32_t value, int32_t multiplier, int32_t shift)
+{
+#ifdef CMSIS_NN_USE_SINGLE_ROUNDING
+    return nn2mcu_requantize(value, multiplier, shift);
+#else
+    return nn2mcu_requantize_parts(value, multiplier, nn2mcu_fast_high(shift), nn2mcu_fast_exponent(shift));
+#endif
+}
+
+/* Whether every one of count channels may take nn2mcu_requantize_parts (never under
+   CMSIS_NN_USE_SINGLE_ROUNDING). */
+static inline int nn2mcu_fast_channels(const int32_t *multiplier, const int32_t *shift, int32_t count)
+{
+#ifdef CMSIS_NN_USE_SINGLE_ROUNDING
+    (void)multiplier;
+    (void)shift;
+    (void)count;
+    return 0; /* nn2mcu_requantize_parts is the double rounding's */
+#endif
+    for (int32_t i = 0; i < count; i++) {
+        if (multiplier[i] < 0 || shift[i] > -2 || shift[i] < -31) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* requantize, add the output offset, clamp to the activation range (exactly: the
    clamp happens before the offset is added, against the range shifted by it) */
 static inline int8_t nn2mcu_s8_output(int32_t accumulator, int32_t multiplier, int32_t shift, int32_t offset,
                                       int32_t act_min, int32_t act_max)
 {
     int32_t value = nn2mcu_requantize(accumulator, multiplier, shift);
+    int32_t low = act_min - offset, high = act_max - offset;
+    value = value < low ? low : value;
+    value = value > high ? high : value;
+    return (int8_t)(value + offset);
+}
+
+/* nn2mcu_s8_output through nn2mcu_requantize_fast (its conditions hold) */
+static inline int8_t nn2mcu_s8_output_fast(int32_t accumulator, int32_t multiplier, int32_t shift, int32_t offset,
+                                           int32_t act_min, int32_t act_max)
+{
+    int32_t value = nn2mcu_requantize_fast(accumulator, multiplier, shift);
     int32_t low = act_min - offset, high = act_max - offset;
     value = value < low ? low : value;
     value = value > high ? high : value;
