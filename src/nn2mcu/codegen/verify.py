@@ -48,6 +48,7 @@ class VerifyOptions:
     cmsis_root: Path | None = None
     project: Path | None = None  # verify this project as it is instead of generating one
     sanitize: bool = False
+    cflags: str = "-O2"  # the build's flags (sanitize replaces them)
     trace: bool = False
     progress: bool = False
     log: Callable[[str], None] | None = None
@@ -73,7 +74,7 @@ def verify_program(
     reference = scheme_of(program.model).reference_model(
         program.model, options.target, options.kernels
     )
-    cflags = SANITIZE if options.sanitize else "-O2"
+    cflags = SANITIZE if options.sanitize else options.cflags
     extra: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="nn2mcu-verify-") as work_name:
         work = Path(work_name)

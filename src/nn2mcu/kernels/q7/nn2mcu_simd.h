@@ -41,8 +41,9 @@ static inline void nn2mcu_store32(void *p, uint32_t v)
 
 /* Loops written in assembly where the compiler's schedule of the C needs more registers
    than the core has: GCC, optimising (at -O0 it cannot place the operands; at most
-   thirteen registers, so r7 may stay the frame pointer); Clang 14 fails to allocate them */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
+   thirteen registers, so r7 may stay the frame pointer); Clang 14 fails to allocate them.
+   NN2MCU_NO_ASM keeps the C (benchmarks/mlperf_tiny.py --ablation). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__) && !defined(NN2MCU_NO_ASM)
 #define NN2MCU_SIMD_ASM 1
 #endif
 

@@ -160,10 +160,19 @@ typedef struct {
     int fast;
 } out4;
 
-/* Whether a layer's outputs may take the fast form. */
+/* Whether a layer's outputs may take the fast form (never with NN2MCU_NO_FAST_OUTPUT:
+   benchmarks/mlperf_tiny.py --ablation). */
 static int fast_outputs(const int32_t *multiplier, const int32_t *shift, int32_t count, int32_t offset,
                         cmsis_nn_activation act)
 {
+#ifdef NN2MCU_NO_FAST_OUTPUT
+    (void)multiplier;
+    (void)shift;
+    (void)count;
+    (void)offset;
+    (void)act;
+    return 0;
+#endif
     return nn2mcu_fast_channels(multiplier, shift, count) && act.min >= -128 && act.min <= act.max &&
            act.max <= 127 && offset >= -65536 && offset <= 65536;
 }
@@ -199,9 +208,9 @@ static inline uint32_t fast_byte(const out4 *o, uint32_t acc, int32_t k)
 
 /* The four channels' outputs at out from their sums. */
 #if defined(__GNUC__)
-__attribute__((always_inline))
+__attribute__((noinline))
 #endif
-static inline void output4(const uint32_t acc[4], const out4 *o, int8_t *out)
+static void output4(const uint32_t acc[4], const out4 *o, int8_t *out)
 {
     if (o->fast) {
         const uint32_t word = fast_byte(o, acc[0], 0) | fast_byte(o, acc[1], 1) << 8 |
@@ -219,9 +228,9 @@ static inline void output4(const uint32_t acc[4], const out4 *o, int8_t *out)
    constants derived from multiplier and shift (the convolutions'; out4 holds the depthwise
    blocks' precomputed). */
 #if defined(__GNUC__)
-__attribute__((always_inline))
+__attribute__((noinline))
 #endif
-static inline void output4_from(const uint32_t acc[4], const int32_t *multiplier, const int32_t *shift,
+static void output4_from(const uint32_t acc[4], const int32_t *multiplier, const int32_t *shift,
                                 const out4 *o, int8_t *out)
 {
     if (o->fast) {
@@ -355,6 +364,82 @@ static void pointwise(const cmsis_nn_tile stride, int32_t output_offset, cmsis_n
     }
 }
 
+/* bias + one filter of words * 4 int8 values against the unpacked input pairs. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline uint32_t narrow_sum(const int8_t *filter, const uint32_t even[2], const uint32_t odd[2],
+                                  const int32_t words, int32_t bias)
+{
+    uint32_t sum = (uint32_t)bias;
+    for (int32_t j = 0; j < words; j++) {
+        const uint32_t word = nn2mcu_load32(filter + 4 * j);
+        sum = nn2mcu_smlad(nn2mcu_sxtb16(word), even[j], sum);
+        sum = nn2mcu_smlad(nn2mcu_sxtb16_ror8(word), odd[j], sum);
+    }
+    return sum;
+}
+
+/* A 1x1 convolution as pointwise's, for an input depth of words * 4 channels (at most 8):
+   each pixel's channels are unpacked once into int16 pairs that stay in registers, and each
+   filter's words are multiplied against them (no column, no call per filter). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void narrow_pixels(const cmsis_nn_tile stride, const out4 *outputs,
+                                 const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in,
+                                 const int8_t *input, const int8_t *weights, const int32_t *bias,
+                                 const cmsis_nn_dims *out, int8_t *output, const int32_t words)
+{
+    const int32_t ch_out = out->c, depth = 4 * words;
+    for (int32_t n = 0; n < in->n; n++) {
+        for (int32_t oy = 0; oy < out->h; oy++) {
+            for (int32_t ox = 0; ox < out->w; ox++) {
+                const int8_t *x = input + (((size_t)n * (size_t)in->h + (size_t)(oy * stride.h)) * (size_t)in->w +
+                                           (size_t)(ox * stride.w)) * (size_t)depth;
+                int8_t *pixel_out = output + (((size_t)n * (size_t)out->h + (size_t)oy) * (size_t)out->w + (size_t)ox) * (size_t)ch_out;
+                uint32_t even[2], odd[2];
+                for (int32_t j = 0; j < words; j++) {
+                    const uint32_t word = nn2mcu_load32(x + 4 * j);
+                    even[j] = nn2mcu_sxtb16(word);
+                    odd[j] = nn2mcu_sxtb16_ror8(word);
+                }
+                const int8_t *filter = weights;
+                int32_t o = 0;
+                for (; o + 4 <= ch_out; o += 4, filter += 4 * depth) {
+                    uint32_t acc[4];
+                    acc[0] = narrow_sum(filter, even, odd, words, bias != NULL ? bias[o] : 0);
+                    acc[1] = narrow_sum(filter + depth, even, odd, words, bias != NULL ? bias[o + 1] : 0);
+                    acc[2] = narrow_sum(filter + 2 * depth, even, odd, words, bias != NULL ? bias[o + 2] : 0);
+                    acc[3] = narrow_sum(filter + 3 * depth, even, odd, words, bias != NULL ? bias[o + 3] : 0);
+                    output4_from(acc, quant->multiplier + o, quant->shift + o, outputs, pixel_out + o);
+                }
+                for (; o < ch_out; o++, filter += depth) {
+                    const uint32_t sum = narrow_sum(filter, even, odd, words, bias != NULL ? bias[o] : 0);
+                    pixel_out[o] = nn2mcu_s8_output(nn2mcu_wrap32(sum), quant->multiplier[o], quant->shift[o],
+                                                    outputs->offset, outputs->act.min, outputs->act.max);
+                }
+            }
+        }
+    }
+}
+
+/* narrow_pixels for an input depth of 8, its loops unrolled (at 12 and 16 the held pairs
+   crowd the registers and the column path is faster; at 4 it gains too little for its
+   code). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void narrow(const cmsis_nn_tile stride, int32_t output_offset, cmsis_nn_activation act,
+                   const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in, const int8_t *input,
+                   const int8_t *weights, const int32_t *bias, const cmsis_nn_dims *out, int8_t *output)
+{
+    out4 outputs;
+    out4_common(&outputs, fast_outputs(quant->multiplier, quant->shift, out->c, output_offset, act), output_offset,
+                act);
+    narrow_pixels(stride, &outputs, quant, in, input, weights, bias, out, output, 2);
+}
+
 /* What the fast path needs: two int16 columns; 0 when it does not apply. */
 static int32_t fast_buffer_size(const cmsis_nn_conv_params *params, const cmsis_nn_dims *in,
                                 const cmsis_nn_dims *filter)
@@ -376,6 +461,13 @@ arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx, const c
 {
     (void)bias_dims;
     const int32_t length = filter_dims->h * filter_dims->w * input_dims->c;
+    if (filter_dims->h == 1 && filter_dims->w == 1 && conv_params->padding.w == 0 && conv_params->padding.h == 0 &&
+        conv_params->input_offset == 0 && conv_params->dilation.w == 1 && conv_params->dilation.h == 1 &&
+        filter_dims->c == input_dims->c && input_dims->c == 8) {
+        narrow(conv_params->stride, conv_params->output_offset, conv_params->activation, quant_params, input_dims,
+               input_data, filter_data, bias_data, output_dims, output_data);
+        return ARM_CMSIS_NN_SUCCESS;
+    }
     if (ctx != NULL && ctx->buf != NULL && ctx->size >= 2 * length * (int32_t)sizeof(int16_t) &&
         conv_params->dilation.w == 1 && conv_params->dilation.h == 1 && filter_dims->c == input_dims->c) {
         convolve_fast(conv_params->stride, conv_params->padding, conv_params->input_offset,
@@ -543,6 +635,42 @@ static void interior_run4(const int8_t *x, const int8_t *w, int32_t count, size_
     }
 }
 
+/* The last ch % 4 channels of a depthwise convolution (one image), one at a time. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void depthwise_tail(const cmsis_nn_tile stride, const cmsis_nn_tile padding, int32_t input_offset,
+                           int32_t output_offset, cmsis_nn_activation act,
+                           const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in,
+                           const int8_t *image, const cmsis_nn_dims *filter, const int8_t *weights,
+                           const int32_t *bias, const cmsis_nn_dims *out, int8_t *result)
+{
+    const int32_t ch = in->c, kh = filter->h, kw = filter->w;
+    const size_t line = (size_t)in->w * (size_t)ch;
+    for (int32_t c = ch & ~3; c < ch; c++) {
+        for (int32_t oy = 0; oy < out->h; oy++) {
+            const int32_t y0 = oy * stride.h - padding.h;
+            const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = in->h - y0 < kh ? in->h - y0 : kh;
+            for (int32_t ox = 0; ox < out->w; ox++) {
+                const int32_t x0 = ox * stride.w - padding.w;
+                const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = in->w - x0 < kw ? in->w - x0 : kw;
+                uint32_t acc = (uint32_t)(bias != NULL ? bias[c] : 0);
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    for (int32_t kx = kx0; kx < kx1; kx++) {
+                        const size_t tap = (size_t)ky * (size_t)kw + (size_t)kx;
+                        const int32_t value =
+                            image[(size_t)(y0 + ky) * line + (size_t)(x0 + kx) * (size_t)ch + (size_t)c];
+                        acc += (uint32_t)((value + input_offset) * weights[tap * (size_t)ch + (size_t)c]);
+                    }
+                }
+                result[((size_t)oy * (size_t)out->w + (size_t)ox) * (size_t)ch + (size_t)c] =
+                    nn2mcu_s8_output(nn2mcu_wrap32(acc), quant->multiplier[c], quant->shift[c], output_offset,
+                                     act.min, act.max);
+            }
+        }
+    }
+}
+
 static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, int32_t input_offset,
                       int32_t output_offset, cmsis_nn_activation act,
                       const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in,
@@ -601,28 +729,8 @@ static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, i
                 }
             }
         }
-        for (int32_t c = grouped; c < ch; c++) { /* the last ch % 4 channels */
-            for (int32_t oy = 0; oy < out->h; oy++) {
-                const int32_t y0 = oy * stride.h - padding.h;
-                const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = in->h - y0 < kh ? in->h - y0 : kh;
-                for (int32_t ox = 0; ox < out->w; ox++) {
-                    const int32_t x0 = ox * stride.w - padding.w;
-                    const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = in->w - x0 < kw ? in->w - x0 : kw;
-                    uint32_t acc = (uint32_t)(bias != NULL ? bias[c] : 0);
-                    for (int32_t ky = ky0; ky < ky1; ky++) {
-                        for (int32_t kx = kx0; kx < kx1; kx++) {
-                            const size_t tap = (size_t)ky * (size_t)kw + (size_t)kx;
-                            const int32_t value =
-                                image[(size_t)(y0 + ky) * line + (size_t)(x0 + kx) * (size_t)ch + (size_t)c];
-                            acc += (uint32_t)((value + input_offset) * weights[tap * (size_t)ch + (size_t)c]);
-                        }
-                    }
-                    result[((size_t)oy * (size_t)out->w + (size_t)ox) * (size_t)ch + (size_t)c] =
-                        nn2mcu_s8_output(nn2mcu_wrap32(acc), quant->multiplier[c], quant->shift[c], output_offset,
-                                         act.min, act.max);
-                }
-            }
-        }
+        depthwise_tail(stride, padding, input_offset, output_offset, act, quant, in, image, filter, weights, bias,
+                       out, result);
     }
 }
 
