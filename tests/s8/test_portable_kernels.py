@@ -43,6 +43,23 @@ def test_portable_kernel_matches_the_model(harness: tuple[Path, bool], kind: str
 
 
 @pytest.mark.kernel
+@pytest.mark.parametrize("divisor", [2, 1 << 20], ids=["two-columns", "no-buffer"])
+def test_convolutions_with_a_smaller_buffer(tmp_path: Path, divisor: int) -> None:
+    """The convolution given half the buffer its *_get_buffer_size asks (two columns, what
+    CMSIS-NN's own sizing gives: two pixels at a time) or none (the general path)."""
+    binary = tmp_path / "harness"
+    sources = sorted(str(p) for p in KERNELS.glob("*.c"))
+    build = subprocess.run(
+        ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE,
+         f"-DHARNESS_CONV_BUFFER_DIVISOR={divisor}", f"-I{KERNELS}", f"-I{SIMD}", str(HARNESS),
+         *sources, "-o", str(binary)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-2000:]
+    run_cases(binary, KINDS["conv"], 150, 6000 + divisor % 97)
+
+
+@pytest.mark.kernel
 @pytest.mark.parametrize("kind", ["conv", "depthwise", "max", "avg"])
 @pytest.mark.parametrize("geometry", list(ASYMMETRIC))
 def test_asymmetric_padding(harness: tuple[Path, bool], kind: str, geometry: str) -> None:

@@ -277,13 +277,18 @@ class Conv2DS8(_s8.S8Binding):
         return Kernel(name, "-> arm_convolve_s8: im2col and matrix multiplication")
 
     def scratch(self, site: Site) -> int:
-        """The larger of the generic and DSP rules of arm_convolve_wrapper_s8_get_buffer_size."""
+        """What nn2mcu's portable arm_convolve_wrapper_s8_get_buffer_size asks: four int16
+        columns (its four-pixel path), none for an unpadded 1x1 convolution of depth 8 (the
+        input offset folded in: pairs held in registers). It covers CMSIS-NN's own rules
+        (two columns for arm_convolve_s8 and 1_x_n, 2 * ch_in int16 for the 1x1 fast
+        kernel under Arm Compiler 6, none for the strided 1x1 one), so stock CMSIS-NN gets
+        enough too."""
         op, x = site.op, site.x
-        if op.kernel == (1, 1) and not any(op.pad):
-            # arm_convolve_1x1_s8_fast's DSP rule asks 2 * ch_in int16 under Arm Compiler 6
+        if _unpadded_1x1(site) and x.c == 8:
+            # CMSIS-NN's 1x1 fast kernel asks 2 * ch_in int16 under Arm Compiler 6
             return 4 * x.c if op.stride == (1, 1) else 0
         columns = op.kernel[0] * op.kernel[1] * x.c
-        return 2 * _align4(columns) * 2  # arm_convolve_s8 (and 1_x_n outside MVE)
+        return 4 * _align4(columns) * 2
 
     def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
         return s8_weighted_step(site, inputs[0], depthwise=False)

@@ -8,16 +8,15 @@
  * (input + input_offset) * filter, requantized per output channel, plus output_offset,
  * clamped to the activation range.
  *
- * With a scratch buffer of at least two int16 columns (what *_get_buffer_size asks, the
- * larger of CMSIS-NN's generic and DSP sizes) a convolution takes the fast path: two
- * output pixels at a time, each receptive field copied once as int16 (input + offset, 0 in
- * the padding), then two filters against both columns with dual 16-bit MACs (SMLAD on a
- * core with the DSP extension). Sums modulo 2^32 do not depend on their order, so both
- * paths give the same bytes. Depthwise convolutions compute each output pixel's window
- * once for blocks of channels.
+ * With a scratch buffer of at least two int16 columns (CMSIS-NN's size; *_get_buffer_size
+ * asks four) a convolution takes the fast path: four output pixels at a time (two with
+ * two columns), each receptive field copied once as int16 (input + offset, 0 in the
+ * padding), then each filter against the four columns with dual 16-bit MACs (SMLAD on a
+ * core with the DSP extension). An unpadded 1x1 convolution of depth 8 without input
+ * offset (nn2mcu folds it into the bias) keeps each pixel's values in registers instead.
+ * Sums modulo 2^32 do not depend on their order, so every path gives the same bytes.
+ * Depthwise convolutions go over blocks of four channels, every pixel's window once.
  */
-#define NN2MCU_DOT_2X2 /* this file calls nn2mcu_dot_2x2 and nn2mcu_dot_1x4 (nn2mcu_simd.h) */
-#define NN2MCU_DOT_1X4
 
 #include "arm_nnfunctions.h"
 #include "nn2mcu_s8_arith.h"
@@ -224,6 +223,12 @@ static void output4(const uint32_t acc[4], const out4 *o, int8_t *out)
     }
 }
 
+/* fast_byte with the constants derived from multiplier and shift. */
+static inline uint32_t byte_from(uint32_t acc, int32_t multiplier, int32_t shift, int32_t offset)
+{
+    return (uint32_t)nn2mcu_sat8(nn2mcu_requantize_fast(nn2mcu_wrap32(acc), multiplier, shift) + offset) & 0xFFu;
+}
+
 /* Four consecutive channels' outputs at out from their sums, with the requantization
    constants derived from multiplier and shift (the convolutions'; out4 holds the depthwise
    blocks' precomputed). */
@@ -234,11 +239,10 @@ static void output4_from(const uint32_t acc[4], const int32_t *multiplier, const
                                 const out4 *o, int8_t *out)
 {
     if (o->fast) {
-        uint32_t word = 0;
-        for (int32_t k = 0; k < 4; k++) {
-            const int32_t value = nn2mcu_requantize_fast(nn2mcu_wrap32(acc[k]), multiplier[k], shift[k]);
-            word |= ((uint32_t)nn2mcu_sat8(value + o->offset) & 0xFFu) << (8 * k);
-        }
+        const uint32_t word = byte_from(acc[0], multiplier[0], shift[0], o->offset) |
+                              byte_from(acc[1], multiplier[1], shift[1], o->offset) << 8 |
+                              byte_from(acc[2], multiplier[2], shift[2], o->offset) << 16 |
+                              byte_from(acc[3], multiplier[3], shift[3], o->offset) << 24;
         nn2mcu_store32(out, nn2mcu_min8x4(nn2mcu_max8x4(word, o->low), o->high));
         return;
     }
@@ -248,118 +252,211 @@ static void output4_from(const uint32_t acc[4], const int32_t *multiplier, const
     }
 }
 
-/* Output pixels a and b (b may be NULL) from their columns: four channels at a time (two
-   calls of nn2mcu_dot_2x2), the last ch_out % 4 two at a time. */
-static void columns_to_pixels(const int16_t *col_a, const int16_t *col_b, int32_t length, const int8_t *weights,
-                              int32_t ch_out, const int32_t *bias, const cmsis_nn_per_channel_quant_params *quant,
-                              const out4 *outputs, int8_t *out_a, int8_t *out_b)
+/* acc[k] += column c_k . filter w (length values; the columns in nn2mcu_dot_2x2's order),
+   modulo 2^32, for four columns and one filter: each filter word unpacked once for the four
+   columns. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void dot_4x1(const int16_t *c0, const int16_t *c1, const int16_t *c2, const int16_t *c3, const int8_t *w,
+                    int32_t length, uint32_t acc[4])
 {
-    const int16_t *second = col_b != NULL ? col_b : col_a;
-    int32_t o = 0;
-    for (; o + 4 <= ch_out; o += 4) {
-        uint32_t low[4], high[4]; /* a.w0, b.w0, a.w1, b.w1 for filters o, o + 1 and o + 2, o + 3 */
-        low[0] = low[1] = (uint32_t)(bias != NULL ? bias[o] : 0);
-        low[2] = low[3] = (uint32_t)(bias != NULL ? bias[o + 1] : 0);
-        high[0] = high[1] = (uint32_t)(bias != NULL ? bias[o + 2] : 0);
-        high[2] = high[3] = (uint32_t)(bias != NULL ? bias[o + 3] : 0);
-        const int8_t *w = weights + (size_t)o * (size_t)length;
-        nn2mcu_dot_2x2(col_a, second, w, w + length, length, low);
-        nn2mcu_dot_2x2(col_a, second, w + 2 * length, w + 3 * length, length, high);
-        const uint32_t pixel_a[4] = {low[0], low[2], high[0], high[2]};
-        output4_from(pixel_a, quant->multiplier + o, quant->shift + o, outputs, out_a + o);
-        if (out_b != NULL) {
-            const uint32_t pixel_b[4] = {low[1], low[3], high[1], high[3]};
-            output4_from(pixel_b, quant->multiplier + o, quant->shift + o, outputs, out_b + o);
-        }
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int16_t *end = c0 + (length & ~3);
+#if defined(NN2MCU_SIMD_ASM)
+    /* word-aligned columns: the loop below in 18 instructions per four values (LDRD; the
+       loop's end read from the stack; thirteen registers) */
+    if (c0 != end && (((uintptr_t)c0 | (uintptr_t)c1 | (uintptr_t)c2 | (uintptr_t)c3) & 3u) == 0) {
+        uint32_t wl, wh, x0, x1;
+        __asm__("1:\n\t"
+                "ldr %[wl], [%[w]], #4\n\t"
+                "sxtb16 %[wh], %[wl], ror #8\n\t"
+                "sxtb16 %[wl], %[wl]\n\t"
+                "ldrd %[x0], %[x1], [%[c0]], #8\n\t"
+                "smlad %[a0], %[x0], %[wl], %[a0]\n\t"
+                "smlad %[a0], %[x1], %[wh], %[a0]\n\t"
+                "ldrd %[x0], %[x1], [%[c1]], #8\n\t"
+                "smlad %[a1], %[x0], %[wl], %[a1]\n\t"
+                "smlad %[a1], %[x1], %[wh], %[a1]\n\t"
+                "ldrd %[x0], %[x1], [%[c2]], #8\n\t"
+                "smlad %[a2], %[x0], %[wl], %[a2]\n\t"
+                "smlad %[a2], %[x1], %[wh], %[a2]\n\t"
+                "ldrd %[x0], %[x1], [%[c3]], #8\n\t"
+                "smlad %[a3], %[x0], %[wl], %[a3]\n\t"
+                "smlad %[a3], %[x1], %[wh], %[a3]\n\t"
+                "ldr %[x0], %[end]\n\t"
+                "cmp %[c0], %[x0]\n\t"
+                "bne 1b"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [c0] "+r"(c0), [c1] "+r"(c1),
+                  [c2] "+r"(c2), [c3] "+r"(c3), [w] "+r"(w), [wl] "=&r"(wl), [wh] "=&r"(wh), [x0] "=&r"(x0),
+                  [x1] "=&r"(x1)
+                : [end] "m"(end)
+                : "cc", "memory");
     }
-    for (; o < ch_out; o += 2) {
-        int32_t next = o + 1 < ch_out ? o + 1 : o; /* an odd count: the last filter twice */
-        uint32_t acc[4];
-        acc[0] = acc[1] = (uint32_t)(bias != NULL ? bias[o] : 0);
-        acc[2] = acc[3] = (uint32_t)(bias != NULL ? bias[next] : 0);
-        nn2mcu_dot_2x2(col_a, second, weights + (size_t)o * (size_t)length, weights + (size_t)next * (size_t)length, length, acc);
-        for (int32_t k = 0; k < 2 && o + k < ch_out; k++) {
-            int32_t channel = o + k;
-            int32_t m = quant->multiplier[channel], s = quant->shift[channel];
-            out_a[channel] = nn2mcu_s8_output(nn2mcu_wrap32(acc[2 * k]), m, s, outputs->offset, outputs->act.min,
-                                              outputs->act.max);
-            if (out_b != NULL) {
-                out_b[channel] = nn2mcu_s8_output(nn2mcu_wrap32(acc[2 * k + 1]), m, s, outputs->offset,
-                                                  outputs->act.min, outputs->act.max);
-            }
+#endif
+    for (; c0 != end; c0 += 4, c1 += 4, c2 += 4, c3 += 4, w += 4) {
+        const uint32_t word = nn2mcu_load32(w);
+        const uint32_t even = nn2mcu_sxtb16(word), odd = nn2mcu_sxtb16_ror8(word);
+        a0 = nn2mcu_smlad(nn2mcu_load32(c0 + 2), odd, nn2mcu_smlad(nn2mcu_load32(c0), even, a0));
+        a1 = nn2mcu_smlad(nn2mcu_load32(c1 + 2), odd, nn2mcu_smlad(nn2mcu_load32(c1), even, a1));
+        a2 = nn2mcu_smlad(nn2mcu_load32(c2 + 2), odd, nn2mcu_smlad(nn2mcu_load32(c2), even, a2));
+        a3 = nn2mcu_smlad(nn2mcu_load32(c3 + 2), odd, nn2mcu_smlad(nn2mcu_load32(c3), even, a3));
+    }
+    for (int32_t i = 0; i < (length & 3); i++) {
+        a0 += (uint32_t)((int32_t)c0[i] * w[i]);
+        a1 += (uint32_t)((int32_t)c1[i] * w[i]);
+        a2 += (uint32_t)((int32_t)c2[i] * w[i]);
+        a3 += (uint32_t)((int32_t)c3[i] * w[i]);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* acc[k][f] += column col[k] . filter f for filters (at most 16) consecutive filters from w
+   (length values each), as dot_4x1 for each: on a core where the loops are in assembly, with word-
+   aligned columns and length a multiple of 4, one call for all of them (the outer loop's
+   state on the stack), else a dot_4x1 per filter. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void dot_4xn(const int16_t *const col[4], const int8_t *w, int32_t length, int32_t filters,
+                    uint32_t acc[4][16])
+{
+#if defined(NN2MCU_SIMD_ASM)
+    if (filters > 0 && length >= 4 && (length & 3) == 0 &&
+        (((uintptr_t)col[0] | (uintptr_t)col[1] | (uintptr_t)col[2] | (uintptr_t)col[3]) & 3u) == 0) {
+        const int16_t *col0 = col[0], *col1 = col[1], *col2 = col[2], *col3 = col[3], *end = col0;
+        const int32_t bytes = length * (int32_t)sizeof(int16_t);
+        uint32_t *next = acc[0]; /* filter f's four sums: next[0], next[16], next[32], next[48] */
+        int32_t left = filters;
+        uint32_t a0, a1, a2, a3, wl, wh, x0, x1;
+        const int16_t *c0, *c1, *c2, *c3;
+        __asm__("2:\n\t"
+                "ldr %[x0], %[next]\n\t"
+                "ldr %[a0], [%[x0]]\n\t"
+                "ldr %[a1], [%[x0], #64]\n\t"
+                "ldr %[a2], [%[x0], #128]\n\t"
+                "ldr %[a3], [%[x0], #192]\n\t"
+                "ldr %[c0], %[col0]\n\t"
+                "ldr %[c1], %[col1]\n\t"
+                "ldr %[c2], %[col2]\n\t"
+                "ldr %[c3], %[col3]\n\t"
+                "ldr %[x0], %[bytes]\n\t"
+                "add %[x0], %[c0], %[x0]\n\t"
+                "str %[x0], %[end]\n\t"
+                "1:\n\t"
+                "ldr %[wl], [%[w]], #4\n\t"
+                "sxtb16 %[wh], %[wl], ror #8\n\t"
+                "sxtb16 %[wl], %[wl]\n\t"
+                "ldrd %[x0], %[x1], [%[c0]], #8\n\t"
+                "smlad %[a0], %[x0], %[wl], %[a0]\n\t"
+                "smlad %[a0], %[x1], %[wh], %[a0]\n\t"
+                "ldrd %[x0], %[x1], [%[c1]], #8\n\t"
+                "smlad %[a1], %[x0], %[wl], %[a1]\n\t"
+                "smlad %[a1], %[x1], %[wh], %[a1]\n\t"
+                "ldrd %[x0], %[x1], [%[c2]], #8\n\t"
+                "smlad %[a2], %[x0], %[wl], %[a2]\n\t"
+                "smlad %[a2], %[x1], %[wh], %[a2]\n\t"
+                "ldrd %[x0], %[x1], [%[c3]], #8\n\t"
+                "smlad %[a3], %[x0], %[wl], %[a3]\n\t"
+                "smlad %[a3], %[x1], %[wh], %[a3]\n\t"
+                "ldr %[x0], %[end]\n\t"
+                "cmp %[c0], %[x0]\n\t"
+                "bne 1b\n\t"
+                "ldr %[x0], %[next]\n\t"
+                "str %[a1], [%[x0], #64]\n\t"
+                "str %[a2], [%[x0], #128]\n\t"
+                "str %[a3], [%[x0], #192]\n\t"
+                "str %[a0], [%[x0]], #4\n\t"
+                "str %[x0], %[next]\n\t"
+                "ldr %[x0], %[left]\n\t"
+                "subs %[x0], %[x0], #1\n\t"
+                "str %[x0], %[left]\n\t"
+                "bne 2b"
+                : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [c0] "=&r"(c0), [c1] "=&r"(c1),
+                  [c2] "=&r"(c2), [c3] "=&r"(c3), [w] "+r"(w), [wl] "=&r"(wl), [wh] "=&r"(wh), [x0] "=&r"(x0),
+                  [x1] "=&r"(x1), [next] "+m"(next), [left] "+m"(left), [end] "+m"(end)
+                : [col0] "m"(col0), [col1] "m"(col1), [col2] "m"(col2), [col3] "m"(col3), [bytes] "m"(bytes)
+                : "cc", "memory");
+        return;
+    }
+#endif
+    for (int32_t f = 0; f < filters; f++) {
+        uint32_t sums[4] = {acc[0][f], acc[1][f], acc[2][f], acc[3][f]};
+        dot_4x1(col[0], col[1], col[2], col[3], w + (size_t)f * (size_t)length, length, sums);
+        for (int32_t k = 0; k < 4; k++) {
+            acc[k][f] = sums[k];
         }
     }
 }
 
-/* All output pixels, two at a time through int16 columns in buffer (2 * length values). */
+/* count (1 to 4) output pixels from their columns col[0 .. 3] (past count, repeats of a
+   column): up to sixteen filters at a time (dot_4xn), then each pixel's four channels
+   through output4_from; the last ch_out % 4 filters one at a time. */
+static void columns_to_pixels(const int16_t *const col[4], int32_t count, int32_t length, const int8_t *weights,
+                              int32_t ch_out, const int32_t *bias, const cmsis_nn_per_channel_quant_params *quant,
+                              const out4 *outputs, int8_t *out)
+{
+    int32_t o = 0;
+    while (o + 4 <= ch_out) {
+        uint32_t acc[4][16]; /* [pixel][filter], up to 16 filters at a time */
+        const int32_t block = ch_out - o >= 16 ? 16 : (ch_out - o) & ~3;
+        for (int32_t k = 0; k < block; k++) {
+            const uint32_t start = (uint32_t)(bias != NULL ? bias[o + k] : 0);
+            acc[0][k] = acc[1][k] = acc[2][k] = acc[3][k] = start;
+        }
+        dot_4xn(col, weights + (size_t)o * (size_t)length, length, block, acc);
+        for (int32_t g = 0; g < block; g += 4, o += 4) {
+            for (int32_t q = 0; q < count; q++) {
+                output4_from(acc[q] + g, quant->multiplier + o, quant->shift + o, outputs,
+                             out + (size_t)q * (size_t)ch_out + o);
+            }
+        }
+    }
+    for (; o < ch_out; o++) {
+        uint32_t acc[4];
+        acc[0] = acc[1] = acc[2] = acc[3] = (uint32_t)(bias != NULL ? bias[o] : 0);
+        dot_4x1(col[0], col[1], col[2], col[3], weights + (size_t)o * (size_t)length, length, acc);
+        for (int32_t q = 0; q < count; q++) {
+            out[(size_t)q * (size_t)ch_out + (size_t)o] =
+                nn2mcu_s8_output(nn2mcu_wrap32(acc[q]), quant->multiplier[o], quant->shift[o], outputs->offset,
+                                 outputs->act.min, outputs->act.max);
+        }
+    }
+}
+
+/* All output pixels, four at a time (or, with a buffer of two columns, two) through int16
+   columns in buffer, each column word-aligned. */
 static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile padding, int32_t input_offset,
                           int32_t output_offset, cmsis_nn_activation act,
                           const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in,
                           const int8_t *input, const cmsis_nn_dims *filter, const int8_t *weights,
-                          const int32_t *bias, const cmsis_nn_dims *out, int8_t *output, int16_t *buffer)
+                          const int32_t *bias, const cmsis_nn_dims *out, int8_t *output, int16_t *buffer,
+                          int32_t columns)
 {
     const int32_t length = filter->h * filter->w * in->c, ch_out = out->c;
-    const int32_t pixels = out->h * out->w;
-    int16_t *col_a = buffer, *col_b = buffer + length;
+    const int32_t pixels = out->h * out->w, step = (length + 1) & ~1;
     out4 outputs;
     out4_common(&outputs, fast_outputs(quant->multiplier, quant->shift, ch_out, output_offset, act), output_offset,
                 act);
     for (int32_t n = 0; n < in->n; n++) {
         const int8_t *image = input + (size_t)n * (size_t)in->h * (size_t)in->w * (size_t)in->c;
         int8_t *result = output + (size_t)n * (size_t)pixels * (size_t)ch_out;
-        int32_t p = 0;
-        for (; p + 1 < pixels; p += 2) {
-            im2col(image, in, filter->h, filter->w, stride, padding, input_offset, p % out->w, p / out->w, col_a);
-            im2col(image, in, filter->h, filter->w, stride, padding, input_offset, (p + 1) % out->w,
-                   (p + 1) / out->w, col_b);
-            columns_to_pixels(col_a, col_b, length, weights, ch_out, bias, quant, &outputs,
-                              result + (size_t)p * (size_t)ch_out, result + (size_t)(p + 1) * (size_t)ch_out);
-        }
-        if (p < pixels) {
-            im2col(image, in, filter->h, filter->w, stride, padding, input_offset, p % out->w, p / out->w, col_a);
-            columns_to_pixels(col_a, NULL, length, weights, ch_out, bias, quant, &outputs,
-                              result + (size_t)p * (size_t)ch_out, NULL);
-        }
-    }
-}
-
-/* A 1x1 convolution without padding and without input offset (nn2mcu's generated code
-   folds it into the bias) and without a column buffer (a strided one: CMSIS-NN asks none):
-   per output pixel, its input pixel's channels against four filters at a time, straight
-   from the int8 input. */
-static void pointwise(const cmsis_nn_tile stride, int32_t output_offset, cmsis_nn_activation act,
-                      const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in, const int8_t *input,
-                      const int8_t *weights, const int32_t *bias, const cmsis_nn_dims *out, int8_t *output)
-{
-    const int32_t ch_in = in->c, ch_out = out->c, last = ch_out - 1;
-    out4 outputs;
-    out4_common(&outputs, fast_outputs(quant->multiplier, quant->shift, ch_out, output_offset, act), output_offset,
-                act);
-    for (int32_t n = 0; n < in->n; n++) {
-        for (int32_t oy = 0; oy < out->h; oy++) {
-            for (int32_t ox = 0; ox < out->w; ox++) {
-                const int8_t *x = input + (((size_t)n * (size_t)in->h + (size_t)(oy * stride.h)) * (size_t)in->w +
-                                           (size_t)(ox * stride.w)) * (size_t)ch_in;
-                int8_t *pixel_out = output + (((size_t)n * (size_t)out->h + (size_t)oy) * (size_t)out->w + (size_t)ox) * (size_t)ch_out;
-                for (int32_t o = 0; o < ch_out; o += 4) {
-                    const int8_t *w[4];
-                    uint32_t acc[4];
-                    for (int32_t k = 0; k < 4; k++) { /* past the last filter: the last again */
-                        const int32_t row = o + k < ch_out ? o + k : last;
-                        w[k] = weights + (size_t)row * (size_t)ch_in;
-                        acc[k] = (uint32_t)(bias != NULL ? bias[row] : 0);
-                    }
-                    nn2mcu_dot_1x4(x, w[0], w[1], w[2], w[3], ch_in, acc);
-                    if (o + 4 <= ch_out) {
-                        output4_from(acc, quant->multiplier + o, quant->shift + o, &outputs, pixel_out + o);
-                        continue;
-                    }
-                    for (int32_t k = 0; k < 4 && o + k < ch_out; k++) {
-                        pixel_out[o + k] = nn2mcu_s8_output(nn2mcu_wrap32(acc[k]), quant->multiplier[o + k],
-                                                            quant->shift[o + k], output_offset, act.min, act.max);
-                    }
+        for (int32_t p = 0; p < pixels; p += columns) {
+            const int32_t count = pixels - p < columns ? pixels - p : columns;
+            const int16_t *col[4];
+            for (int32_t q = 0; q < 4; q++) {
+                int16_t *column = buffer + (size_t)(q % columns < count ? q % columns : count - 1) * (size_t)step;
+                if (q < count) {
+                    im2col(image, in, filter->h, filter->w, stride, padding, input_offset, (p + q) % out->w,
+                           (p + q) / out->w, column);
                 }
+                col[q] = column;
             }
+            columns_to_pixels(col, count, length, weights, ch_out, bias, quant, &outputs,
+                              result + (size_t)p * (size_t)ch_out);
         }
     }
 }
@@ -380,7 +477,8 @@ static inline uint32_t narrow_sum(const int8_t *filter, const uint32_t even[2], 
     return sum;
 }
 
-/* A 1x1 convolution as pointwise's, for an input depth of words * 4 channels (at most 8):
+/* A 1x1 convolution without padding and without input offset (nn2mcu's generated code
+   folds it into the bias), for an input depth of words * 4 channels (at most 8):
    each pixel's channels are unpacked once into int16 pairs that stay in registers, and each
    filter's words are multiplied against them (no column, no call per filter). */
 #if defined(__GNUC__)
@@ -440,16 +538,18 @@ static void narrow(const cmsis_nn_tile stride, int32_t output_offset, cmsis_nn_a
     narrow_pixels(stride, &outputs, quant, in, input, weights, bias, out, output, 2);
 }
 
-/* What the fast path needs: two int16 columns; 0 when it does not apply. */
+/* What the fast path needs: four int16 columns (the four-pixel path; two suffice for the
+   two-pixel one, CMSIS-NN's size); none for an unpadded 1x1 convolution of depth 8 without
+   input offset (narrow). */
 static int32_t fast_buffer_size(const cmsis_nn_conv_params *params, const cmsis_nn_dims *in,
                                 const cmsis_nn_dims *filter)
 {
     const int32_t length = filter->h * filter->w * in->c;
-    if (filter->h == 1 && filter->w == 1 && params->padding.w == 0 && params->padding.h == 0) {
-        /* CMSIS-NN's 1x1 kernels: 2 * ch_in int16 with stride 1 (its DSP rule), else none */
-        return params->stride.w == 1 && params->stride.h == 1 ? 4 * in->c : 0;
+    if (filter->h == 1 && filter->w == 1 && params->padding.w == 0 && params->padding.h == 0 && in->c == 8 &&
+        params->input_offset == 0) {
+        return 0;
     }
-    return 2 * ((length + 3) & ~3) * (int32_t)sizeof(int16_t); /* arm_convolve_s8's rule */
+    return 4 * ((length + 3) & ~3) * (int32_t)sizeof(int16_t); /* four columns */
 }
 
 arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx, const cmsis_nn_conv_params *conv_params,
@@ -468,18 +568,13 @@ arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx, const c
                input_data, filter_data, bias_data, output_dims, output_data);
         return ARM_CMSIS_NN_SUCCESS;
     }
-    if (ctx != NULL && ctx->buf != NULL && ctx->size >= 2 * length * (int32_t)sizeof(int16_t) &&
-        conv_params->dilation.w == 1 && conv_params->dilation.h == 1 && filter_dims->c == input_dims->c) {
+    const int32_t column_bytes = ((length + 1) & ~1) * (int32_t)sizeof(int16_t);
+    if (ctx != NULL && ctx->buf != NULL && ctx->size >= 2 * column_bytes && conv_params->dilation.w == 1 &&
+        conv_params->dilation.h == 1 && filter_dims->c == input_dims->c) {
         convolve_fast(conv_params->stride, conv_params->padding, conv_params->input_offset,
                       conv_params->output_offset, conv_params->activation, quant_params, input_dims, input_data,
-                      filter_dims, filter_data, bias_data, output_dims, output_data, (int16_t *)ctx->buf);
-        return ARM_CMSIS_NN_SUCCESS;
-    }
-    if (filter_dims->h == 1 && filter_dims->w == 1 && conv_params->padding.w == 0 && conv_params->padding.h == 0 &&
-        conv_params->input_offset == 0 && conv_params->dilation.w == 1 && conv_params->dilation.h == 1 &&
-        filter_dims->c == input_dims->c) {
-        pointwise(conv_params->stride, conv_params->output_offset, conv_params->activation, quant_params, input_dims,
-                  input_data, filter_data, bias_data, output_dims, output_data);
+                      filter_dims, filter_data, bias_data, output_dims, output_data, (int16_t *)ctx->buf,
+                      ctx->size >= 4 * column_bytes ? 4 : 2);
         return ARM_CMSIS_NN_SUCCESS;
     }
     return convolve(conv_params->stride, conv_params->padding, conv_params->dilation, conv_params->input_offset,
