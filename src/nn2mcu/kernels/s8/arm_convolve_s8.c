@@ -142,6 +142,93 @@ static void im2col(const int8_t *image, const cmsis_nn_dims *in, int32_t kh, int
     }
 }
 
+/* Keeps the compiler from turning a short copy loop into a call of memmove or memset (a
+   library call costs more than the few bytes a receptive field's row holds); no
+   instruction. */
+#if defined(__GNUC__)
+#define NN2MCU_NO_LIBRARY_CALL(p) __asm__("" : "+r"(p))
+#else
+#define NN2MCU_NO_LIBRARY_CALL(p) ((void)0)
+#endif
+
+/* n bytes from src to dst, a word at a time where it can (unaligned words are allowed on
+   the cores with the DSP extension; elsewhere nn2mcu_load32 is a byte copy). */
+static void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        nn2mcu_store32(dst, nn2mcu_load32(src));
+        NN2MCU_NO_LIBRARY_CALL(dst);
+    }
+    for (; n > 0; n--) {
+        *dst++ = *src++;
+        NN2MCU_NO_LIBRARY_CALL(dst);
+    }
+}
+
+/* n bytes of value at dst. */
+static void fill_bytes(int8_t *dst, int8_t value, int32_t n)
+{
+    for (; n > 0; n--) {
+        *dst++ = value;
+        NN2MCU_NO_LIBRARY_CALL(dst);
+    }
+}
+
+/* STAGE_BYTES: the longest receptive field im2col_staged takes. */
+#define STAGE_BYTES 256
+
+/* im2col for a receptive field of at most STAGE_BYTES whose rows are no whole number of
+   words (few input channels: the first layers): the window's bytes are first gathered
+   contiguously (the padding as the byte -offset, which the offset turns into 0; an input
+   offset in CMSIS-NN's range -127 .. 128 keeps it a byte), then unpacked a word at a time,
+   which puts each group of four in column_position order. The same column as im2col. */
+static void im2col_staged(const int8_t *image, const cmsis_nn_dims *in, int32_t kh, int32_t kw,
+                          cmsis_nn_tile stride, cmsis_nn_tile padding, int32_t offset, int32_t ox, int32_t oy,
+                          int16_t *col)
+{
+    int8_t stage[STAGE_BYTES];
+    const int32_t ch_in = in->c, row = kw * ch_in, length = kh * row, grouped = length & ~3;
+    const int32_t x0 = ox * stride.w - padding.w;
+    const int8_t pad = (int8_t)-offset;
+    for (int32_t ky = 0; ky < kh; ky++) {
+        const int32_t iy = oy * stride.h - padding.h + ky;
+        int8_t *dst = stage + ky * row;
+        if (iy < 0 || iy >= in->h) {
+            fill_bytes(dst, pad, row);
+            continue;
+        }
+        const int8_t *line = image + (size_t)iy * (size_t)in->w * (size_t)ch_in;
+        if (x0 >= 0 && x0 + kw <= in->w) {
+            copy_bytes(dst, line + (size_t)x0 * (size_t)ch_in, row);
+            continue;
+        }
+        for (int32_t kx = 0; kx < kw; kx++, dst += ch_in) {
+            const int32_t ix = x0 + kx;
+            if (ix < 0 || ix >= in->w) {
+                fill_bytes(dst, pad, ch_in);
+            } else {
+                copy_bytes(dst, line + (size_t)ix * (size_t)ch_in, ch_in);
+            }
+        }
+    }
+    const uint32_t offsets = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
+    int32_t j = 0;
+    for (; j < grouped; j += 4) {
+        const uint32_t word = nn2mcu_load32(stage + j);
+        nn2mcu_store32(col + j, nn2mcu_sadd16(nn2mcu_sxtb16(word), offsets));
+        nn2mcu_store32(col + j + 2, nn2mcu_sadd16(nn2mcu_sxtb16_ror8(word), offsets));
+    }
+    for (; j < length; j++) {
+        col[j] = (int16_t)(stage[j] + offset);
+    }
+}
+
+/* Whether im2col_staged takes a convolution's receptive fields. */
+static int staged(int32_t kh, int32_t kw, int32_t ch_in, int32_t offset)
+{
+    return ((kw * ch_in) & 3) != 0 && kh * kw * ch_in <= STAGE_BYTES && offset >= -127 && offset <= 128;
+}
+
 /* What the outputs of four consecutive channels need, set once per block of channels
    (out4_common, out4_channels). In the fast form (every channel's requantization nn2mcu_requantize_parts',
    the activation range inside int8, an offset that the requantized value cannot overflow
@@ -438,6 +525,7 @@ static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile paddin
 {
     const int32_t length = filter->h * filter->w * in->c, ch_out = out->c;
     const int32_t pixels = out->h * out->w, step = (length + 1) & ~1;
+    const int stage = staged(filter->h, filter->w, in->c, input_offset);
     out4 outputs;
     out4_common(&outputs, fast_outputs(quant->multiplier, quant->shift, ch_out, output_offset, act), output_offset,
                 act);
@@ -449,7 +537,10 @@ static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile paddin
             const int16_t *col[4];
             for (int32_t q = 0; q < 4; q++) {
                 int16_t *column = buffer + (size_t)(q % columns < count ? q % columns : count - 1) * (size_t)step;
-                if (q < count) {
+                if (q < count && stage) {
+                    im2col_staged(image, in, filter->h, filter->w, stride, padding, input_offset, (p + q) % out->w,
+                                  (p + q) / out->w, column);
+                } else if (q < count) {
                     im2col(image, in, filter->h, filter->w, stride, padding, input_offset, (p + q) % out->w,
                            (p + q) / out->w, column);
                 }
