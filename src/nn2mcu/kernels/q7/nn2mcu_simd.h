@@ -138,25 +138,27 @@ static inline uint32_t nn2mcu_sadd16(uint32_t x, uint32_t y)
     return ((x + y) & 0xFFFFu) | (((x >> 16) + (y >> 16)) << 16);
 }
 
-static inline uint32_t nn2mcu_max8x4(uint32_t a, uint32_t b)
+/* Each byte lane of a or b: the signed larger one (larger != 0) or the smaller one. */
+static inline uint32_t nn2mcu_pick8x4(uint32_t a, uint32_t b, int larger)
 {
     uint32_t result = 0;
     for (int shift = 0; shift < 32; shift += 8) {
         uint32_t x = (a >> shift) & 0xFFu, y = (b >> shift) & 0xFFu;
         /* compare as signed bytes: flipping the sign bit orders them as unsigned */
-        result |= ((x ^ 0x80u) >= (y ^ 0x80u) ? x : y) << shift;
+        int a_wins = ((x ^ 0x80u) >= (y ^ 0x80u)) == (larger != 0);
+        result |= (a_wins ? x : y) << shift;
     }
     return result;
 }
 
+static inline uint32_t nn2mcu_max8x4(uint32_t a, uint32_t b)
+{
+    return nn2mcu_pick8x4(a, b, 1);
+}
+
 static inline uint32_t nn2mcu_min8x4(uint32_t a, uint32_t b)
 {
-    uint32_t result = 0;
-    for (int shift = 0; shift < 32; shift += 8) {
-        uint32_t x = (a >> shift) & 0xFFu, y = (b >> shift) & 0xFFu;
-        result |= ((x ^ 0x80u) >= (y ^ 0x80u) ? y : x) << shift;
-    }
-    return result;
+    return nn2mcu_pick8x4(a, b, 0);
 }
 
 static inline int32_t nn2mcu_sat8(int32_t x)

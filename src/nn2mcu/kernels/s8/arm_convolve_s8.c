@@ -284,60 +284,98 @@ static void out4_channels(out4 *o, const int32_t *multiplier, const int32_t *shi
     o->shift = shift;
 }
 
-/* Output k of the fast form as the low byte of a word. */
-static inline uint32_t fast_byte(const out4 *o, uint32_t acc, int32_t k)
+/* A requantized value plus the offset, saturated to int8, as the low byte of a word. */
+static inline uint32_t fast_byte(int32_t value, const out4 *o)
 {
-    const int32_t value = nn2mcu_requantize_parts(nn2mcu_wrap32(acc), o->multiplier[k], o->nudge_high[k],
-                                                  o->exponent[k]);
     return (uint32_t)nn2mcu_sat8(value + o->offset) & 0xFFu;
 }
 
-/* The four channels' outputs at out from their sums. */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void output4(const uint32_t acc[4], const out4 *o, int8_t *out)
+/* Output k's fast-form byte from out4_channels' constants. */
+static inline uint32_t part_byte(const uint32_t acc[4], const out4 *o, int32_t k)
 {
-    if (o->fast) {
-        const uint32_t word = fast_byte(o, acc[0], 0) | fast_byte(o, acc[1], 1) << 8 |
-                              fast_byte(o, acc[2], 2) << 16 | fast_byte(o, acc[3], 3) << 24;
-        nn2mcu_store32(out, nn2mcu_min8x4(nn2mcu_max8x4(word, o->low), o->high));
-        return;
-    }
-    for (int32_t k = 0; k < 4; k++) {
-        out[k] = nn2mcu_s8_output(nn2mcu_wrap32(acc[k]), o->multiplier[k], o->shift[k], o->offset, o->act.min,
-                                  o->act.max);
-    }
+    return fast_byte(nn2mcu_requantize_parts(nn2mcu_wrap32(acc[k]), o->multiplier[k], o->nudge_high[k],
+                                             o->exponent[k]),
+                     o);
 }
 
-/* fast_byte with the constants derived from multiplier and shift. */
-static inline uint32_t byte_from(uint32_t acc, int32_t multiplier, int32_t shift, int32_t offset)
+/* Output k's fast-form byte from its multiplier and shift. */
+static inline uint32_t derived_byte(const uint32_t acc[4], const int32_t *multiplier, const int32_t *shift,
+                                    const out4 *o, int32_t k)
 {
-    return (uint32_t)nn2mcu_sat8(nn2mcu_requantize_fast(nn2mcu_wrap32(acc), multiplier, shift) + offset) & 0xFFu;
+    return fast_byte(nn2mcu_requantize_fast(nn2mcu_wrap32(acc[k]), multiplier[k], shift[k]), o);
 }
 
-/* Four consecutive channels' outputs at out from their sums, with the requantization
-   constants derived from multiplier and shift (the convolutions'; out4 holds the depthwise
-   blocks' precomputed). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void output4_from(const uint32_t acc[4], const int32_t *multiplier, const int32_t *shift,
-                                const out4 *o, int8_t *out)
+/* Four packed fast-form bytes clamped to the activation range lane by lane, stored at out. */
+static inline void store4(uint32_t word, const out4 *o, int8_t *out)
 {
-    if (o->fast) {
-        const uint32_t word = byte_from(acc[0], multiplier[0], shift[0], o->offset) |
-                              byte_from(acc[1], multiplier[1], shift[1], o->offset) << 8 |
-                              byte_from(acc[2], multiplier[2], shift[2], o->offset) << 16 |
-                              byte_from(acc[3], multiplier[3], shift[3], o->offset) << 24;
-        nn2mcu_store32(out, nn2mcu_min8x4(nn2mcu_max8x4(word, o->low), o->high));
-        return;
-    }
+    nn2mcu_store32(out, nn2mcu_min8x4(nn2mcu_max8x4(word, o->low), o->high));
+}
+
+/* The general form: four outputs one at a time. */
+static inline void general4(const uint32_t acc[4], const int32_t *multiplier, const int32_t *shift, const out4 *o,
+                            int8_t *out)
+{
     for (int32_t k = 0; k < 4; k++) {
         out[k] = nn2mcu_s8_output(nn2mcu_wrap32(acc[k]), multiplier[k], shift[k], o->offset, o->act.min,
                                   o->act.max);
     }
 }
+
+/* The four channels' outputs at out from their sums, with out4_channels' constants. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void output4(const uint32_t acc[4], const out4 *o, int8_t *out)
+{
+    if (!o->fast) {
+        general4(acc, o->multiplier, o->shift, o, out);
+        return;
+    }
+    store4(part_byte(acc, o, 0) | part_byte(acc, o, 1) << 8 | part_byte(acc, o, 2) << 16 |
+               part_byte(acc, o, 3) << 24,
+           o, out); /* written out: GCC keeps a loop of four rolled */
+}
+
+/* output4 with the constants derived from multiplier and shift (the convolutions'; out4
+   holds the depthwise blocks' precomputed). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void output4_from(const uint32_t acc[4], const int32_t *multiplier, const int32_t *shift, const out4 *o,
+                         int8_t *out)
+{
+    if (!o->fast) {
+        general4(acc, multiplier, shift, o, out);
+        return;
+    }
+    store4(derived_byte(acc, multiplier, shift, o, 0) | derived_byte(acc, multiplier, shift, o, 1) << 8 |
+               derived_byte(acc, multiplier, shift, o, 2) << 16 | derived_byte(acc, multiplier, shift, o, 3) << 24,
+           o, out);
+}
+
+#if defined(NN2MCU_SIMD_ASM)
+/* The body of dot_4x1's and dot_4xn's assembly loop (label 1): one filter word unpacked,
+   multiplied against a word pair of each of the four columns, until c0 reaches end. */
+#define NN2MCU_DOT_4X1_LOOP                                                                                            \
+    "ldr %[wl], [%[w]], #4\n\t" \
+    "sxtb16 %[wh], %[wl], ror #8\n\t" \
+    "sxtb16 %[wl], %[wl]\n\t" \
+    "ldrd %[x0], %[x1], [%[c0]], #8\n\t" \
+    "smlad %[a0], %[x0], %[wl], %[a0]\n\t" \
+    "smlad %[a0], %[x1], %[wh], %[a0]\n\t" \
+    "ldrd %[x0], %[x1], [%[c1]], #8\n\t" \
+    "smlad %[a1], %[x0], %[wl], %[a1]\n\t" \
+    "smlad %[a1], %[x1], %[wh], %[a1]\n\t" \
+    "ldrd %[x0], %[x1], [%[c2]], #8\n\t" \
+    "smlad %[a2], %[x0], %[wl], %[a2]\n\t" \
+    "smlad %[a2], %[x1], %[wh], %[a2]\n\t" \
+    "ldrd %[x0], %[x1], [%[c3]], #8\n\t" \
+    "smlad %[a3], %[x0], %[wl], %[a3]\n\t" \
+    "smlad %[a3], %[x1], %[wh], %[a3]\n\t" \
+    "ldr %[x0], %[end]\n\t" \
+    "cmp %[c0], %[x0]\n\t"
+
+#endif
 
 /* acc[k] += column c_k . filter w (length values; the columns in nn2mcu_dot_2x2's order),
    modulo 2^32, for four columns and one filter: each filter word unpacked once for the four
@@ -356,23 +394,7 @@ static void dot_4x1(const int16_t *c0, const int16_t *c1, const int16_t *c2, con
     if (c0 != end && (((uintptr_t)c0 | (uintptr_t)c1 | (uintptr_t)c2 | (uintptr_t)c3) & 3u) == 0) {
         uint32_t wl, wh, x0, x1;
         __asm__("1:\n\t"
-                "ldr %[wl], [%[w]], #4\n\t"
-                "sxtb16 %[wh], %[wl], ror #8\n\t"
-                "sxtb16 %[wl], %[wl]\n\t"
-                "ldrd %[x0], %[x1], [%[c0]], #8\n\t"
-                "smlad %[a0], %[x0], %[wl], %[a0]\n\t"
-                "smlad %[a0], %[x1], %[wh], %[a0]\n\t"
-                "ldrd %[x0], %[x1], [%[c1]], #8\n\t"
-                "smlad %[a1], %[x0], %[wl], %[a1]\n\t"
-                "smlad %[a1], %[x1], %[wh], %[a1]\n\t"
-                "ldrd %[x0], %[x1], [%[c2]], #8\n\t"
-                "smlad %[a2], %[x0], %[wl], %[a2]\n\t"
-                "smlad %[a2], %[x1], %[wh], %[a2]\n\t"
-                "ldrd %[x0], %[x1], [%[c3]], #8\n\t"
-                "smlad %[a3], %[x0], %[wl], %[a3]\n\t"
-                "smlad %[a3], %[x1], %[wh], %[a3]\n\t"
-                "ldr %[x0], %[end]\n\t"
-                "cmp %[c0], %[x0]\n\t"
+                NN2MCU_DOT_4X1_LOOP
                 "bne 1b"
                 : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [c0] "+r"(c0), [c1] "+r"(c1),
                   [c2] "+r"(c2), [c3] "+r"(c3), [w] "+r"(w), [wl] "=&r"(wl), [wh] "=&r"(wh), [x0] "=&r"(x0),
@@ -434,23 +456,7 @@ static void dot_4xn(const int16_t *const col[4], const int8_t *w, int32_t length
                 "add %[x0], %[c0], %[x0]\n\t"
                 "str %[x0], %[end]\n\t"
                 "1:\n\t"
-                "ldr %[wl], [%[w]], #4\n\t"
-                "sxtb16 %[wh], %[wl], ror #8\n\t"
-                "sxtb16 %[wl], %[wl]\n\t"
-                "ldrd %[x0], %[x1], [%[c0]], #8\n\t"
-                "smlad %[a0], %[x0], %[wl], %[a0]\n\t"
-                "smlad %[a0], %[x1], %[wh], %[a0]\n\t"
-                "ldrd %[x0], %[x1], [%[c1]], #8\n\t"
-                "smlad %[a1], %[x0], %[wl], %[a1]\n\t"
-                "smlad %[a1], %[x1], %[wh], %[a1]\n\t"
-                "ldrd %[x0], %[x1], [%[c2]], #8\n\t"
-                "smlad %[a2], %[x0], %[wl], %[a2]\n\t"
-                "smlad %[a2], %[x1], %[wh], %[a2]\n\t"
-                "ldrd %[x0], %[x1], [%[c3]], #8\n\t"
-                "smlad %[a3], %[x0], %[wl], %[a3]\n\t"
-                "smlad %[a3], %[x1], %[wh], %[a3]\n\t"
-                "ldr %[x0], %[end]\n\t"
-                "cmp %[c0], %[x0]\n\t"
+                NN2MCU_DOT_4X1_LOOP
                 "bne 1b\n\t"
                 "ldr %[x0], %[next]\n\t"
                 "str %[a1], [%[x0], #64]\n\t"
@@ -536,7 +542,7 @@ static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile paddin
             const int32_t count = pixels - p < columns ? pixels - p : columns;
             const int16_t *col[4];
             for (int32_t q = 0; q < 4; q++) {
-                int16_t *column = buffer + (size_t)(q % columns < count ? q % columns : count - 1) * (size_t)step;
+                int16_t *column = buffer + (size_t)(q < count ? q : count - 1) * (size_t)step; /* q < columns */
                 if (q < count && stage) {
                     im2col_staged(image, in, filter->h, filter->w, stride, padding, input_offset, (p + q) % out->w,
                                   (p + q) / out->w, column);

@@ -118,27 +118,28 @@ static inline int nn2mcu_fast_channels(const int32_t *multiplier, const int32_t 
     return 1;
 }
 
-/* requantize, add the output offset, clamp to the activation range (exactly: the
-   clamp happens before the offset is added, against the range shifted by it) */
-static inline int8_t nn2mcu_s8_output(int32_t accumulator, int32_t multiplier, int32_t shift, int32_t offset,
-                                      int32_t act_min, int32_t act_max)
+/* A requantized value plus the output offset, clamped to the activation range (exactly:
+   the clamp happens before the offset is added, against the range shifted by it). */
+static inline int8_t nn2mcu_s8_clamp(int32_t value, int32_t offset, int32_t act_min, int32_t act_max)
 {
-    int32_t value = nn2mcu_requantize(accumulator, multiplier, shift);
     int32_t low = act_min - offset, high = act_max - offset;
     value = value < low ? low : value;
     value = value > high ? high : value;
     return (int8_t)(value + offset);
 }
 
+/* requantize, add the output offset, clamp to the activation range */
+static inline int8_t nn2mcu_s8_output(int32_t accumulator, int32_t multiplier, int32_t shift, int32_t offset,
+                                      int32_t act_min, int32_t act_max)
+{
+    return nn2mcu_s8_clamp(nn2mcu_requantize(accumulator, multiplier, shift), offset, act_min, act_max);
+}
+
 /* nn2mcu_s8_output through nn2mcu_requantize_fast (its conditions hold) */
 static inline int8_t nn2mcu_s8_output_fast(int32_t accumulator, int32_t multiplier, int32_t shift, int32_t offset,
                                            int32_t act_min, int32_t act_max)
 {
-    int32_t value = nn2mcu_requantize_fast(accumulator, multiplier, shift);
-    int32_t low = act_min - offset, high = act_max - offset;
-    value = value < low ? low : value;
-    value = value > high ? high : value;
-    return (int8_t)(value + offset);
+    return nn2mcu_s8_clamp(nn2mcu_requantize_fast(accumulator, multiplier, shift), offset, act_min, act_max);
 }
 
 #endif /* NN2MCU_S8_ARITH_H */
