@@ -79,7 +79,7 @@ def main() -> None:
     cmsis_root = os.environ.get("CMSIS_5_ROOT")
     if cmsis_root:
         root = SCHEMES["q7"].check_cmsis_root(cmsis_root, [])
-        columns["CMSIS-NN"] = measure(program, "cmsis", root, args.target, pixels)
+        columns["CMSIS-NN"] = measure(lower(model, "cmsis"), "cmsis", root, args.target, pixels)
 
     shapes, inputs = model.graph.shapes, model.graph.input_shapes
     macs = [c.layer.op.macs(inputs(c.layer), shapes[c.layer.name]) for c in program.calls]

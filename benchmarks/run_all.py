@@ -193,7 +193,7 @@ def main() -> None:
                 root = os.environ.get(variable)
                 if root:
                     counts[f"{scheme} CMSIS-NN"] = cortex_m.measure(
-                        chosen, "cmsis", Path(root), "cortex-m4", pixels
+                        lower(chosen.model, "cmsis"), "cmsis", Path(root), "cortex-m4", pixels
                     )
             seed_model, seed_pixels = search.model, dataset.test.images[:2000]
             seed_arenas = {"q7": program.arena_size, "s8": s8_program.arena_size}

@@ -597,8 +597,12 @@ def _add_generate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _describe_program(program: Program) -> None:
-    for call in program.calls:
-        print(f"{call.layer.name}: {call.kernel.name} ({call.kernel.reason})")
+    for index, call in enumerate(program.calls):
+        note = program.overlay_note(index)
+        print(
+            f"{call.layer.name}: {call.kernel.name} ({call.kernel.reason})"
+            + (f"; {note}" if note else "")
+        )
     from nn2mcu.codegen.lower import flash_bytes
 
     flash = flash_bytes(program)
@@ -627,7 +631,7 @@ def _run_generate(args: argparse.Namespace) -> int:
     model = read_model(args.model)
     if args.mean is not None or args.scale is not None:
         model = with_pixel_map(model, args.mean, args.scale)
-    program = lower(model)
+    program = lower(model, args.kernels)
     root = _cmsis_root(program) if args.kernels == "cmsis" else None
     images = None
     dataset = None
@@ -831,7 +835,7 @@ def _run_verify(args: argparse.Namespace) -> int:
     model = read_model(args.model)
     if model.tensor_input and args.data is not None:
         model = with_pixel_map(model, args.mean, args.scale)
-    program = lower(model)
+    program = lower(model, args.kernels)
     root = _cmsis_root(program) if args.kernels == "cmsis" else None
     inputs, labels = _verify_inputs(args, program)
     if args.project is not None and not (args.project / "Makefile").is_file():

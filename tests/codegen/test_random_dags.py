@@ -178,7 +178,7 @@ def test_random_dag_against_real_cmsis_nn(
     """The residual DAGs built against CMSIS-NN's own kernels (arm_elementwise_add_s8 among
     them) compute the same bytes."""
     for seed, (model, data) in quantized.items():
-        program = lower(model)
+        program = lower(model, "cmsis")
         project = tmp_path / f"project{seed}"
         generate_atomically(program, project, "cmsis", Path(str(CMSIS_NN_ROOT)))
         if target == "host":

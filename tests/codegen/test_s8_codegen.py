@@ -216,7 +216,7 @@ def test_random_net_against_real_cmsis_nn(
     seed: int, target: str, tmp_path: Path, quantized: dict[int, tuple[S8Model, Dataset]]
 ) -> None:
     model, data = quantized[seed]
-    program = lower(model)
+    program = lower(model, "cmsis")
     root = Path(str(CMSIS_NN_ROOT))
     generate_atomically(program, tmp_path / "project", "cmsis", root)
     if target == "host":

@@ -118,7 +118,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
 def _mismatches(
     model: object, data: object, target: str, tmp_path: Path, kernels: str = "portable"
 ) -> int:
-    program = lower(model)  # type: ignore[arg-type]
+    program = lower(model, kernels)  # type: ignore[arg-type]
     root = Path(str(CMSIS_NN_ROOT)) if kernels == "cmsis" else None
     generate_atomically(program, tmp_path / "project", kernels, root)
     images, labels = data.test.images, data.test.labels  # type: ignore[attr-defined]

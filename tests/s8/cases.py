@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from nn2mcu.ops.add import LEFT_SHIFT, add_multipliers, add_s8
+from nn2mcu.ops.conv2d import s8_convolution_lead
+from nn2mcu.ops.depthwise_conv2d import s8_depthwise_lead
+from nn2mcu.ops.pool2d import s8_pool_lead
 from nn2mcu.s8.arithmetic import quantize_multiplier
 from nn2mcu.s8.kernels import conv_s8, depthwise_conv_s8, fully_connected_s8, pool_s8
 from nn2mcu.s8.softmax import softmax_params, softmax_s8
@@ -40,13 +43,16 @@ def case(
     kind: int,
     single_rounding: bool = False,
     geometry: tuple[int, int, int, int, int, int, int, tuple[int, int, int, int]] | None = None,
+    overlay: bool = False,
 ) -> tuple[bytes, np.ndarray]:
-    """A random case of ``kind``; with ``geometry`` (see ASYMMETRIC) of that shape."""
+    """A random case of ``kind``; with ``geometry`` (see ASYMMETRIC) of that shape; with
+    ``overlay`` one image, and the output laid over the input at the lead nn2mcu's memory
+    plan gives it (the harness built with HARNESS_OVERLAY)."""
     if kind == 6:
         return _softmax_case(rng)
     if kind == 7:
-        return _add_case(rng, single_rounding)
-    n = int(rng.integers(1, 3))
+        return _add_case(rng, single_rounding, overlay)
+    n = 1 if overlay else int(rng.integers(1, 3))
     h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
     c = int(rng.integers(1, 9))
     kh, kw = int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1))
@@ -97,7 +103,19 @@ def case(
     shift = np.array([s for _, s in pairs], np.int32)
     header = [kind, n, h, w, c, out_h, out_w, out_c, kh, kw, sy, sx, py, px,
               input_offset, output_offset, low, high, ch_mult]  # fmt: skip
-    payload = struct.pack("<19i", *header) + x.tobytes() + weight.tobytes()
+    payload = struct.pack("<19i", *header)
+    if overlay:
+        hw, stride, pad = (out_h, out_w), (sy, sx), (py, px, pb, pr)
+        if kind == 0:
+            lead = s8_convolution_lead((h, w, c), (*hw, out_c), stride, pad)
+        elif kind == 1:
+            lead = s8_depthwise_lead((h, w, c), hw, stride, pad, ch_mult)
+        elif kind in (4, 5):
+            lead = s8_pool_lead((h, w, c), hw, stride, pad)
+        else:
+            raise ValueError(f"kind {kind}: no output is laid over its input")
+        payload += struct.pack("<2i", lead, 0)
+    payload += x.tobytes() + weight.tobytes()
     payload += bias.tobytes() + multiplier.tobytes() + shift.tobytes()
     common = {"input_offset": input_offset, "output_offset": output_offset,
               "multiplier": multiplier, "shift": shift, "activation": (low, high),
@@ -128,8 +146,11 @@ def _softmax_case(rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
     return payload, softmax_s8(x, multiplier, shift, diff_min)
 
 
-def _add_case(rng: np.random.Generator, single_rounding: bool) -> tuple[bytes, np.ndarray]:
-    """Random int8 inputs and scales; the multipliers as TFLite Micro derives them."""
+def _add_case(
+    rng: np.random.Generator, single_rounding: bool, overlay: bool = False
+) -> tuple[bytes, np.ndarray]:
+    """Random int8 inputs and scales; the multipliers as TFLite Micro derives them; with
+    ``overlay`` the output over one input or the other."""
     n, h, w, c = (int(rng.integers(1, 3)), int(rng.integers(1, 7)), int(rng.integers(1, 7)),
                   int(rng.integers(1, 9)))  # fmt: skip
     x1 = rng.integers(-128, 128, (n, h, w, c)).astype(np.int8)
@@ -141,7 +162,10 @@ def _add_case(rng: np.random.Generator, single_rounding: bool) -> tuple[bytes, n
     out_offset = int(rng.integers(-128, 128))
     low, high = int(rng.integers(-128, -60)), int(rng.integers(60, 128))
     header = [7, n, h, w, c, h, w, 3, LEFT_SHIFT, 1, 1, 1, o2, 0, o1, out_offset, low, high, 0]
-    payload = struct.pack("<19i", *header) + x1.tobytes() + x2.tobytes()
+    payload = struct.pack("<19i", *header)
+    if overlay:
+        payload += struct.pack("<2i", 0, int(rng.integers(0, 2)))
+    payload += x1.tobytes() + x2.tobytes()
     payload += np.zeros(3, np.int32).tobytes() + np.array([m1, m2, mo], np.int32).tobytes()
     payload += np.array([sh1, sh2, sho], np.int32).tobytes()
     expected = add_s8(
@@ -160,12 +184,13 @@ def run_cases(
     single_rounding: bool = False,
     geometry: tuple[int, int, int, int, int, int, int, tuple[int, int, int, int]] | None = None,
     runner: Callable[[bytes], bytes] | None = None,
+    overlay: bool = False,
 ) -> None:
     """Run ``count`` random cases (of ``geometry``, when given) through the harness binary
     (or ``runner``, which takes the cases and returns what the harness wrote); every output
-    must match."""
+    must match; ``overlay`` as for case."""
     rng = np.random.default_rng(seed)
-    cases = [case(rng, kind, single_rounding, geometry) for _ in range(count)]
+    cases = [case(rng, kind, single_rounding, geometry, overlay) for _ in range(count)]
     payload = b"".join(p for p, _ in cases)
     if runner is None:
         run = subprocess.run([str(binary)], input=payload, capture_output=True, timeout=300)

@@ -10,9 +10,13 @@
  * the first multiplier and shift, diff_min in the input_offset field), 7 element-wise add (the
  * second input in place of the weights; 3 multipliers and shifts: first input, second input,
  * output; the second input's offset in the pad_y field, the left shift in the k_h field).
+ * Built with HARNESS_OVERLAY, two more int32 follow the header: a lead and which input
+ * (0, or 1 for the add's second): the output buffer starts lead bytes before that input in
+ * one allocation, as nn2mcu's memory plan lays an output over an input that dies.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "arm_nnfunctions.h"
 
@@ -33,6 +37,12 @@ int main(int argc, char **argv)
     int32_t h[19];
     while (fread(h, sizeof h, 1, stdin) == 1) {
         int32_t kind = h[0];
+#ifdef HARNESS_OVERLAY
+        int32_t overlay[2];
+        if (fread(overlay, sizeof overlay, 1, stdin) != 1) {
+            exit(3);
+        }
+#endif
         cmsis_nn_dims input = {h[1], h[2], h[3], h[4]};
         cmsis_nn_dims output = {h[1], h[5], h[6], h[7]};
         int32_t out_c = h[7];
@@ -61,6 +71,27 @@ int main(int argc, char **argv)
         int32_t *shift = read_exactly((size_t)out_c * 4);
         size_t out_size = (size_t)output.n * output.h * output.w * output.c;
         int8_t *out = calloc(out_size > 0 ? out_size : 1, 1);
+        int8_t *shared = NULL;
+        int in_owned = 1, w_owned = 1;
+#ifdef HARNESS_OVERLAY
+        {
+            const size_t lead = (size_t)overlay[0], under = overlay[1] == 1 ? weights : in_size;
+            const size_t span = lead + under > out_size ? lead + under : out_size;
+            shared = calloc(span > 0 ? span : 1, 1);
+            memcpy(shared + lead, overlay[1] == 1 ? w : in, under);
+            if (overlay[1] == 1) {
+                free(w);
+                w = shared + lead;
+                w_owned = 0;
+            } else {
+                free(in);
+                in = shared + lead;
+                in_owned = 0;
+            }
+            free(out);
+            out = shared;
+        }
+#endif
         cmsis_nn_activation act = {h[16], h[17]};
         cmsis_nn_tile stride = {h[11], h[10]}, pad = {h[13], h[12]}, dilation = {1, 1};
         cmsis_nn_per_channel_quant_params per_channel = {mult, shift};
@@ -121,12 +152,19 @@ int main(int argc, char **argv)
         fwrite(&code, sizeof code, 1, stdout);
         fwrite(out, 1, out_size, stdout);
         free(ctx.buf);
-        free(in);
-        free(w);
+        if (shared == NULL) {
+            free(out);
+        }
+        if (in_owned) {
+            free(in);
+        }
+        if (w_owned) {
+            free(w);
+        }
+        free(shared); /* out, and the input it lies over */
         free(bias);
         free(mult);
         free(shift);
-        free(out);
     }
     return 0;
 }

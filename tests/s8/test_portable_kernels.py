@@ -6,6 +6,7 @@ rounding modes."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,21 +70,68 @@ def test_asymmetric_padding(harness: tuple[Path, bool], kind: str, geometry: str
     run_cases(binary, KINDS[kind], 10, 77, single_rounding, ASYMMETRIC[geometry])
 
 
-@pytest.fixture(scope="module")
-def m4_harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The harness and the kernels built for the Cortex-M4 (DSP extension: the SIMD and
-    assembly paths) as the generated projects build them, to run under QEMU."""
-    elf = tmp_path_factory.mktemp("s8_kernels_m4") / "harness.elf"
+OVERLAID = [
+    "conv",
+    "depthwise",
+    "max",
+    "avg",
+    "add",
+]  # the kernels whose output nn2mcu may lay over an input
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("kind", OVERLAID)
+def test_outputs_laid_over_their_inputs(tmp_path: Path, kind: str) -> None:
+    """Each output in one buffer with the input it overwrites, starting the lead before it
+    that nn2mcu's memory plan takes (s8_convolution_lead, s8_depthwise_lead, s8_pool_lead,
+    0 for the add): the kernels read every byte before they overwrite it."""
+    binary = tmp_path / "harness"
+    sources = sorted(str(p) for p in KERNELS.glob("*.c"))
+    build = subprocess.run(
+        ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE, "-DHARNESS_OVERLAY",
+         f"-I{KERNELS}", f"-I{SIMD}", str(HARNESS), *sources, "-o", str(binary)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-2000:]
+    run_cases(binary, KINDS[kind], 200, 8000 + KINDS[kind], overlay=True)
+
+
+def _m4_harness(elf: Path, *flags: str) -> Path:
     sources = sorted(str(p) for p in KERNELS.glob("*.c"))
     build = subprocess.run(
         ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
-         "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{KERNELS}", f"-I{SIMD}", f"-I{MPS2}",
-         str(HARNESS), *sources, str(MPS2 / "startup.c"), "-T", str(MPS2 / "mps2.ld"), "-nostartfiles",
-         "--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections", "-o", str(elf)],
+         "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", *flags, f"-I{KERNELS}", f"-I{SIMD}",
+         f"-I{MPS2}", str(HARNESS), *sources, str(MPS2 / "startup.c"), "-T", str(MPS2 / "mps2.ld"),
+         "-nostartfiles", "--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections", "-o",
+         str(elf)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr[-2000:]
     return elf
+
+
+def _on_m4(elf: Path, directory: Path) -> Callable[[bytes], bytes]:
+    def run(payload: bytes) -> bytes:
+        (directory / "cases.bin").write_bytes(payload)
+        run_qemu(elf, TARGETS["cortex-m4"], ["cases.bin", "out.bin"], directory, 600)
+        return (directory / "out.bin").read_bytes()
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def m4_harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The harness and the kernels built for the Cortex-M4 (DSP extension: the SIMD and
+    assembly paths) as the generated projects build them, to run under QEMU."""
+    return _m4_harness(tmp_path_factory.mktemp("s8_kernels_m4") / "harness.elf")
+
+
+@pytest.mark.cortex_m
+@pytest.mark.parametrize("kind", OVERLAID)
+def test_outputs_laid_over_their_inputs_on_cortex_m4(tmp_path: Path, kind: str) -> None:
+    """test_outputs_laid_over_their_inputs where the DSP and assembly paths run."""
+    elf = _m4_harness(tmp_path / "harness.elf", "-DHARNESS_OVERLAY")
+    run_cases(elf, KINDS[kind], 80, 9000 + KINDS[kind], runner=_on_m4(elf, tmp_path), overlay=True)
 
 
 @pytest.mark.cortex_m
@@ -93,13 +141,7 @@ def test_portable_kernel_on_cortex_m4_matches_the_model(
 ) -> None:
     """The same random cases on the emulated Cortex-M4, where the kernels take their DSP
     paths (dual 16-bit MACs, the depthwise window in assembly)."""
-
-    def on_m4(payload: bytes) -> bytes:
-        (tmp_path / "cases.bin").write_bytes(payload)
-        run_qemu(m4_harness, TARGETS["cortex-m4"], ["cases.bin", "out.bin"], tmp_path, 600)
-        return (tmp_path / "out.bin").read_bytes()
-
-    run_cases(m4_harness, KINDS[kind], 60, 4000 + KINDS[kind], runner=on_m4)
+    run_cases(m4_harness, KINDS[kind], 60, 4000 + KINDS[kind], runner=_on_m4(m4_harness, tmp_path))
 
 
 @pytest.mark.cortex_m

@@ -193,6 +193,15 @@ def parameter_h(program: Program) -> str:
     )
 
 
+# nn.c of a plan that lays outputs over inputs builds only with the portable kernels
+# (their header's include guard; renamed with the rest by --kernel-prefix).
+OVERLAY_GUARD = """#ifndef NN2MCU_S8_ARM_NNFUNCTIONS_H
+#error "the arena lays outputs over inputs, as nn2mcu's portable kernels (kernels/) allow; \
+for another CMSIS-NN regenerate with --kernels cmsis"
+#endif
+"""
+
+
 def nn_c(program: Program, class_names: tuple[str, ...] | None = None) -> str:
     model = program.model
     scheme = scheme_of(model)
@@ -205,7 +214,8 @@ def nn_c(program: Program, class_names: tuple[str, ...] | None = None) -> str:
         lines = rules.c_structs(site, call)
         if lines:
             structs += [f"/* {call.layer.name}: {call.kernel.name} */", *lines, ""]
-        body.append(f"    /* {call.layer.name} */")
+        note = program.overlay_note(index - 1)
+        body.append(f"    /* {call.layer.name}{f': {note}' if note else ''} */")
         body.append(f"    NN_MARK({index - 1});")
         for statement in rules.c_call(site, call):
             if statement.checked:
@@ -224,7 +234,7 @@ def nn_c(program: Program, class_names: tuple[str, ...] | None = None) -> str:
         tensor_mode=tensor_mode(program),
         output_offset=f"{c_macro(output_buffer(program))}_OFFSET",
         element=scheme.element_type,
-        includes=parts["includes"],
+        includes=parts["includes"] + (OVERLAY_GUARD if program.overlays else ""),
         quantized=parts["quantized"],
         mean_index="i" if model.mean.ndim == 3 else f"i % {model.mean.size}",
         helpers="".join(helpers),
@@ -402,6 +412,10 @@ def readme(
         "flash": f"{flash_bytes(program):,}",
         "per_channel": "multiplier" in scheme.weight_arrays,
         "kernels": [(c.layer.name, c.kernel.name, c.kernel.reason) for c in program.calls],
+        "overlays": [
+            (program.calls[o.call].layer.name, program.overlay_note(o.call))
+            for o in sorted(program.overlays, key=lambda o: o.call)
+        ],
         "prefix": kernel_prefix or "",
         "warnings": CLANG_ALLOWED_WARNINGS,
     }
@@ -452,6 +466,11 @@ def project_files(
         raise InputError(f"--kernels cmsis for a {scheme.name} model needs {scheme.cmsis_variable}")
     if kernel_prefix is not None and kernels != "portable":
         raise InputError("--kernel-prefix renames the portable kernels; not for --kernels cmsis")
+    if kernels == "cmsis" and program.overlays:
+        raise ValueError(
+            "this memory plan lays outputs over inputs, which only nn2mcu's portable kernels "
+            "allow: lower the model with kernels='cmsis'"
+        )
     if kernel_prefix is not None and compat is not None:
         raise InputError(
             f"--kernel-prefix with --compat {compat}: the example calls CMSIS-NN's own names"

@@ -117,8 +117,13 @@ def verify_program(
             if trace is not None:
                 trace["image"] = image
     per_layer: list[dict[str, Any]] = [
-        {"name": call.layer.name, "kernel": call.kernel.name, "reason": call.kernel.reason}
-        for call in program.calls
+        {
+            "name": call.layer.name,
+            "kernel": call.kernel.name,
+            "reason": call.kernel.reason,
+            **({"memory": note} if (note := program.overlay_note(index)) else {}),
+        }
+        for index, call in enumerate(program.calls)
     ]
     layer_counts = extra.pop("per_layer_instructions", None)
     if isinstance(layer_counts, list):

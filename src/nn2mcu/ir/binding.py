@@ -176,6 +176,12 @@ class Binding:
         """Bytes the kernel may read past the end of its first input."""
         return 0
 
+    def output_lead(self, site: Site, index: int) -> int | None:
+        """With nn2mcu's portable kernels, the fewest bytes (a multiple of 4) the output may
+        start before input ``index`` and overlap it, the kernel reading every byte it
+        overwrites first; None when the output must not overlap that input."""
+        return None
+
     def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
         """The layer's int8 output, bit-exact, from its inputs (NHWC batches)."""
         raise NotImplementedError

@@ -88,3 +88,35 @@ def torch_padding(pad: Pad) -> tuple[int, int, int, int]:
     """The (left, right, top, bottom) order of torch.nn.functional.pad."""
     top, left, bottom, right = pad
     return (left, right, top, bottom)
+
+
+def first_reads(x_hw: Pair, out_hw: Pair, stride: Pair, pad: Pad) -> npt.NDArray[np.int64]:
+    """For each output pixel in raster order, the lowest input pixel (raster index) that it
+    or any later output pixel reads: the suffix minimum of each window's first in-bounds
+    pixel."""
+    oy = np.arange(out_hw[0], dtype=np.int64)[:, None]
+    ox = np.arange(out_hw[1], dtype=np.int64)[None, :]
+    row = np.maximum(oy * stride[0] - pad[0], 0)
+    column = np.maximum(ox * stride[1] - pad[1], 0)
+    first = (row * x_hw[1] + column).reshape(-1)
+    return np.minimum.accumulate(first[::-1])[::-1]
+
+
+def pixel_lead(x_hw: Pair, out_hw: Pair, stride: Pair, pad: Pad) -> int:
+    """The fewest pixels an output may start before its input, when each output pixel's
+    values are written after its window is read and outputs go in raster order, one value
+    per input value (a depthwise channel lane): once pixel q is written, the writes end
+    at q + 1 and no later read starts below first_reads(q + 1)."""
+    later = first_reads(x_hw, out_hw, stride, pad)[1:]
+    written = np.arange(1, later.size + 1, dtype=np.int64)
+    return max(int((written - later).max(initial=0)), 0)
+
+
+def byte_lead(x_hw: Pair, out_hw: Pair, stride: Pair, pad: Pad, ch_in: int, ch_out: int) -> int:
+    """The fewest bytes an output may start before its input, when output pixels go in
+    raster order and a pixel's bytes are written once its window is read (its channels in
+    any order, the window read again between them): while pixel q is written, the bytes
+    written end at ch_out * (q + 1) and no read starts below ch_in * first_reads(q)."""
+    later = first_reads(x_hw, out_hw, stride, pad) * ch_in
+    written = np.arange(1, later.size + 1, dtype=np.int64) * ch_out
+    return max(int((written - later).max(initial=0)), 0)

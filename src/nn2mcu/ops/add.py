@@ -165,6 +165,11 @@ class AddS8(_s8.S8Binding):
     def _activation(self, site: Site) -> tuple[int, int]:
         return _s8.model_of(site).pool_activation.get(site.name, (_s8.QMIN, _s8.QMAX))
 
+    def output_lead(self, site: Site, index: int) -> int | None:
+        """The portable kernel reads element i of both inputs before it writes element i,
+        so the output may lie over either input."""
+        return 0
+
     def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
         p = add_params(site)
         return add_s8(

@@ -19,7 +19,15 @@ from nn2mcu.ir.binding import Call, CStatement, IntArray, Kernel, Site
 from nn2mcu.ir.op import Array, Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops import _cmsis, _q7, _s8
-from nn2mcu.ops._window import Pad, Pair, axis_pad, check_window, geometry_text, patches
+from nn2mcu.ops._window import (
+    Pad,
+    Pair,
+    axis_pad,
+    byte_lead,
+    check_window,
+    geometry_text,
+    patches,
+)
 from nn2mcu.ops.registry import bind, register
 from nn2mcu.q7.matmul import conv_q7
 from nn2mcu.s8.kernels import conv_s8
@@ -243,6 +251,16 @@ def s8_weighted_step(site: Site, x: IntArray, depthwise: bool) -> IntArray:
     )  # fmt: skip
 
 
+def s8_convolution_lead(
+    x: tuple[int, int, int], out: tuple[int, int, int], stride: Pair, pad: Pad
+) -> int:
+    """The bytes the portable arm_convolve_wrapper_s8's output (h, w, c; one image) must
+    start before its input to lie over it: every path goes through the output pixels in
+    raster order and writes a pixel once its receptive field is read (the four-pixel path
+    reads four fields first; the general path reads the field again per filter)."""
+    return _align4(byte_lead(x[:2], out[:2], stride, pad, x[2], out[2]))
+
+
 def _unpadded_1x1(site: Site) -> bool:
     """A 1x1 convolution without padding: every tap lies on the input, so the input offset
     folds into the bias (the C is given input offset 0)."""
@@ -289,6 +307,10 @@ class Conv2DS8(_s8.S8Binding):
             return 4 * x.c if op.stride == (1, 1) else 0
         columns = op.kernel[0] * op.kernel[1] * x.c
         return 4 * _align4(columns) * 2
+
+    def output_lead(self, site: Site, index: int) -> int | None:
+        op, x, out = site.op, site.x, site.output
+        return s8_convolution_lead((x.h, x.w, x.c), (out.h, out.w, out.c), op.stride, op.pad)
 
     def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
         return s8_weighted_step(site, inputs[0], depthwise=False)

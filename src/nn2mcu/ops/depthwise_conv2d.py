@@ -8,6 +8,7 @@ output size rule is the convolution's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -19,7 +20,15 @@ from nn2mcu.ir.binding import Call, CStatement, IntArray, Kernel, Site
 from nn2mcu.ir.op import Array, Op, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops import _q7, _s8
-from nn2mcu.ops._window import Pad, Pair, check_window, geometry_text, patches
+from nn2mcu.ops._window import (
+    Pad,
+    Pair,
+    byte_lead,
+    check_window,
+    geometry_text,
+    patches,
+    pixel_lead,
+)
 from nn2mcu.ops.conv2d import (
     conv_output_hw,
     q7_convolution_call,
@@ -141,6 +150,22 @@ class DepthwiseConv2DQ7(_q7.Q7Binding):
         return q7_convolution_call(site, call)
 
 
+def s8_depthwise_lead(
+    x: tuple[int, int, int], out_hw: Pair, stride: Pair, pad: Pad, multiplier: int
+) -> int:
+    """The bytes the portable depthwise kernel's output (one image) must start before its
+    input (h, w, c) to lie over it. Multiplier 1: four channels (then one) over every
+    output pixel in raster order, each written once its window is read, so each channel's
+    lane is a raster pass of its own, and a lead of whole pixels keeps the lanes apart.
+    Other multipliers: pixel by pixel, the window read again per output channel."""
+    if multiplier != 1:
+        lead = byte_lead(x[:2], out_hw, stride, pad, x[2], x[2] * multiplier)
+        return (lead + 3) & ~3
+    pixels = pixel_lead(x[:2], out_hw, stride, pad)
+    whole = 4 // math.gcd(x[2], 4)  # pixels to a multiple of 4 bytes
+    return -(-pixels // whole) * whole * x[2]
+
+
 def _three_by_three(site: Site) -> bool:
     op = site.op
     return bool(op.multiplier == 1 and op.kernel == (3, 3) and max(op.pad[:2]) <= 1)
@@ -173,6 +198,10 @@ class DepthwiseConv2DS8(_s8.S8Binding):
         if _three_by_three(site) or site.op.multiplier != 1:
             return 0
         return int(site.x.c * site.op.kernel[0] * site.op.kernel[1] * 2)  # _s8_opt, DSP rule
+
+    def output_lead(self, site: Site, index: int) -> int | None:
+        op, x, out = site.op, site.x, site.output
+        return s8_depthwise_lead((x.h, x.w, x.c), (out.h, out.w), op.stride, op.pad, op.multiplier)
 
     def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
         return s8_weighted_step(site, inputs[0], depthwise=True)

@@ -28,7 +28,15 @@ from nn2mcu.ir.binding import Call, CStatement, IntArray, Kernel, Site
 from nn2mcu.ir.op import Array, Op, ShapeError, check_arity
 from nn2mcu.ir.shape import Shape
 from nn2mcu.ops import _cmsis, _q7, _s8
-from nn2mcu.ops._window import Pad, Pair, axis_pad, check_window, geometry_text, pad_text
+from nn2mcu.ops._window import (
+    Pad,
+    Pair,
+    axis_pad,
+    byte_lead,
+    check_window,
+    geometry_text,
+    pad_text,
+)
 from nn2mcu.ops.registry import bind, register
 from nn2mcu.q7.model import AverageVariant
 from nn2mcu.q7.pooling import average_q7, max_q7
@@ -248,6 +256,13 @@ def _average_without_padding(site: Site) -> bool | str:
     return ok or f"pad {pad_text(site.op.pad)}"
 
 
+def s8_pool_lead(x: tuple[int, int, int], out_hw: Pair, stride: Pair, pad: Pad) -> int:
+    """The bytes the portable pooling kernels' output (one image) must start before their
+    input (h, w, c) to lie over it: output pixels in raster order, each channel (or four)
+    written once its window is read, the next channels' windows read after."""
+    return (byte_lead(x[:2], out_hw, stride, pad, x[2], x[2]) + 3) & ~3
+
+
 @bind
 class Pool2DS8(_s8.S8Binding):
     """arm_max_pool_s8 / arm_avgpool_s8 (CMSIS-NN v7.0.0): windows clipped to the image;
@@ -270,6 +285,10 @@ class Pool2DS8(_s8.S8Binding):
 
     def _activation(self, site: Site) -> tuple[int, int]:
         return _s8.model_of(site).pool_activation.get(site.name, (_s8.QMIN, _s8.QMAX))
+
+    def output_lead(self, site: Site, index: int) -> int | None:
+        op, x, out = site.op, site.x, site.output
+        return s8_pool_lead((x.h, x.w, x.c), (out.h, out.w), op.stride, op.pad)
 
     def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
         op, shape = site.op, site.output
