@@ -354,9 +354,9 @@ static void output4_from(const uint32_t acc[4], const int32_t *multiplier, const
 }
 
 #if defined(NN2MCU_SIMD_ASM)
-/* The body of dot_4x1's and dot_4xn's assembly loop (label 1): one filter word unpacked,
-   multiplied against a word pair of each of the four columns, until c0 reaches end. */
-#define NN2MCU_DOT_4X1_LOOP                                                                                            \
+/* One step of dot_4x1's and dot_4xn's assembly loop: one filter word unpacked, multiplied
+   against a word pair of each of the four columns. */
+#define NN2MCU_DOT_4X1_STEP                                                                                            \
     "ldr %[wl], [%[w]], #4\n\t" \
     "sxtb16 %[wh], %[wl], ror #8\n\t" \
     "sxtb16 %[wl], %[wl]\n\t" \
@@ -371,9 +371,21 @@ static void output4_from(const uint32_t acc[4], const int32_t *multiplier, const
     "smlad %[a2], %[x1], %[wh], %[a2]\n\t" \
     "ldrd %[x0], %[x1], [%[c3]], #8\n\t" \
     "smlad %[a3], %[x0], %[wl], %[a3]\n\t" \
-    "smlad %[a3], %[x1], %[wh], %[a3]\n\t" \
+    "smlad %[a3], %[x1], %[wh], %[a3]\n\t"
+
+/* The loop of two steps (label 1), entered at the second (label 3) for an odd number of
+   steps, until c0 reaches end. */
+#define NN2MCU_DOT_4X1_LOOP \
+    "ldr %[x0], %[odd]\n\t" \
+    "cmp %[x0], #0\n\t" \
+    "bne 3f\n\t" \
+    "1:\n\t" \
+    NN2MCU_DOT_4X1_STEP \
+    "3:\n\t" \
+    NN2MCU_DOT_4X1_STEP \
     "ldr %[x0], %[end]\n\t" \
-    "cmp %[c0], %[x0]\n\t"
+    "cmp %[c0], %[x0]\n\t" \
+    "bne 1b\n\t"
 
 #endif
 
@@ -389,17 +401,16 @@ static void dot_4x1(const int16_t *c0, const int16_t *c1, const int16_t *c2, con
     uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     const int16_t *end = c0 + (length & ~3);
 #if defined(NN2MCU_SIMD_ASM)
-    /* word-aligned columns: the loop below in 18 instructions per four values (LDRD; the
-       loop's end read from the stack; thirteen registers) */
+    /* word-aligned columns: the loop below in 16 instructions per four values and 3 per
+       eight (LDRD; the loop's end read from the stack; thirteen registers) */
     if (c0 != end && (((uintptr_t)c0 | (uintptr_t)c1 | (uintptr_t)c2 | (uintptr_t)c3) & 3u) == 0) {
+        const int32_t odd = (length >> 2) & 1;
         uint32_t wl, wh, x0, x1;
-        __asm__("1:\n\t"
-                NN2MCU_DOT_4X1_LOOP
-                "bne 1b"
+        __asm__(NN2MCU_DOT_4X1_LOOP
                 : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [c0] "+r"(c0), [c1] "+r"(c1),
                   [c2] "+r"(c2), [c3] "+r"(c3), [w] "+r"(w), [wl] "=&r"(wl), [wh] "=&r"(wh), [x0] "=&r"(x0),
                   [x1] "=&r"(x1)
-                : [end] "m"(end)
+                : [end] "m"(end), [odd] "m"(odd)
                 : "cc", "memory");
     }
 #endif
@@ -437,7 +448,7 @@ static void dot_4xn(const int16_t *const col[4], const int8_t *w, int32_t length
     if (filters > 0 && length >= 4 && (length & 3) == 0 &&
         (((uintptr_t)col[0] | (uintptr_t)col[1] | (uintptr_t)col[2] | (uintptr_t)col[3]) & 3u) == 0) {
         const int16_t *col0 = col[0], *col1 = col[1], *col2 = col[2], *col3 = col[3], *end = col0;
-        const int32_t bytes = length * (int32_t)sizeof(int16_t);
+        const int32_t bytes = length * (int32_t)sizeof(int16_t), odd = (length >> 2) & 1;
         uint32_t *next = acc[0]; /* filter f's four sums: next[0], next[16], next[32], next[48] */
         int32_t left = filters;
         uint32_t a0, a1, a2, a3, wl, wh, x0, x1;
@@ -455,9 +466,7 @@ static void dot_4xn(const int16_t *const col[4], const int8_t *w, int32_t length
                 "ldr %[x0], %[bytes]\n\t"
                 "add %[x0], %[c0], %[x0]\n\t"
                 "str %[x0], %[end]\n\t"
-                "1:\n\t"
                 NN2MCU_DOT_4X1_LOOP
-                "bne 1b\n\t"
                 "ldr %[x0], %[next]\n\t"
                 "str %[a1], [%[x0], #64]\n\t"
                 "str %[a2], [%[x0], #128]\n\t"
@@ -471,7 +480,8 @@ static void dot_4xn(const int16_t *const col[4], const int8_t *w, int32_t length
                 : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [c0] "=&r"(c0), [c1] "=&r"(c1),
                   [c2] "=&r"(c2), [c3] "=&r"(c3), [w] "+r"(w), [wl] "=&r"(wl), [wh] "=&r"(wh), [x0] "=&r"(x0),
                   [x1] "=&r"(x1), [next] "+m"(next), [left] "+m"(left), [end] "+m"(end)
-                : [col0] "m"(col0), [col1] "m"(col1), [col2] "m"(col2), [col3] "m"(col3), [bytes] "m"(bytes)
+                : [col0] "m"(col0), [col1] "m"(col1), [col2] "m"(col2), [col3] "m"(col3), [bytes] "m"(bytes),
+                  [odd] "m"(odd)
                 : "cc", "memory");
         return;
     }
