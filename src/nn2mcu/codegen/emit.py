@@ -209,8 +209,9 @@ def nn_c(program: Program, class_names: tuple[str, ...] | None = None) -> str:
     for index, call in enumerate(program.calls, 1):
         site = program.site(call)
         rules = binding(site, program.scheme)
-        if rules.c_helpers and rules.c_helpers not in helpers:
-            helpers.append(rules.c_helpers)
+        helper = rules.c_helper(site, call)
+        if helper and helper not in helpers:
+            helpers.append(helper)
         lines = rules.c_structs(site, call)
         if lines:
             structs += [f"/* {call.layer.name}: {call.kernel.name} */", *lines, ""]

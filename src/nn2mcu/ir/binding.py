@@ -150,6 +150,11 @@ class Binding:
     # Static C functions nn.c defines when a call of this binding is present.
     c_helpers: ClassVar[str] = ""
 
+    def c_helper(self, site: Site, call: Call) -> str:
+        """The static C definitions nn.c needs for this call (once per text):
+        ``c_helpers`` unless the call's kernel decides."""
+        return self.c_helpers
+
     def check(self, site: Site) -> None:
         """Refuse the layer, naming it and the first constraint it breaks."""
         for rule in self.constraints:

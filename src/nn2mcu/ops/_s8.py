@@ -134,14 +134,64 @@ def folded_note(site: Site) -> str:
     )
 
 
-def weighted_call(call: Call) -> str:
-    """The call of a convolution, depthwise convolution or fully-connected s8 function."""
+# The parameter and quantization struct types of the weighted s8 functions.
+WEIGHTED_TYPES = {
+    "arm_convolve_wrapper_s8": "cmsis_nn_conv_params",
+    "arm_depthwise_conv_wrapper_s8": "cmsis_nn_dw_conv_params",
+    "arm_depthwise_conv_s8": "cmsis_nn_dw_conv_params",
+    "arm_fully_connected_per_channel_s8": "cmsis_nn_fc_params",
+}
+
+
+def _passer(kernel: str) -> str:
+    return "nn_" + kernel.removeprefix("arm_")
+
+
+def weighted_helper(call: Call) -> str:
+    """nn.c's struct of one weighted s8 function's eleven arguments and the function that
+    passes them on: each layer's arguments are then const data, and its call site passes
+    one pointer (the code of a call site is most of nn_run's)."""
+    kernel = call.kernel.name
+    passer = _passer(kernel)
+    return (
+        "typedef struct {\n"
+        "    const cmsis_nn_context *ctx;\n"
+        f"    const {WEIGHTED_TYPES[kernel]} *params;\n"
+        "    const cmsis_nn_per_channel_quant_params *quant;\n"
+        "    const cmsis_nn_dims *input_dims;\n"
+        "    const int8_t *input;\n"
+        "    const cmsis_nn_dims *filter_dims;\n"
+        "    const int8_t *filter;\n"
+        "    const cmsis_nn_dims *bias_dims;\n"
+        "    const int32_t *bias;\n"
+        "    const cmsis_nn_dims *output_dims;\n"
+        "    int8_t *output;\n"
+        f"}} {passer}_args;\n\n"
+        f"static arm_cmsis_nn_status {passer}(const {passer}_args *a)\n"
+        "{\n"
+        f"    return {kernel}(a->ctx, a->params, a->quant, a->input_dims, a->input, "
+        "a->filter_dims, a->filter, a->bias_dims,\n"
+        f"    {' ' * (len(kernel) + 8)}a->bias, a->output_dims, a->output);\n"
+        "}\n\n"
+    )
+
+
+def weighted_args(call: Call) -> str:
+    """The const arguments of a convolution's, depthwise convolution's or inner product's
+    call (weighted_helper's struct)."""
     name = c_name(call.layer.name)
     return (
-        f"{call.kernel.name}(&{name}_ctx, &{name}_params, &{name}_quant, &{name}_input_dims, "
-        f"{arena(call.input)}, &{name}_filter_dims, {name}_wt, &{name}_bias_dims, {name}_bias, "
-        f"&{name}_output_dims, {arena(call.output)})"
+        f"static const {_passer(call.kernel.name)}_args {name}_args = {{&{name}_ctx, "
+        f"&{name}_params, &{name}_quant, &{name}_input_dims, {arena(call.input)}, "
+        f"&{name}_filter_dims, {name}_wt, &{name}_bias_dims, {name}_bias, &{name}_output_dims, "
+        f"{arena(call.output)}}};"
     )
+
+
+def weighted_call(call: Call) -> str:
+    """The call of a convolution, depthwise convolution or fully-connected s8 function,
+    through weighted_helper's function."""
+    return f"{_passer(call.kernel.name)}(&{c_name(call.layer.name)}_args)"
 
 
 def folded_bias(site: Site) -> np.ndarray:

@@ -222,7 +222,11 @@ class DepthwiseConv2DS8(_s8.S8Binding):
             _s8.quant(name),
             _s8.dims(f"{name}_filter_dims", "1", f"{p}_KER_Y", f"{p}_KER_X", f"{p}_OUT_CH"),
             _s8.dims(f"{name}_bias_dims", "1", "1", "1", f"{p}_OUT_CH"),
+            _s8.weighted_args(call),
         ]
+
+    def c_helper(self, site: Site, call: Call) -> str:
+        return _s8.weighted_helper(call)
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
         return [CStatement(_s8.weighted_call(call), checked=True)]

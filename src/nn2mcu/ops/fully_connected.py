@@ -209,7 +209,11 @@ class FullyConnectedS8(_s8.S8Binding):
             _s8.quant(name),
             _s8.dims(f"{name}_filter_dims", f"{p}_DIM_VEC", "1", "1", f"{p}_OUT_DIM"),
             _s8.dims(f"{name}_bias_dims", "1", "1", "1", f"{p}_OUT_DIM"),
+            _s8.weighted_args(call),
         ]
+
+    def c_helper(self, site: Site, call: Call) -> str:
+        return _s8.weighted_helper(call)
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
         return [CStatement(_s8.weighted_call(call), checked=True)]
