@@ -9,9 +9,11 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nn2mcu.codegen.cortex_m import TARGETS, run_qemu
+from nn2mcu.ops.conv2d import s8_convolution_scratch
 from tests.s8.cases import ASYMMETRIC, HARNESS, KINDS, run_cases
 
 KERNELS = Path(__file__).resolve().parents[2] / "src" / "nn2mcu" / "kernels" / "s8"
@@ -155,6 +157,46 @@ def test_portable_kernels_build_for_cortex_m4_without_warnings(tmp_path: Path) -
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert build.returncode == 0, build.stderr
+
+
+@pytest.mark.kernel
+def test_the_planned_scratch_is_what_the_convolution_asks(tmp_path: Path) -> None:
+    """The scratch buffer nn2mcu's memory plan gives a convolution
+    (s8_convolution_scratch) equals what the portable kernel's get_buffer_size asks, so
+    that the kernel takes the path it was sized for (and more only where stock CMSIS-NN
+    asks more)."""
+    binary = tmp_path / "buffer_sizes"
+    build = subprocess.run(
+        ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{KERNELS}", f"-I{SIMD}",
+         str(Path(__file__).with_name("buffer_sizes.c")), *sorted(str(p) for p in KERNELS.glob("*.c")),
+         "-o", str(binary)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-2000:]
+    rng = np.random.default_rng(12)
+    rows = []
+    for _ in range(400):
+        kh, kw = (int(v) for v in rng.integers(1, 6, 2))
+        if rng.random() < 0.3:
+            kh = kw = 1
+        sy, sx = (int(v) for v in rng.integers(1, 3, 2))
+        py, px = (
+            (int(rng.integers(0, kh)), int(rng.integers(0, kw))) if rng.random() < 0.6 else (0, 0)
+        )
+        ch_in = int(rng.choice([1, 2, 3, 4, 8, 12, 16, 30]))
+        ch_out = int(rng.integers(1, 40))
+        offset = int(rng.choice([0, 0, -128, 128, 129, 5]))
+        rows.append((kh, kw, sy, sx, py, px, ch_in, ch_out, offset))
+    text = "".join(" ".join(map(str, row)) + "\n" for row in rows)
+    run = subprocess.run([str(binary)], input=text, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    asked = [int(line) for line in run.stdout.split()]
+    for (kh, kw, sy, sx, py, px, ch_in, ch_out, offset), size in zip(rows, asked, strict=True):
+        planned = s8_convolution_scratch((kh, kw), (sy, sx), (py, px, 0, 0), ch_in, ch_out, offset)
+        fast_1x1 = (kh, kw, sy, sx, py, px, ch_in, offset) == (1, 1, 1, 1, 0, 0, 8, 0)
+        # the one excess: CMSIS-NN's own 1x1 fast kernel asks 2 * ch_in int16 (Arm Compiler 6)
+        assert planned == (4 * ch_in if fast_1x1 else size), (kh, kw, sy, sx, py, px, ch_in, ch_out)
+    assert any(size % 8 for size in asked)  # padded filter copies among them
 
 
 @pytest.mark.kernel

@@ -261,6 +261,24 @@ def s8_convolution_lead(
     return _align4(byte_lead(x[:2], out[:2], stride, pad, x[2], out[2]))
 
 
+def s8_convolution_scratch(
+    kernel: Pair, stride: Pair, pad: Pad, ch_in: int, ch_out: int, input_offset: int
+) -> int:
+    """What nn2mcu's portable arm_convolve_wrapper_s8_get_buffer_size asks (input_offset:
+    the one the C is given): four int16 columns (its four-pixel path), and where it gathers
+    the receptive fields first (rows of no whole number of words, at most 256 bytes, an
+    offset in -127 .. 128) and their length is no multiple of 4, a copy of the filters
+    padded to one; for an unpadded 1x1 convolution of depth 8 without input offset (pairs
+    held in registers) none, or 2 * ch_in int16 at stride 1 (CMSIS-NN's 1x1 fast kernel
+    under Arm Compiler 6)."""
+    if kernel == (1, 1) and not any(pad) and ch_in == 8 and input_offset == 0:
+        return 4 * ch_in if stride == (1, 1) else 0
+    columns = kernel[0] * kernel[1] * ch_in
+    staged = (kernel[1] * ch_in) % 4 != 0 and columns <= 256 and -127 <= input_offset <= 128
+    padded = ch_out * _align4(columns) if columns % 4 and staged else 0
+    return 4 * _align4(columns) * 2 + padded
+
+
 def _unpadded_1x1(site: Site) -> bool:
     """A 1x1 convolution without padding: every tap lies on the input, so the input offset
     folds into the bias (the C is given input offset 0)."""
@@ -295,18 +313,13 @@ class Conv2DS8(_s8.S8Binding):
         return Kernel(name, "-> arm_convolve_s8: im2col and matrix multiplication")
 
     def scratch(self, site: Site) -> int:
-        """What nn2mcu's portable arm_convolve_wrapper_s8_get_buffer_size asks: four int16
-        columns (its four-pixel path), none for an unpadded 1x1 convolution of depth 8 (the
-        input offset folded in: pairs held in registers). It covers CMSIS-NN's own rules
-        (two columns for arm_convolve_s8 and 1_x_n, 2 * ch_in int16 for the 1x1 fast
-        kernel under Arm Compiler 6, none for the strided 1x1 one), so stock CMSIS-NN gets
-        enough too."""
+        """s8_convolution_scratch of the layer: it covers CMSIS-NN's own rules too (two
+        columns for arm_convolve_s8 and 1_x_n, 2 * ch_in int16 for the 1x1 fast kernel
+        under Arm Compiler 6, none for the strided 1x1 one), so stock CMSIS-NN gets
+        enough."""
         op, x = site.op, site.x
-        if _unpadded_1x1(site) and x.c == 8:
-            # CMSIS-NN's 1x1 fast kernel asks 2 * ch_in int16 under Arm Compiler 6
-            return 4 * x.c if op.stride == (1, 1) else 0
-        columns = op.kernel[0] * op.kernel[1] * x.c
-        return 4 * _align4(columns) * 2
+        offset = 0 if _unpadded_1x1(site) else -_s8.source_params(site).zero_point
+        return s8_convolution_scratch(op.kernel, op.stride, op.pad, x.c, site.output.c, offset)
 
     def output_lead(self, site: Site, index: int) -> int | None:
         op, x, out = site.op, site.x, site.output

@@ -184,10 +184,10 @@ static void fill_bytes(int8_t *dst, int8_t value, int32_t n)
    which puts each group of four in column_position order. The same column as im2col. */
 static void im2col_staged(const int8_t *image, const cmsis_nn_dims *in, int32_t kh, int32_t kw,
                           cmsis_nn_tile stride, cmsis_nn_tile padding, int32_t offset, int32_t ox, int32_t oy,
-                          int16_t *col)
+                          int32_t total, int16_t *col)
 {
-    int8_t stage[STAGE_BYTES];
-    const int32_t ch_in = in->c, row = kw * ch_in, length = kh * row, grouped = length & ~3;
+    int8_t stage[STAGE_BYTES + 4];
+    const int32_t ch_in = in->c, row = kw * ch_in, length = kh * row, grouped = total & ~3;
     const int32_t x0 = ox * stride.w - padding.w;
     const int8_t pad = (int8_t)-offset;
     for (int32_t ky = 0; ky < kh; ky++) {
@@ -211,6 +211,7 @@ static void im2col_staged(const int8_t *image, const cmsis_nn_dims *in, int32_t 
             }
         }
     }
+    fill_bytes(stage + length, pad, total - length);
     const uint32_t offsets = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
     int32_t j = 0;
     for (; j < grouped; j += 4) {
@@ -218,7 +219,7 @@ static void im2col_staged(const int8_t *image, const cmsis_nn_dims *in, int32_t 
         nn2mcu_store32(col + j, nn2mcu_sadd16(nn2mcu_sxtb16(word), offsets));
         nn2mcu_store32(col + j + 2, nn2mcu_sadd16(nn2mcu_sxtb16_ror8(word), offsets));
     }
-    for (; j < length; j++) {
+    for (; j < total; j++) {
         col[j] = (int16_t)(stage[j] + offset);
     }
 }
@@ -531,17 +532,27 @@ static void columns_to_pixels(const int16_t *const col[4], int32_t count, int32_
 }
 
 /* All output pixels, four at a time (or, with a buffer of two columns, two) through int16
-   columns in buffer, each column word-aligned. */
+   columns in buffer, each column word-aligned. With dot (padded_length) above the filter's
+   length, the columns and a copy of the filters after them in buffer are padded with zeros
+   to dot values, so that the dot products take whole words. */
 static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile padding, int32_t input_offset,
                           int32_t output_offset, cmsis_nn_activation act,
                           const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in,
                           const int8_t *input, const cmsis_nn_dims *filter, const int8_t *weights,
                           const int32_t *bias, const cmsis_nn_dims *out, int8_t *output, int16_t *buffer,
-                          int32_t columns)
+                          int32_t columns, int32_t dot)
 {
     const int32_t length = filter->h * filter->w * in->c, ch_out = out->c;
-    const int32_t pixels = out->h * out->w, step = (length + 1) & ~1;
+    const int32_t pixels = out->h * out->w, step = dot != length ? dot : (length + 1) & ~1;
     const int stage = staged(filter->h, filter->w, in->c, input_offset);
+    if (dot != length) { /* the padded filters: after the columns (word-aligned: step % 4 == 0) */
+        int8_t *copy = (int8_t *)(buffer + (size_t)columns * (size_t)step);
+        for (int32_t f = 0; f < ch_out; f++) {
+            copy_bytes(copy + (size_t)f * (size_t)dot, weights + (size_t)f * (size_t)length, length);
+            fill_bytes(copy + (size_t)f * (size_t)dot + length, 0, dot - length);
+        }
+        weights = copy;
+    }
     out4 outputs;
     out4_common(&outputs, fast_outputs(quant->multiplier, quant->shift, ch_out, output_offset, act), output_offset,
                 act);
@@ -555,14 +566,14 @@ static void convolve_fast(const cmsis_nn_tile stride, const cmsis_nn_tile paddin
                 int16_t *column = buffer + (size_t)(q < count ? q : count - 1) * (size_t)step; /* q < columns */
                 if (q < count && stage) {
                     im2col_staged(image, in, filter->h, filter->w, stride, padding, input_offset, (p + q) % out->w,
-                                  (p + q) / out->w, column);
+                                  (p + q) / out->w, dot, column);
                 } else if (q < count) {
                     im2col(image, in, filter->h, filter->w, stride, padding, input_offset, (p + q) % out->w,
                            (p + q) / out->w, column);
                 }
                 col[q] = column;
             }
-            columns_to_pixels(col, count, length, weights, ch_out, bias, quant, &outputs,
+            columns_to_pixels(col, count, dot, weights, ch_out, bias, quant, &outputs,
                               result + (size_t)p * (size_t)ch_out);
         }
     }
@@ -648,15 +659,24 @@ static void narrow(const cmsis_nn_tile stride, int32_t output_offset, cmsis_nn_a
 /* What the fast path needs: four int16 columns (the four-pixel path; two suffice for the
    two-pixel one, CMSIS-NN's size); none for an unpadded 1x1 convolution of depth 8 without
    input offset (narrow). */
+/* The length of the dot products of convolve_fast: for receptive fields im2col_staged takes
+   whose length is no multiple of 4 (the first layers), that length rounded up to one. */
+static int32_t padded_length(const cmsis_nn_dims *in, const cmsis_nn_dims *filter, int32_t input_offset)
+{
+    const int32_t length = filter->h * filter->w * in->c;
+    return (length & 3) != 0 && staged(filter->h, filter->w, in->c, input_offset) ? (length + 3) & ~3 : length;
+}
+
 static int32_t fast_buffer_size(const cmsis_nn_conv_params *params, const cmsis_nn_dims *in,
                                 const cmsis_nn_dims *filter)
 {
-    const int32_t length = filter->h * filter->w * in->c;
+    const int32_t length = filter->h * filter->w * in->c, dot = padded_length(in, filter, params->input_offset);
     if (filter->h == 1 && filter->w == 1 && params->padding.w == 0 && params->padding.h == 0 && in->c == 8 &&
         params->input_offset == 0) {
         return 0;
     }
-    return 4 * ((length + 3) & ~3) * (int32_t)sizeof(int16_t); /* four columns */
+    /* four columns, and the padded filters */
+    return 4 * ((length + 3) & ~3) * (int32_t)sizeof(int16_t) + (dot != length ? filter->n * dot : 0);
 }
 
 arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx, const cmsis_nn_conv_params *conv_params,
@@ -675,13 +695,19 @@ arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx, const c
                input_data, filter_data, bias_data, output_dims, output_data);
         return ARM_CMSIS_NN_SUCCESS;
     }
-    const int32_t column_bytes = ((length + 1) & ~1) * (int32_t)sizeof(int16_t);
-    if (ctx != NULL && ctx->buf != NULL && ctx->size >= 2 * column_bytes && conv_params->dilation.w == 1 &&
+    int32_t dot = padded_length(input_dims, filter_dims, conv_params->input_offset);
+    int32_t column_bytes = dot * (int32_t)sizeof(int16_t), copy = filter_dims->n * dot;
+    if (dot == length || ctx == NULL || ctx->size < 2 * column_bytes + copy) { /* unpadded */
+        dot = length;
+        column_bytes = ((length + 1) & ~1) * (int32_t)sizeof(int16_t);
+        copy = 0;
+    }
+    if (ctx != NULL && ctx->buf != NULL && ctx->size >= 2 * column_bytes + copy && conv_params->dilation.w == 1 &&
         conv_params->dilation.h == 1 && filter_dims->c == input_dims->c) {
         convolve_fast(conv_params->stride, conv_params->padding, conv_params->input_offset,
                       conv_params->output_offset, conv_params->activation, quant_params, input_dims, input_data,
                       filter_dims, filter_data, bias_data, output_dims, output_data, (int16_t *)ctx->buf,
-                      ctx->size >= 4 * column_bytes ? 4 : 2);
+                      ctx->size >= 4 * column_bytes + copy ? 4 : 2, dot);
         return ARM_CMSIS_NN_SUCCESS;
     }
     return convolve(conv_params->stride, conv_params->padding, conv_params->dilation, conv_params->input_offset,
