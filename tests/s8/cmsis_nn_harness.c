@@ -110,6 +110,9 @@ int main(int argc, char **argv)
         } else if (kind == 1) {
             cmsis_nn_dw_conv_params params = {h[14], h[15], h[18] > 0 ? h[18] : 1, stride, pad, dilation, act};
             ctx.size = arm_depthwise_conv_wrapper_s8_get_buffer_size(&params, &input, &filter, &output);
+#ifdef HARNESS_CONV_BUFFER_DIVISOR
+            ctx.size /= HARNESS_CONV_BUFFER_DIVISOR;
+#endif
             ctx.buf = malloc(ctx.size > 0 ? (size_t)ctx.size : 1);
             if (params.ch_mult == 1) {
                 status = arm_depthwise_conv_wrapper_s8(&ctx, &params, &per_channel, &input, in, &filter, w,

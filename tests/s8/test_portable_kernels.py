@@ -14,6 +14,7 @@ import pytest
 
 from nn2mcu.codegen.cortex_m import TARGETS, run_qemu
 from nn2mcu.ops.conv2d import s8_convolution_scratch
+from nn2mcu.ops.depthwise_conv2d import s8_depthwise_scratch
 from tests.s8.cases import ASYMMETRIC, HARNESS, KINDS, run_cases
 
 KERNELS = Path(__file__).resolve().parents[2] / "src" / "nn2mcu" / "kernels" / "s8"
@@ -46,10 +47,13 @@ def test_portable_kernel_matches_the_model(harness: tuple[Path, bool], kind: str
 
 
 @pytest.mark.kernel
+@pytest.mark.parametrize("kind", ["conv", "depthwise"])
 @pytest.mark.parametrize("divisor", [2, 1 << 20], ids=["two-columns", "no-buffer"])
-def test_convolutions_with_a_smaller_buffer(tmp_path: Path, divisor: int) -> None:
+def test_convolutions_with_a_smaller_buffer(tmp_path: Path, divisor: int, kind: str) -> None:
     """The convolution given half the buffer its *_get_buffer_size asks (two columns, what
-    CMSIS-NN's own sizing gives: two pixels at a time) or none (the general path)."""
+    CMSIS-NN's own sizing gives: two pixels at a time; the padded filters' copy left out)
+    or none (the general path); the depthwise convolution without its staging buffer (its
+    border path)."""
     binary = tmp_path / "harness"
     sources = sorted(str(p) for p in KERNELS.glob("*.c"))
     build = subprocess.run(
@@ -59,7 +63,7 @@ def test_convolutions_with_a_smaller_buffer(tmp_path: Path, divisor: int) -> Non
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr[-2000:]
-    run_cases(binary, KINDS["conv"], 150, 6000 + divisor % 97)
+    run_cases(binary, KINDS[kind], 150, 6000 + divisor % 97 + KINDS[kind])
 
 
 @pytest.mark.kernel
@@ -129,6 +133,15 @@ def m4_harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.cortex_m
+@pytest.mark.parametrize("kind", ["conv", "depthwise"])
+def test_convolutions_without_a_buffer_on_cortex_m4(tmp_path: Path, kind: str) -> None:
+    """test_convolutions_with_a_smaller_buffer's no-buffer case where the DSP and assembly
+    paths run (the depthwise border path and interior runs over the image itself)."""
+    elf = _m4_harness(tmp_path / "harness.elf", f"-DHARNESS_CONV_BUFFER_DIVISOR={1 << 20}")
+    run_cases(elf, KINDS[kind], 60, 7000 + KINDS[kind], runner=_on_m4(elf, tmp_path))
+
+
+@pytest.mark.cortex_m
 @pytest.mark.parametrize("kind", OVERLAID)
 def test_outputs_laid_over_their_inputs_on_cortex_m4(tmp_path: Path, kind: str) -> None:
     """test_outputs_laid_over_their_inputs where the DSP and assembly paths run."""
@@ -161,8 +174,9 @@ def test_portable_kernels_build_for_cortex_m4_without_warnings(tmp_path: Path) -
 
 @pytest.mark.kernel
 def test_the_planned_scratch_is_what_the_convolution_asks(tmp_path: Path) -> None:
-    """The scratch buffer nn2mcu's memory plan gives a convolution
-    (s8_convolution_scratch) equals what the portable kernel's get_buffer_size asks, so
+    """The scratch buffer nn2mcu's memory plan gives a convolution or depthwise convolution
+    (s8_convolution_scratch, s8_depthwise_scratch) equals what the portable kernel's
+    get_buffer_size asks, so
     that the kernel takes the path it was sized for (and more only where stock CMSIS-NN
     asks more)."""
     binary = tmp_path / "buffer_sizes"
@@ -187,10 +201,17 @@ def test_the_planned_scratch_is_what_the_convolution_asks(tmp_path: Path) -> Non
         ch_out = int(rng.integers(1, 40))
         offset = int(rng.choice([0, 0, -128, 128, 129, 5]))
         rows.append((kh, kw, sy, sx, py, px, ch_in, ch_out, offset))
-    text = "".join(" ".join(map(str, row)) + "\n" for row in rows)
+    text = "".join("0 " + " ".join(map(str, row)) + "\n" for row in rows)
+    text += "".join("1 " + " ".join(map(str, row)) + "\n" for row in rows)
     run = subprocess.run([str(binary)], input=text, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     asked = [int(line) for line in run.stdout.split()]
+    depthwise = asked[len(rows) :]
+    for (kh, kw, sy, sx, _, _, ch, _, offset), size in zip(rows, depthwise, strict=True):
+        planned = s8_depthwise_scratch((kh, kw), (sy, sx), (8, 8), ch, 1, offset)
+        assert planned == size, ("depthwise", kh, kw, sy, sx, ch, offset)
+    assert any(depthwise) and not all(depthwise)  # staged and not
+    asked = asked[: len(rows)]
     for (kh, kw, sy, sx, py, px, ch_in, ch_out, offset), size in zip(rows, asked, strict=True):
         planned = s8_convolution_scratch((kh, kw), (sy, sx), (py, px, 0, 0), ch_in, ch_out, offset)
         fast_1x1 = (kh, kw, sy, sx, py, px, ch_in, offset) == (1, 1, 1, 1, 0, 0, 8, 0)

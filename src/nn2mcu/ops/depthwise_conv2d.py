@@ -166,6 +166,24 @@ def s8_depthwise_lead(
     return -(-pixels // whole) * whole * x[2]
 
 
+DEPTHWISE_STAGE_BYTES = 1024  # the portable kernel's limit of a staged block
+
+
+def s8_depthwise_scratch(
+    kernel: Pair, stride: Pair, out_hw: Pair, ch: int, multiplier: int, input_offset: int
+) -> int:
+    """What nn2mcu's portable arm_depthwise_conv_wrapper_s8_get_buffer_size asks: for
+    multiplier 1, at least 4 channels and a -input_offset that is a byte, a block's taps and
+    its padded input plane as words of four channels (every pixel then takes the interior
+    path), where that takes at most DEPTHWISE_STAGE_BYTES; else nothing."""
+    rows = (out_hw[0] - 1) * stride[0] + kernel[0]
+    cols = (out_hw[1] - 1) * stride[1] + kernel[1]
+    size = 4 * (kernel[0] * kernel[1] + rows * cols)
+    if multiplier != 1 or ch < 4 or not -127 <= input_offset <= 128:
+        return 0
+    return size if size <= DEPTHWISE_STAGE_BYTES else 0
+
+
 def _three_by_three(site: Site) -> bool:
     op = site.op
     return bool(op.multiplier == 1 and op.kernel == (3, 3) and max(op.pad[:2]) <= 1)
@@ -195,9 +213,15 @@ class DepthwiseConv2DS8(_s8.S8Binding):
         return Kernel("arm_depthwise_conv_wrapper_s8", reason)
 
     def scratch(self, site: Site) -> int:
-        if _three_by_three(site) or site.op.multiplier != 1:
-            return 0
-        return int(site.x.c * site.op.kernel[0] * site.op.kernel[1] * 2)  # _s8_opt, DSP rule
+        """s8_depthwise_scratch, or what stock CMSIS-NN asks where that is more."""
+        op, x, out = site.op, site.x, site.output
+        portable = s8_depthwise_scratch(
+            op.kernel, op.stride, (out.h, out.w), x.c, op.multiplier,
+            -_s8.source_params(site).zero_point,
+        )  # fmt: skip
+        if _three_by_three(site) or op.multiplier != 1:
+            return portable
+        return max(portable, int(x.c * op.kernel[0] * op.kernel[1] * 2))  # _s8_opt, DSP rule
 
     def output_lead(self, site: Site, index: int) -> int | None:
         op, x, out = site.op, site.x, site.output

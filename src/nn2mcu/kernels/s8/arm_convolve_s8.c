@@ -849,10 +849,11 @@ static void window4_3wide(const int8_t *x, const int8_t *w, int32_t rows, size_t
 __attribute__((noinline))
 #endif
 static void interior_run4(const int8_t *x, const int8_t *w, int32_t count, size_t step, int32_t kh, int32_t kw,
-                          size_t line, size_t ch, const uint32_t folded[4], const out4 *o, int8_t *out)
+                          size_t line, size_t ch, const uint32_t folded[4], const out4 *o, int8_t *out,
+                          size_t out_step)
 {
     const size_t wline = (size_t)kw * ch;
-    for (; count > 0; count--, x += step, out += ch) {
+    for (; count > 0; count--, x += step, out += out_step) {
         uint32_t acc[4] = {folded[0], folded[1], folded[2], folded[3]};
         if (kw == 3) {
             window4_3wide(x, w, kh, line - 2 * ch, ch, acc);
@@ -899,11 +900,63 @@ static inline void depthwise_tail(const cmsis_nn_tile stride, const cmsis_nn_til
     }
 }
 
+/* Small images (their windows mostly leave the image) are staged: for each block of four
+   channels, its filter taps and its input plane padded on every side with the byte
+   -input_offset (which the folded offset turns into 0), as words of the four channels, so
+   that every output pixel takes the interior path. The staging buffer's bytes, 0 where
+   the plane would take more than DEPTHWISE_STAGE_BYTES or -input_offset is no byte. */
+#define DEPTHWISE_STAGE_BYTES 1024
+
+static int32_t depthwise_stage_bytes(const cmsis_nn_tile stride, int32_t input_offset, const cmsis_nn_dims *in,
+                                     const cmsis_nn_dims *filter, const cmsis_nn_dims *out)
+{
+    const int32_t rows = (out->h - 1) * stride.h + filter->h, cols = (out->w - 1) * stride.w + filter->w;
+    const int32_t bytes = 4 * (filter->h * filter->w + rows * cols);
+    if (in->c < 4 || input_offset < -127 || input_offset > 128 || bytes > DEPTHWISE_STAGE_BYTES) {
+        return 0;
+    }
+    return bytes;
+}
+
+/* The staging of the block of channels c .. c + 3 (see depthwise_stage_bytes): its taps,
+   then the padded plane, (out->h - 1) * stride.h + kh rows of (out->w - 1) * stride.w + kw
+   words. */
+static void stage_block(const cmsis_nn_tile stride, const cmsis_nn_tile padding, int32_t input_offset,
+                        const cmsis_nn_dims *in, const int8_t *image, const cmsis_nn_dims *filter,
+                        const int8_t *weights, int32_t c, const cmsis_nn_dims *out, int8_t *stage)
+{
+    const int32_t ch = in->c, taps = filter->h * filter->w;
+    const int32_t rows = (out->h - 1) * stride.h + filter->h, cols = (out->w - 1) * stride.w + filter->w;
+    const uint32_t pad = ((uint32_t)-input_offset & 0xFFu) * 0x01010101u;
+    for (int32_t t = 0; t < taps; t++) {
+        nn2mcu_store32(stage + 4 * t, nn2mcu_load32(weights + (size_t)t * (size_t)ch + (size_t)c));
+    }
+    int8_t *dst = stage + 4 * taps;
+    const int32_t first = padding.w < cols ? padding.w : cols;
+    const int32_t last = padding.w + in->w < cols ? padding.w + in->w : cols;
+    for (int32_t r = 0; r < rows; r++) {
+        const int32_t iy = r - padding.h;
+        int32_t j = 0;
+        if (iy >= 0 && iy < in->h) {
+            const int8_t *src = image + (size_t)iy * (size_t)in->w * (size_t)ch + (size_t)c;
+            for (; j < first; j++, dst += 4) {
+                nn2mcu_store32(dst, pad);
+            }
+            for (; j < last; j++, dst += 4, src += ch) {
+                nn2mcu_store32(dst, nn2mcu_load32(src));
+            }
+        }
+        for (; j < cols; j++, dst += 4) {
+            nn2mcu_store32(dst, pad);
+        }
+    }
+}
+
 static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, int32_t input_offset,
                       int32_t output_offset, cmsis_nn_activation act,
                       const cmsis_nn_per_channel_quant_params *quant, const cmsis_nn_dims *in,
                       const int8_t *input, const cmsis_nn_dims *filter, const int8_t *weights,
-                      const int32_t *bias, const cmsis_nn_dims *out, int8_t *output)
+                      const int32_t *bias, const cmsis_nn_dims *out, int8_t *output, int8_t *stage)
 {
     const int32_t ch = in->c, kh = filter->h, kw = filter->w, grouped = ch & ~3;
     const uint32_t offsets = ((uint32_t)input_offset & 0xFFFFu) * 0x10001u;
@@ -933,6 +986,17 @@ static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, i
             out4 o;
             out4_common(&o, fast, output_offset, act);
             out4_channels(&o, quant->multiplier + c, quant->shift + c);
+            if (stage != NULL) {
+                stage_block(stride, padding, input_offset, in, image, filter, weights, c, out, stage);
+                const size_t sline = 4 * (size_t)((out->w - 1) * stride.w + kw);
+                const int8_t *plane = stage + 4 * kh * kw;
+                for (int32_t oy = 0; oy < out->h; oy++) {
+                    interior_run4(plane + (size_t)(oy * stride.h) * sline, stage, out->w, 4 * (size_t)stride.w, kh,
+                                  kw, sline, 4, folded, &o, result + (size_t)oy * (size_t)out->w * (size_t)ch + c,
+                                  (size_t)ch);
+                }
+                continue;
+            }
             for (int32_t oy = 0; oy < out->h; oy++) {
                 const int32_t y0 = oy * stride.h - padding.h;
                 const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = in->h - y0 < kh ? in->h - y0 : kh;
@@ -942,7 +1006,7 @@ static void depthwise(const cmsis_nn_tile stride, const cmsis_nn_tile padding, i
                     if (ky0 == 0 && ky1 == kh && ox == ox_lo && ox_hi > ox_lo) {
                         interior_run4(image + (size_t)y0 * line + (size_t)x0 * (size_t)ch + (size_t)c,
                                       weights + c, ox_hi - ox_lo, (size_t)stride.w * (size_t)ch, kh, kw, line,
-                                      (size_t)ch, folded, &o, row_out + (size_t)ox * (size_t)ch);
+                                      (size_t)ch, folded, &o, row_out + (size_t)ox * (size_t)ch, (size_t)ch);
                         ox = ox_hi - 1;
                         continue;
                     }
@@ -970,15 +1034,19 @@ arm_cmsis_nn_status arm_depthwise_conv_wrapper_s8(const cmsis_nn_context *ctx,
                                                   const cmsis_nn_dims *bias_dims, const int32_t *bias_data,
                                                   const cmsis_nn_dims *output_dims, int8_t *output_data)
 {
-    (void)ctx;
     (void)bias_dims;
     if (dw_conv_params->ch_mult != 1 || dw_conv_params->dilation.w != 1 || dw_conv_params->dilation.h != 1 ||
         input_dims->c != output_dims->c) {
         return ARM_CMSIS_NN_ARG_ERROR; /* generated code calls arm_depthwise_conv_s8 for ch_mult != 1 */
     }
+    const int32_t stage_bytes = depthwise_stage_bytes(dw_conv_params->stride, dw_conv_params->input_offset,
+                                                      input_dims, filter_dims, output_dims);
+    int8_t *stage = stage_bytes > 0 && ctx != NULL && ctx->buf != NULL && ctx->size >= stage_bytes
+                        ? (int8_t *)ctx->buf
+                        : NULL;
     depthwise(dw_conv_params->stride, dw_conv_params->padding, dw_conv_params->input_offset,
               dw_conv_params->output_offset, dw_conv_params->activation, quant_params, input_dims, input_data,
-              filter_dims, filter_data, bias_data, output_dims, output_data);
+              filter_dims, filter_data, bias_data, output_dims, output_data, stage);
     return ARM_CMSIS_NN_SUCCESS;
 }
 
@@ -987,9 +1055,9 @@ int32_t arm_depthwise_conv_wrapper_s8_get_buffer_size(const cmsis_nn_dw_conv_par
                                                       const cmsis_nn_dims *filter_dims,
                                                       const cmsis_nn_dims *output_dims)
 {
-    (void)dw_conv_params;
-    (void)input_dims;
-    (void)filter_dims;
-    (void)output_dims;
-    return 0;
+    if (dw_conv_params->ch_mult != 1) {
+        return 0;
+    }
+    return depthwise_stage_bytes(dw_conv_params->stride, dw_conv_params->input_offset, input_dims, filter_dims,
+                                 output_dims);
 }
