@@ -496,6 +496,41 @@ static void dot_4xn(const int16_t *const col[4], const int8_t *w, int32_t length
     }
 }
 
+/* acc[k] += column col . filter k for four consecutive filters from w (length values
+   each): a lone pixel (the last of a layer whose pixel count is 1 modulo 4), which the
+   four-column loop would compute four times. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void dot_1x4(const int16_t *col, const int8_t *w, int32_t length, uint32_t acc[4])
+{
+    const int8_t *w1 = w + length, *w2 = w1 + length, *w3 = w2 + length;
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t j = 0;
+    for (; j + 4 <= length; j += 4) {
+        const uint32_t even = nn2mcu_load32(col + j), odd = nn2mcu_load32(col + j + 2);
+        uint32_t word = nn2mcu_load32(w + j);
+        a0 = nn2mcu_smlad(nn2mcu_sxtb16_ror8(word), odd, nn2mcu_smlad(nn2mcu_sxtb16(word), even, a0));
+        word = nn2mcu_load32(w1 + j);
+        a1 = nn2mcu_smlad(nn2mcu_sxtb16_ror8(word), odd, nn2mcu_smlad(nn2mcu_sxtb16(word), even, a1));
+        word = nn2mcu_load32(w2 + j);
+        a2 = nn2mcu_smlad(nn2mcu_sxtb16_ror8(word), odd, nn2mcu_smlad(nn2mcu_sxtb16(word), even, a2));
+        word = nn2mcu_load32(w3 + j);
+        a3 = nn2mcu_smlad(nn2mcu_sxtb16_ror8(word), odd, nn2mcu_smlad(nn2mcu_sxtb16(word), even, a3));
+    }
+    for (; j < length; j++) {
+        const int32_t value = col[j];
+        a0 += (uint32_t)(value * w[j]);
+        a1 += (uint32_t)(value * w1[j]);
+        a2 += (uint32_t)(value * w2[j]);
+        a3 += (uint32_t)(value * w3[j]);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 /* count (1 to 4) output pixels from their columns col[0 .. 3] (past count, repeats of a
    column): up to sixteen filters at a time (dot_4xn), then each pixel's four channels
    through output4_from; the last ch_out % 4 filters one at a time. */
@@ -504,6 +539,14 @@ static void columns_to_pixels(const int16_t *const col[4], int32_t count, int32_
                               const out4 *outputs, int8_t *out)
 {
     int32_t o = 0;
+    for (; count == 1 && o + 4 <= ch_out; o += 4) { /* a lone pixel */
+        uint32_t acc[4];
+        for (int32_t k = 0; k < 4; k++) {
+            acc[k] = (uint32_t)(bias != NULL ? bias[o + k] : 0);
+        }
+        dot_1x4(col[0], weights + (size_t)o * (size_t)length, length, acc);
+        output4_from(acc, quant->multiplier + o, quant->shift + o, outputs, out + o);
+    }
     while (o + 4 <= ch_out) {
         uint32_t acc[4][16]; /* [pixel][filter], up to 16 filters at a time */
         const int32_t block = ch_out - o >= 16 ? 16 : (ch_out - o) & ~3;
