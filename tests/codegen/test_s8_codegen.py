@@ -69,11 +69,23 @@ def test_random_net_is_bit_exact_on_the_host(
 
 
 def test_the_random_nets_meet_every_kernel(quantized: dict[int, tuple[S8Model, Dataset]]) -> None:
+    """Every function CMSIS-NN's wrappers dispatch to (the reasons of the plan for a
+    user's CMSIS), and the portable kernels' main paths (the portable plan's)."""
     seen = {
         (call.kernel.name, call.kernel.reason.split(":")[0])
         for model, _ in quantized.values()
+        for call in lower(model, "cmsis").calls
+    }
+    portable = {
+        call.kernel.reason.split(",")[0].split(";")[0]
+        for model, _ in quantized.values()
         for call in lower(model).calls
     }
+    assert {
+        "portable: four pixels at a time through int16 columns",
+        "portable: four channels at a time over every pixel",
+        "portable: four rows at a time",
+    } <= portable, sorted(portable)
     expected = {
         ("arm_convolve_wrapper_s8", "-> arm_convolve_s8"),
         ("arm_convolve_wrapper_s8", "-> arm_convolve_1x1_s8_fast"),

@@ -112,6 +112,9 @@ def lower(model: QuantizedModel, kernels: str = "portable") -> Program:
             tensor_of[layer.name] = sources[0]
             continue
         kernel = rules.kernel(site)
+        portable = rules.portable_reason(site) if kernels == "portable" else None
+        if portable is not None:  # what nn2mcu's own kernel does with the call
+            kernel = Kernel(kernel.name, portable)
         index = len(calls)
         for source in sources:
             buffers[source].last = index

@@ -173,6 +173,11 @@ class Binding:
     def kernel(self, site: Site) -> Kernel:
         raise NotImplementedError
 
+    def portable_reason(self, site: Site) -> str | None:
+        """Why and how nn2mcu's portable kernel computes the call, where that differs from
+        the dispatch ``kernel``'s reason describes (stock CMSIS-NN's); None: the same."""
+        return None
+
     def scratch(self, site: Site) -> int:
         """Bytes of scratch buffer the call needs."""
         return 0

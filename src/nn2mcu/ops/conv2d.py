@@ -261,6 +261,16 @@ def s8_convolution_lead(
     return _align4(byte_lead(x[:2], out[:2], stride, pad, x[2], out[2]))
 
 
+def s8_convolution_staged(kernel: Pair, ch_in: int, input_offset: int) -> bool:
+    """Whether the portable convolution gathers each receptive field contiguously first:
+    rows of no whole number of words, at most 256 bytes, an offset in -127 .. 128."""
+    return (
+        (kernel[1] * ch_in) % 4 != 0
+        and kernel[0] * kernel[1] * ch_in <= 256
+        and -127 <= input_offset <= 128
+    )
+
+
 def s8_convolution_scratch(
     kernel: Pair, stride: Pair, pad: Pad, ch_in: int, ch_out: int, input_offset: int
 ) -> int:
@@ -274,7 +284,7 @@ def s8_convolution_scratch(
     if kernel == (1, 1) and not any(pad) and ch_in == 8 and input_offset == 0:
         return 4 * ch_in if stride == (1, 1) else 0
     columns = kernel[0] * kernel[1] * ch_in
-    staged = (kernel[1] * ch_in) % 4 != 0 and columns <= 256 and -127 <= input_offset <= 128
+    staged = s8_convolution_staged(kernel, ch_in, input_offset)
     padded = ch_out * _align4(columns) if columns % 4 and staged else 0
     return 4 * _align4(columns) * 2 + padded
 
@@ -311,6 +321,20 @@ class Conv2DS8(_s8.S8Binding):
         if x.h == 1 and op.kernel[0] == 1 and (op.stride[1] * x.c) % 4 == 0:
             return Kernel(name, "-> arm_convolve_1_x_n_s8: input height 1, kernel 1 x N")
         return Kernel(name, "-> arm_convolve_s8: im2col and matrix multiplication")
+
+    def portable_reason(self, site: Site) -> str | None:
+        op, x = site.op, site.x
+        folded = "; the input offset folded into the bias" if _unpadded_1x1(site) else ""
+        if _unpadded_1x1(site) and x.c == 8:
+            return "portable: 1x1 of depth 8, each pixel's values held in registers" + folded
+        columns = op.kernel[0] * op.kernel[1] * x.c
+        offset = 0 if _unpadded_1x1(site) else -_s8.source_params(site).zero_point
+        how = "portable: four pixels at a time through int16 columns, up to 16 filters a pass"
+        if s8_convolution_staged(op.kernel, x.c, offset):
+            how += "; each receptive field gathered first"
+            if columns % 4:
+                how += f", padded to {_align4(columns)} values (the filters too, in the scratch)"
+        return how + folded
 
     def scratch(self, site: Site) -> int:
         """s8_convolution_scratch of the layer: it covers CMSIS-NN's own rules too (two

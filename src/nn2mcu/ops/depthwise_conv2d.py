@@ -212,6 +212,20 @@ class DepthwiseConv2DS8(_s8.S8Binding):
             reason = "-> arm_depthwise_conv_s8_opt: channel multiplier 1"
         return Kernel("arm_depthwise_conv_wrapper_s8", reason)
 
+    def portable_reason(self, site: Site) -> str | None:
+        op, x, out = site.op, site.x, site.output
+        if op.multiplier != 1:
+            return None
+        offset = -_s8.source_params(site).zero_point
+        blocks = "portable: four channels at a time over every pixel"
+        if s8_depthwise_scratch(op.kernel, op.stride, (out.h, out.w), x.c, 1, offset):
+            blocks += ", each block's input plane staged with its padding (every pixel inside)"
+        else:
+            blocks += ", the input offset folded into the bias where the window lies inside"
+        if op.kernel[1] == 3:
+            blocks += "; the 3-wide window in assembly"
+        return blocks + ("; the last channels one at a time" if x.c % 4 else "")
+
     def scratch(self, site: Site) -> int:
         """s8_depthwise_scratch, or what stock CMSIS-NN asks where that is more."""
         op, x, out = site.op, site.x, site.output

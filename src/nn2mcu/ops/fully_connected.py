@@ -181,6 +181,12 @@ class FullyConnectedS8(_s8.S8Binding):
             "inner product, per-channel scales; the input offset folded into the bias",
         )
 
+    def portable_reason(self, site: Site) -> str | None:
+        return (
+            "portable: four rows at a time, each input word unpacked once for the four; "
+            "per-channel scales; the input offset folded into the bias"
+        )
+
     def simulate(self, site: Site, inputs: tuple[AnyIntArray, ...]) -> AnyIntArray:
         model = _s8.model_of(site)
         q = model.weighted[site.name]
