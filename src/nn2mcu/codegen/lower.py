@@ -174,9 +174,9 @@ def _choose(buffers: list[Buffer], candidates: list[Overlay], calls: int) -> lis
     """Overlays taken greedily, each the one that lowers the plan most, while one does;
     then those the arena's size does not need dropped."""
     chosen: list[Overlay] = []
-    arena = _place(buffers, chosen)
+    _place(buffers, chosen)  # no overlay: always placeable
     best = _footprints(buffers, calls)
-    while arena is not None:
+    while True:
         pick = None
         for candidate in candidates:
             if candidate in chosen or _place(buffers, [*chosen, candidate]) is None:
@@ -190,7 +190,7 @@ def _choose(buffers: list[Buffer], candidates: list[Overlay], calls: int) -> lis
     peak = _place(buffers, chosen)
     for overlay in reversed(list(chosen)):  # keep only what the peak needs
         fewer = [other for other in chosen if other != overlay]
-        arena = _place(buffers, fewer)
+        arena = _place(buffers, fewer)  # a subset of placeable overlays: placeable
         if arena is not None and peak is not None and arena <= peak:
             chosen = fewer
     return chosen

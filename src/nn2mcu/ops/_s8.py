@@ -46,11 +46,16 @@ def source_params(site: Site) -> TensorParams:
     return model_of(site).tensors[site.layer.inputs[0]]
 
 
+def input_offset(site: Site) -> int:
+    """The input offset of a weighted layer: minus its input's zero point."""
+    return -int(source_params(site).zero_point)
+
+
 def weighted_defines(site: Site) -> dict[str, int]:
     model = model_of(site)
     q = model.weighted[site.name]
     return {
-        "INPUT_OFFSET": -source_params(site).zero_point,
+        "INPUT_OFFSET": input_offset(site),
         "OUTPUT_OFFSET": model.tensors[site.name].zero_point,
         "ACT_MIN": q.activation[0],
         "ACT_MAX": q.activation[1],
@@ -134,29 +139,21 @@ def folded_note(site: Site) -> str:
     )
 
 
-# The parameter and quantization struct types of the weighted s8 functions.
-WEIGHTED_TYPES = {
-    "arm_convolve_wrapper_s8": "cmsis_nn_conv_params",
-    "arm_depthwise_conv_wrapper_s8": "cmsis_nn_dw_conv_params",
-    "arm_depthwise_conv_s8": "cmsis_nn_dw_conv_params",
-    "arm_fully_connected_per_channel_s8": "cmsis_nn_fc_params",
-}
-
-
 def _passer(kernel: str) -> str:
     return "nn_" + kernel.removeprefix("arm_")
 
 
-def weighted_helper(call: Call) -> str:
-    """nn.c's struct of one weighted s8 function's eleven arguments and the function that
-    passes them on: each layer's arguments are then const data, and its call site passes
-    one pointer (the code of a call site is most of nn_run's)."""
+def weighted_helper(call: Call, params_type: str) -> str:
+    """nn.c's struct of one weighted s8 function's eleven arguments (its parameters of
+    params_type) and the function that passes them on: each layer's arguments are then
+    const data, and its call site passes one pointer (the code of a call site is most of
+    nn_run's)."""
     kernel = call.kernel.name
     passer = _passer(kernel)
     return (
         "typedef struct {\n"
         "    const cmsis_nn_context *ctx;\n"
-        f"    const {WEIGHTED_TYPES[kernel]} *params;\n"
+        f"    const {params_type} *params;\n"
         "    const cmsis_nn_per_channel_quant_params *quant;\n"
         "    const cmsis_nn_dims *input_dims;\n"
         "    const int8_t *input;\n"
@@ -199,7 +196,7 @@ def folded_bias(site: Site) -> np.ndarray:
     it the kernel takes input offset 0 and computes the same sums modulo 2^32 (every tap
     of the window must lie on the input: no padding)."""
     q = model_of(site).weighted[site.name]
-    offset = -int(source_params(site).zero_point)
+    offset = input_offset(site)
     sums = q.weight.reshape(len(q.weight), -1).astype(np.int64).sum(axis=1)
     folded = (q.bias.astype(np.int64) + offset * sums) & 0xFFFFFFFF
     wrapped: np.ndarray = np.where(folded >= 1 << 31, folded - (1 << 32), folded)

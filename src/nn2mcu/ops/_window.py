@@ -113,10 +113,11 @@ def pixel_lead(x_hw: Pair, out_hw: Pair, stride: Pair, pad: Pad) -> int:
 
 
 def byte_lead(x_hw: Pair, out_hw: Pair, stride: Pair, pad: Pad, ch_in: int, ch_out: int) -> int:
-    """The fewest bytes an output may start before its input, when output pixels go in
-    raster order and a pixel's bytes are written once its window is read (its channels in
-    any order, the window read again between them): while pixel q is written, the bytes
-    written end at ch_out * (q + 1) and no read starts below ch_in * first_reads(q)."""
+    """The fewest bytes, rounded up to a whole word (the plan's offsets are), an output may
+    start before its input, when output pixels go in raster order and a pixel's bytes are
+    written once its window is read (its channels in any order, the window read again
+    between them): while pixel q is written, the bytes written end at ch_out * (q + 1) and
+    no read starts below ch_in * first_reads(q)."""
     later = first_reads(x_hw, out_hw, stride, pad) * ch_in
     written = np.arange(1, later.size + 1, dtype=np.int64) * ch_out
-    return max(int((written - later).max(initial=0)), 0)
+    return (max(int((written - later).max(initial=0)), 0) + 3) & ~3

@@ -245,7 +245,7 @@ def s8_weighted_step(site: Site, x: IntArray, depthwise: bool) -> IntArray:
     function = depthwise_conv_s8 if depthwise else conv_s8
     return function(
         x, q.weight, q.bias, stride=site.op.stride, pad=site.op.pad,
-        input_offset=-_s8.source_params(site).zero_point,
+        input_offset=_s8.input_offset(site),
         output_offset=model.tensors[site.name].zero_point, multiplier=q.multiplier,
         shift=q.shift, activation=q.activation, single_rounding=model.single_rounding,
     )  # fmt: skip
@@ -258,7 +258,7 @@ def s8_convolution_lead(
     start before its input to lie over it: every path goes through the output pixels in
     raster order and writes a pixel once its receptive field is read (the four-pixel path
     reads four fields first; the general path reads the field again per filter)."""
-    return _align4(byte_lead(x[:2], out[:2], stride, pad, x[2], out[2]))
+    return byte_lead(x[:2], out[:2], stride, pad, x[2], out[2])
 
 
 def s8_convolution_staged(kernel: Pair, ch_in: int, input_offset: int) -> bool:
@@ -287,6 +287,11 @@ def s8_convolution_scratch(
     staged = s8_convolution_staged(kernel, ch_in, input_offset)
     padded = ch_out * _align4(columns) if columns % 4 and staged else 0
     return 4 * _align4(columns) * 2 + padded
+
+
+def _c_input_offset(site: Site) -> int:
+    """The input offset the C is given: 0 where it is folded into the bias."""
+    return 0 if _unpadded_1x1(site) else _s8.input_offset(site)
 
 
 def _unpadded_1x1(site: Site) -> bool:
@@ -328,9 +333,8 @@ class Conv2DS8(_s8.S8Binding):
         if _unpadded_1x1(site) and x.c == 8:
             return "portable: 1x1 of depth 8, each pixel's values held in registers" + folded
         columns = op.kernel[0] * op.kernel[1] * x.c
-        offset = 0 if _unpadded_1x1(site) else -_s8.source_params(site).zero_point
         how = "portable: four pixels at a time through int16 columns, up to 16 filters a pass"
-        if s8_convolution_staged(op.kernel, x.c, offset):
+        if s8_convolution_staged(op.kernel, x.c, _c_input_offset(site)):
             how += "; each receptive field gathered first"
             if columns % 4:
                 how += f", padded to {_align4(columns)} values (the filters too, in the scratch)"
@@ -342,8 +346,9 @@ class Conv2DS8(_s8.S8Binding):
         under Arm Compiler 6, none for the strided 1x1 one), so stock CMSIS-NN gets
         enough."""
         op, x = site.op, site.x
-        offset = 0 if _unpadded_1x1(site) else -_s8.source_params(site).zero_point
-        return s8_convolution_scratch(op.kernel, op.stride, op.pad, x.c, site.output.c, offset)
+        return s8_convolution_scratch(
+            op.kernel, op.stride, op.pad, x.c, site.output.c, _c_input_offset(site)
+        )
 
     def output_lead(self, site: Site, index: int) -> int | None:
         op, x, out = site.op, site.x, site.output
@@ -379,7 +384,7 @@ class Conv2DS8(_s8.S8Binding):
         ]
 
     def c_helper(self, site: Site, call: Call) -> str:
-        return _s8.weighted_helper(call)
+        return _s8.weighted_helper(call, "cmsis_nn_conv_params")
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
         return [CStatement(_s8.weighted_call(call), checked=True)]

@@ -159,8 +159,7 @@ def s8_depthwise_lead(
     lane is a raster pass of its own, and a lead of whole pixels keeps the lanes apart.
     Other multipliers: pixel by pixel, the window read again per output channel."""
     if multiplier != 1:
-        lead = byte_lead(x[:2], out_hw, stride, pad, x[2], x[2] * multiplier)
-        return (lead + 3) & ~3
+        return byte_lead(x[:2], out_hw, stride, pad, x[2], x[2] * multiplier)
     pixels = pixel_lead(x[:2], out_hw, stride, pad)
     whole = 4 // math.gcd(x[2], 4)  # pixels to a multiple of 4 bytes
     return -(-pixels // whole) * whole * x[2]
@@ -216,9 +215,10 @@ class DepthwiseConv2DS8(_s8.S8Binding):
         op, x, out = site.op, site.x, site.output
         if op.multiplier != 1:
             return None
-        offset = -_s8.source_params(site).zero_point
         blocks = "portable: four channels at a time over every pixel"
-        if s8_depthwise_scratch(op.kernel, op.stride, (out.h, out.w), x.c, 1, offset):
+        if s8_depthwise_scratch(
+            op.kernel, op.stride, (out.h, out.w), x.c, 1, _s8.input_offset(site)
+        ):
             blocks += ", each block's input plane staged with its padding (every pixel inside)"
         else:
             blocks += ", the input offset folded into the bias where the window lies inside"
@@ -231,7 +231,7 @@ class DepthwiseConv2DS8(_s8.S8Binding):
         op, x, out = site.op, site.x, site.output
         portable = s8_depthwise_scratch(
             op.kernel, op.stride, (out.h, out.w), x.c, op.multiplier,
-            -_s8.source_params(site).zero_point,
+            _s8.input_offset(site),
         )  # fmt: skip
         if _three_by_three(site) or op.multiplier != 1:
             return portable
@@ -264,7 +264,7 @@ class DepthwiseConv2DS8(_s8.S8Binding):
         ]
 
     def c_helper(self, site: Site, call: Call) -> str:
-        return _s8.weighted_helper(call)
+        return _s8.weighted_helper(call, "cmsis_nn_dw_conv_params")
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
         return [CStatement(_s8.weighted_call(call), checked=True)]

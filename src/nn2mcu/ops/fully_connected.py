@@ -219,7 +219,7 @@ class FullyConnectedS8(_s8.S8Binding):
         ]
 
     def c_helper(self, site: Site, call: Call) -> str:
-        return _s8.weighted_helper(call)
+        return _s8.weighted_helper(call, "cmsis_nn_fc_params")
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
         return [CStatement(_s8.weighted_call(call), checked=True)]

@@ -260,7 +260,7 @@ def s8_pool_lead(x: tuple[int, int, int], out_hw: Pair, stride: Pair, pad: Pad) 
     """The bytes the portable pooling kernels' output (one image) must start before their
     input (h, w, c) to lie over it: output pixels in raster order, each channel (or four)
     written once its window is read, the next channels' windows read after."""
-    return (byte_lead(x[:2], out_hw, stride, pad, x[2], x[2]) + 3) & ~3
+    return byte_lead(x[:2], out_hw, stride, pad, x[2], x[2])
 
 
 @bind
