@@ -69,15 +69,24 @@ def test_overlays_bring_the_visual_wake_words_arena_below_its_largest_pair() -> 
 
 
 def test_a_plan_with_overlays_is_refused_for_a_users_cmsis(tmp_path: Path) -> None:
+    """A plan only the portable kernels run (outputs over inputs; nn2mcu's own inner
+    product) is refused for a user's CMSIS, and its nn.c stops at an #error when built
+    against one; a plan lowered for CMSIS has neither."""
     model = read_model(model_path("ad01_int8"))
     program = lower(read_model(model_path("vww_96_int8")))
     with pytest.raises(ValueError, match="kernels='cmsis'"):
         project_files(program, "cmsis", tmp_path)
     files = project_files(program)
     assert "#error" in files["nn.c"] and "NN2MCU_S8_ARM_NNFUNCTIONS_H" in files["nn.c"]
+    assert "outputs laid over inputs that die" in files["nn.c"]
     assert "--kernels cmsis" in files["README.md"]
     assert "laid over" in files["nn.c"]
-    plain = project_files(lower(model))  # nothing laid over anything: no guard
+    portable = lower(model)  # nothing laid over anything, but nn2mcu's own inner product
+    assert not portable.overlays and portable.portable_only == ["nn2mcu_fully_connected_s8"]
+    with pytest.raises(ValueError, match="nn2mcu_fully_connected_s8"):
+        project_files(portable, "cmsis", tmp_path)
+    assert "#error" in project_files(portable)["nn.c"]
+    plain = project_files(lower(model, "cmsis"))  # CMSIS-NN's functions only: no guard
     assert "#error" not in plain["nn.c"]
 
 
@@ -92,4 +101,5 @@ def test_the_overlaid_nn_c_does_not_build_against_stock_cmsis_nn(tmp_path: Path)
         ["gcc", "-std=c99", "-c", "nn.c", "-I.", f"-I{root / 'Include'}", "-o", "nn.o"],
         cwd=tmp_path / "p", capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert build.returncode != 0 and "lays outputs over inputs" in build.stderr, build.stderr
+    assert build.returncode != 0 and "needs nn2mcu's portable kernels" in build.stderr, build.stderr
+    assert "outputs laid over inputs that die" in build.stderr

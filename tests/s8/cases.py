@@ -14,6 +14,7 @@ import numpy as np
 from nn2mcu.ops.add import LEFT_SHIFT, add_multipliers, add_s8
 from nn2mcu.ops.conv2d import s8_convolution_lead
 from nn2mcu.ops.depthwise_conv2d import s8_depthwise_lead
+from nn2mcu.ops.fully_connected import four_row_blocks, one_rounding
 from nn2mcu.ops.pool2d import s8_pool_lead
 from nn2mcu.s8.arithmetic import quantize_multiplier
 from nn2mcu.s8.kernels import conv_s8, depthwise_conv_s8, fully_connected_s8, pool_s8
@@ -21,7 +22,9 @@ from nn2mcu.s8.softmax import softmax_params, softmax_s8
 
 HARNESS = Path(__file__).with_name("cmsis_nn_harness.c")
 KINDS = {"conv": 0, "depthwise": 1, "fc": 2, "fc-per-channel": 3, "max": 4, "avg": 5,
-         "softmax": 6, "add": 7}  # fmt: skip
+         "softmax": 6, "add": 7, "fc-blocks": 8}  # fmt: skip
+# the kinds only nn2mcu's portable kernels have (nn2mcu's own entry points)
+PORTABLE_ONLY = {"fc-blocks": 8}
 
 
 def _out(size: int, kernel: int, stride: int, before: int, after: int) -> int:
@@ -52,7 +55,7 @@ def case(
         return _softmax_case(rng)
     if kind == 7:
         return _add_case(rng, single_rounding, overlay)
-    n = 1 if overlay else int(rng.integers(1, 3))
+    n = 1 if overlay or kind == 8 else int(rng.integers(1, 3))
     h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
     c = int(rng.integers(1, 9))
     kh, kw = int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1))
@@ -71,14 +74,16 @@ def case(
         py = px = pb = pr = 0
     if geometry is not None:
         h, w, c, kh, kw, sy, sx, (py, px, pb, pr) = geometry
-    if kind in (2, 3):
+    if kind == 8 and rng.random() < 0.3:  # longer rows: the loop's passes, odd and even
+        h, w, c = 1, 1, int(rng.integers(9, 200))
+    if kind in (2, 3, 8):
         out_h = out_w = 1
     else:
         out_h, out_w = _out(h, kh, sy, py, pb), _out(w, kw, sx, px, pr)
     ch_mult = int(rng.choice([1, 2, 3])) if kind == 1 and geometry is None else 1
-    out_c = c * ch_mult if kind in (1, 4, 5) else int(rng.integers(1, 9))
+    out_c = c * ch_mult if kind in (1, 4, 5) else int(rng.integers(1, 9 if kind != 8 else 14))
     input_offset = int(rng.integers(-127, 129))
-    if kind in (0, 2, 3) and rng.random() < 0.4:  # offset folded into the bias: the fast paths
+    if (kind in (0, 2, 3) and rng.random() < 0.4) or kind == 8:  # offset folded into the bias
         input_offset = 0
     output_offset = int(rng.integers(-128, 128))
     low = int(rng.integers(-128, 0))
@@ -88,7 +93,7 @@ def case(
         weight = rng.integers(-127, 128, (out_c, kh, kw, c)).astype(np.int8)
     elif kind == 1:
         weight = rng.integers(-127, 128, (1, kh, kw, out_c)).astype(np.int8)
-    elif kind in (2, 3):
+    elif kind in (2, 3, 8):
         weight = rng.integers(-127, 128, (out_c, h * w * c)).astype(np.int8)
     else:
         weight = np.zeros(0, np.int8)
@@ -101,6 +106,8 @@ def case(
         pairs = [pairs[0]] * out_c
     multiplier = np.array([m for m, _ in pairs], np.int32)
     shift = np.array([s for _, s in pairs], np.int32)
+    if kind == 8:  # whether the requantization takes one rounding, in the ch_mult field
+        ch_mult = int(one_rounding(multiplier, shift))
     header = [kind, n, h, w, c, out_h, out_w, out_c, kh, kw, sy, sx, py, px,
               input_offset, output_offset, low, high, ch_mult]  # fmt: skip
     payload = struct.pack("<19i", *header)
@@ -115,7 +122,9 @@ def case(
         else:
             raise ValueError(f"kind {kind}: no output is laid over its input")
         payload += struct.pack("<2i", lead, 0)
-    payload += x.tobytes() + weight.tobytes()
+    payload += (
+        x.tobytes() + (four_row_blocks(weight) if kind == 8 else weight).astype(np.int8).tobytes()
+    )
     payload += bias.tobytes() + multiplier.tobytes() + shift.tobytes()
     common = {"input_offset": input_offset, "output_offset": output_offset,
               "multiplier": multiplier, "shift": shift, "activation": (low, high),
@@ -126,7 +135,7 @@ def case(
         expected = depthwise_conv_s8(
             x, weight, bias, stride=(sy, sx), pad=(py, px, pb, pr), **common
         )
-    elif kind in (2, 3):
+    elif kind in (2, 3, 8):
         expected = fully_connected_s8(x, weight, bias, **common)
     else:
         expected = pool_s8(x, kernel=(kh, kw), stride=(sy, sx), pad=(py, px, pb, pr),

@@ -9,7 +9,10 @@
  * 3 fully connected per channel, 4 max pool, 5 average pool, 6 softmax (rows n, row size c,
  * the first multiplier and shift, diff_min in the input_offset field), 7 element-wise add (the
  * second input in place of the weights; 3 multipliers and shifts: first input, second input,
- * output; the second input's offset in the pad_y field, the left shift in the k_h field).
+ * output; the second input's offset in the pad_y field, the left shift in the k_h field);
+ * with nn2mcu's portable kernels only, 8: nn2mcu_fully_connected_s8 (one vector; the weights
+ * in its four-row blocks; whether the requantization takes one rounding in the ch_mult
+ * field; no input offset).
  * Built with HARNESS_OVERLAY, two more int32 follow the header: a lead and which input
  * (0, or 1 for the add's second): the output buffer starts lead bytes before that input in
  * one allocation, as nn2mcu's memory plan lays an output over an input that dies.
@@ -54,7 +57,7 @@ int main(int argc, char **argv)
         } else if (kind == 1) {
             filter = (cmsis_nn_dims){1, h[8], h[9], out_c};
             weights = (size_t)h[8] * h[9] * out_c;
-        } else if (kind == 2 || kind == 3) {
+        } else if (kind == 2 || kind == 3 || kind == 8) {
             int32_t depth = h[2] * h[3] * h[4];
             filter = (cmsis_nn_dims){depth, 1, 1, out_c};
             weights = (size_t)depth * out_c;
@@ -134,6 +137,11 @@ int main(int argc, char **argv)
                 status = arm_fully_connected_per_channel_s8(&ctx, &params, &per_channel, &vector, in, &filter, w,
                                                             &bias_dims, bias, &output, out);
             }
+#ifdef NN2MCU_S8_ARM_NNFUNCTIONS_H /* nn2mcu's own entry point: the portable kernels only */
+        } else if (kind == 8) {
+            nn2mcu_fc_s8_args args = {in, out, w, bias, mult, shift, filter.n, out_c, h[15], h[16], h[17], h[18]};
+            status = nn2mcu_fully_connected_s8(&args);
+#endif
         } else if (kind == 7) {
             status = arm_elementwise_add_s8(in, w, h[14], mult[0], shift[0], h[12], mult[1], shift[1], h[8], out,
                                             h[15], mult[2], shift[2], h[16], h[17], (int32_t)in_size);

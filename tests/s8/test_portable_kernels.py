@@ -150,7 +150,7 @@ def test_outputs_laid_over_their_inputs_on_cortex_m4(tmp_path: Path, kind: str) 
 
 
 @pytest.mark.cortex_m
-@pytest.mark.parametrize("kind", ["conv", "depthwise", "fc", "fc-per-channel", "add"])
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "fc", "fc-per-channel", "fc-blocks", "add"])
 def test_portable_kernel_on_cortex_m4_matches_the_model(
     m4_harness: Path, tmp_path: Path, kind: str
 ) -> None:

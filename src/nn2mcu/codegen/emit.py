@@ -111,7 +111,7 @@ def weight_definitions(program: Program) -> str:
         )
     for call in program.calls:
         site = program.site(call)
-        out.append(binding(site, program.scheme).c_weights(site, c_name(call.layer.name)))
+        out.append(binding(site, program.scheme).c_weights(site, call))
     return "".join(out)
 
 
@@ -193,13 +193,19 @@ def parameter_h(program: Program) -> str:
     )
 
 
-# nn.c of a plan that lays outputs over inputs builds only with the portable kernels
-# (their header's include guard; renamed with the rest by --kernel-prefix).
-OVERLAY_GUARD = """#ifndef NN2MCU_S8_ARM_NNFUNCTIONS_H
-#error "the arena lays outputs over inputs, as nn2mcu's portable kernels (kernels/) allow; \
-for another CMSIS-NN regenerate with --kernels cmsis"
-#endif
-"""
+# nn.c of a plan that only the portable kernels run (Program.portable_only) builds only
+# with them (their header's include guard; renamed with the rest by --kernel-prefix).
+def portable_guard(program: Program) -> str:
+    """The #error that stops nn.c's build against another CMSIS-NN, or ''."""
+    what = program.portable_only
+    if not what:
+        return ""
+    return (
+        "#ifndef NN2MCU_S8_ARM_NNFUNCTIONS_H\n"
+        f"#error \"this nn.c needs nn2mcu's portable kernels (kernels/): {', '.join(what)}; "
+        'for another CMSIS-NN regenerate with --kernels cmsis"\n'
+        "#endif\n"
+    )
 
 
 def nn_c(program: Program, class_names: tuple[str, ...] | None = None) -> str:
@@ -235,7 +241,7 @@ def nn_c(program: Program, class_names: tuple[str, ...] | None = None) -> str:
         tensor_mode=tensor_mode(program),
         output_offset=f"{c_macro(output_buffer(program))}_OFFSET",
         element=scheme.element_type,
-        includes=parts["includes"] + (OVERLAY_GUARD if program.overlays else ""),
+        includes=parts["includes"] + portable_guard(program),
         quantized=parts["quantized"],
         mean_index="i" if model.mean.ndim == 3 else f"i % {model.mean.size}",
         helpers="".join(helpers),
@@ -467,10 +473,10 @@ def project_files(
         raise InputError(f"--kernels cmsis for a {scheme.name} model needs {scheme.cmsis_variable}")
     if kernel_prefix is not None and kernels != "portable":
         raise InputError("--kernel-prefix renames the portable kernels; not for --kernels cmsis")
-    if kernels == "cmsis" and program.overlays:
+    if kernels == "cmsis" and program.portable_only:
         raise ValueError(
-            "this memory plan lays outputs over inputs, which only nn2mcu's portable kernels "
-            "allow: lower the model with kernels='cmsis'"
+            f"this plan needs nn2mcu's portable kernels ({', '.join(program.portable_only)}): "
+            "lower the model with kernels='cmsis'"
         )
     if kernel_prefix is not None and compat is not None:
         raise InputError(

@@ -17,10 +17,13 @@ from pathlib import Path
 
 from nn2mcu.errors import InputError
 
-# The names the portable kernels define: CMSIS-NN's (arm_*, cmsis_nn_*, ARM_*, q7_t ...)
-# and nn2mcu's include guards. Names the compiler defines (__ARM_FEATURE_DSP) have no word
+# The names the portable kernels define: CMSIS-NN's (arm_*, cmsis_nn_*, ARM_*, q7_t ...),
+# nn2mcu's own (nn2mcu_fully_connected_s8, its argument type, the static helpers) and
+# nn2mcu's include guards. Names the compiler defines (__ARM_FEATURE_DSP) have no word
 # boundary before "ARM_"; <arm_acle.h> is the compiler's header and keeps its name.
-_DEFINED = re.compile(r"\b(?:arm_\w+|cmsis_nn_\w+|ARM_\w+|q(?:7|15|31|63)_t|NN2MCU_\w+_H)\b")
+_DEFINED = re.compile(
+    r"\b(?:arm_\w+|cmsis_nn_\w+|ARM_\w+|q(?:7|15|31|63)_t|nn2mcu_\w+|NN2MCU_\w+_H)\b"
+)
 _COMPILERS = frozenset({"arm_acle"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

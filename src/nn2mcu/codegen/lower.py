@@ -71,6 +71,13 @@ class Program:
     def scheme(self) -> str:
         return str(self.model.scheme)
 
+    @property
+    def portable_only(self) -> list[str]:
+        """What of the plan only nn2mcu's portable kernels offer (outputs laid over inputs,
+        nn2mcu's own entry points); empty when any CMSIS-NN runs it."""
+        own = sorted({call.kernel.name for call in self.calls if call.kernel.portable_only})
+        return (["outputs laid over inputs that die"] if self.overlays else []) + own
+
     def site(self, call: Call) -> Site:
         return Site(self.model.graph, call.layer, self.model)
 
@@ -112,9 +119,9 @@ def lower(model: QuantizedModel, kernels: str = "portable") -> Program:
             tensor_of[layer.name] = sources[0]
             continue
         kernel = rules.kernel(site)
-        portable = rules.portable_reason(site) if kernels == "portable" else None
-        if portable is not None:  # what nn2mcu's own kernel does with the call
-            kernel = Kernel(kernel.name, portable)
+        if kernels == "portable":  # what nn2mcu's own kernel does with the call
+            own, portable = rules.portable_function(site), rules.portable_reason(site)
+            kernel = Kernel(own or kernel.name, portable or kernel.reason, own is not None)
         index = len(calls)
         for source in sources:
             buffers[source].last = index

@@ -64,6 +64,9 @@ class Kernel:
 
     name: str
     reason: str
+    # nn2mcu's own entry point (Binding.portable_function), which only the portable kernels
+    # define: not CMSIS-NN's
+    portable_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,11 @@ class Binding:
     def kernel(self, site: Site) -> Kernel:
         raise NotImplementedError
 
+    def portable_function(self, site: Site) -> str | None:
+        """The function the call takes with nn2mcu's portable kernels when it is nn2mcu's
+        own entry point rather than kernel()'s CMSIS-NN one (None: kernel()'s)."""
+        return None
+
     def portable_reason(self, site: Site) -> str | None:
         """Why and how nn2mcu's portable kernel computes the call, where that differs from
         the dispatch ``kernel``'s reason describes (stock CMSIS-NN's); None: the same."""
@@ -196,8 +204,9 @@ class Binding:
         """The layer's int8 output, bit-exact, from its inputs (NHWC batches)."""
         raise NotImplementedError
 
-    def c_weights(self, site: Site, ident: str) -> str:
-        """The layer's const arrays in weights.h ('' for a layer without parameters)."""
+    def c_weights(self, site: Site, call: Call) -> str:
+        """The layer's const arrays in weights.h ('' for a layer without parameters), in the
+        order the call's kernel reads them."""
         return ""
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -203,15 +204,20 @@ def folded_bias(site: Site) -> np.ndarray:
     return wrapped.astype(np.int64)
 
 
-def weight_arrays(site: Site, ident: str, note: str, *, fold_offset: bool = False) -> str:
-    """A layer's int8 weights and its int32 bias, multipliers and shifts; with
-    ``fold_offset`` the bias has the input offset folded in (:func:`folded_bias`)."""
+def weight_arrays(
+    site: Site, ident: str, note: str, *, fold_offset: bool = False,
+    order: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> str:  # fmt: skip
+    """A layer's int8 weights (reordered by ``order``, when given) and its int32 bias,
+    multipliers and shifts; with ``fold_offset`` the bias has the input offset folded in
+    (:func:`folded_bias`)."""
     q = model_of(site).weighted[site.name]
     bias, folded = (folded_bias(site), " (input offset folded in)") if fold_offset else (q.bias, "")
+    weight = q.weight if order is None else order(q.weight)
     return (
         f"/* {site.name}: int8 weights {note}, per output channel int32 bias{folded}, "
         "multiplier and shift */\n"
-        + c_array("int8_t", f"{ident}_wt", q.weight)
+        + c_array("int8_t", f"{ident}_wt", weight)
         + c_array("int32_t", f"{ident}_bias", bias)
         + c_array("int32_t", f"{ident}_multiplier", q.multiplier)
         + c_array("int32_t", f"{ident}_shift", q.shift)

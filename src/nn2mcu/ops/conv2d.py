@@ -220,9 +220,9 @@ class Conv2DQ7(_q7.Q7Binding):
     def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
         return q7_convolution_step(site, inputs[0], depthwise=False)
 
-    def c_weights(self, site: Site, ident: str) -> str:
+    def c_weights(self, site: Site, call: Call) -> str:
         weight = _q7.model_of(site).weighted[site.name].weight
-        return _q7.weight_arrays(site, ident, weight, "OHWI: [out][ky][kx][in]")
+        return _q7.weight_arrays(site, c_name(site.name), weight, "OHWI: [out][ky][kx][in]")
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
         return q7_convolution_defines(site, call)
@@ -357,9 +357,9 @@ class Conv2DS8(_s8.S8Binding):
     def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
         return s8_weighted_step(site, inputs[0], depthwise=False)
 
-    def c_weights(self, site: Site, ident: str) -> str:
+    def c_weights(self, site: Site, call: Call) -> str:
         return _s8.weight_arrays(
-            site, ident, "OHWI: [out][ky][kx][in]", fold_offset=_unpadded_1x1(site)
+            site, c_name(site.name), "OHWI: [out][ky][kx][in]", fold_offset=_unpadded_1x1(site)
         )
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:

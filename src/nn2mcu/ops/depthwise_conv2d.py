@@ -139,9 +139,9 @@ class DepthwiseConv2DQ7(_q7.Q7Binding):
     def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
         return q7_convolution_step(site, inputs[0], depthwise=True)
 
-    def c_weights(self, site: Site, ident: str) -> str:
+    def c_weights(self, site: Site, call: Call) -> str:
         weight = _q7.model_of(site).weighted[site.name].weight
-        return _q7.weight_arrays(site, ident, weight, "[ky][kx][c]")
+        return _q7.weight_arrays(site, c_name(site.name), weight, "[ky][kx][c]")
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
         return q7_convolution_defines(site, call)
@@ -244,8 +244,8 @@ class DepthwiseConv2DS8(_s8.S8Binding):
     def simulate(self, site: Site, inputs: tuple[IntArray, ...]) -> IntArray:
         return s8_weighted_step(site, inputs[0], depthwise=True)
 
-    def c_weights(self, site: Site, ident: str) -> str:
-        return _s8.weight_arrays(site, ident, "[ky][kx][c]")
+    def c_weights(self, site: Site, call: Call) -> str:
+        return _s8.weight_arrays(site, c_name(site.name), "[ky][kx][c]")
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
         return _s8.convolution_defines(site, call, self.scratch(site))

@@ -116,6 +116,43 @@ def x4_interleave(weight: IntArray) -> IntArray:
     return np.asarray(out, dtype=np.int64)
 
 
+# nn2mcu's own inner product, which only the portable kernels define
+PORTABLE_FC = "nn2mcu_fully_connected_s8"
+
+
+def four_row_blocks(weight: IntArray) -> IntArray:
+    """The weight order nn2mcu_fully_connected_s8 reads (its comment in the portable
+    kernels' arm_nnfunctions.h), flattened.
+
+    Per block of four rows, per group of four columns c..c+3, the rows' four values one row
+    after the other; then per leftover column j (columns % 4), the four rows' values; the
+    rows % 4 rows after the last block follow row-major. The same values, reordered.
+    """
+    rows, columns = weight.shape
+    count, grouped = rows // 4, columns - columns % 4
+    blocks = weight[: 4 * count].reshape(count, 4, columns)
+    groups = blocks[:, :, :grouped].reshape(count, 4, grouped // 4, 4).transpose(0, 2, 1, 3)
+    left = blocks[:, :, grouped:].transpose(0, 2, 1)  # per leftover column, the four rows
+    per_block = np.concatenate(
+        [groups.reshape(count, 4 * grouped), left.reshape(count, 4 * (columns - grouped))], axis=1
+    )
+    return np.concatenate([per_block.ravel(), weight[4 * count :].ravel()])
+
+
+def one_rounding(multiplier: IntArray, shift: IntArray) -> bool:
+    """Whether every output's multiplier and shift let the portable kernels requantize in
+    one rounding (nn2mcu_fast_channels in nn2mcu_s8_arith.h: multiplier >= 0, shift from
+    -31 to -2), with the same results."""
+    return bool(np.all(multiplier >= 0) and np.all((shift >= -31) & (shift <= -2)))
+
+
+def _fast(site: Site) -> bool:
+    """nn2mcu_fully_connected_s8's ``fast``: the double rounding, every row in one."""
+    model = _s8.model_of(site)
+    q = model.weighted[site.name]
+    return not model.single_rounding and one_rounding(q.multiplier, q.shift)
+
+
 def _dims(site: Site) -> dict[str, int]:
     return {"DIM_VEC": site.x.size, "OUT_DIM": site.op.out_features}
 
@@ -145,10 +182,10 @@ class FullyConnectedQ7(_q7.Q7Binding):
         )  # fmt: skip
         return out.reshape(x.shape[0], 1, 1, -1)
 
-    def c_weights(self, site: Site, ident: str) -> str:
+    def c_weights(self, site: Site, call: Call) -> str:
         weight = x4_interleave(_q7.model_of(site).weighted[site.name].weight)
         return _q7.weight_arrays(
-            site, ident, weight, "x4-interleaved rows (arm_fully_connected_q7_opt)"
+            site, c_name(site.name), weight, "x4-interleaved rows (arm_fully_connected_q7_opt)"
         )
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
@@ -169,10 +206,11 @@ class FullyConnectedS8(_s8.S8Binding):
     """arm_fully_connected_per_channel_s8 (CMSIS-NN v7.0.0): per row, clamp(requantize(bias
     + sum (x + input_offset) * w) + output_offset), the input read as a vector. The C is
     given the bias with input_offset * sum(w) added (modulo 2^32) and input offset 0: the
-    same sums, and the portable kernel's four-row dual-MAC path."""
+    same sums. With the portable kernels the call is nn2mcu_fully_connected_s8, which reads
+    the weights in four-row blocks (:func:`four_row_blocks`)."""
 
     op = FullyConnected
-    functions = ("arm_fully_connected_per_channel_s8",)
+    functions = ("arm_fully_connected_per_channel_s8", PORTABLE_FC)
     fuses_activation = True
 
     def kernel(self, site: Site) -> Kernel:
@@ -181,10 +219,20 @@ class FullyConnectedS8(_s8.S8Binding):
             "inner product, per-channel scales; the input offset folded into the bias",
         )
 
+    def portable_function(self, site: Site) -> str | None:
+        return PORTABLE_FC
+
     def portable_reason(self, site: Site) -> str | None:
+        if _s8.model_of(site).single_rounding:
+            rounding = "single-rounding requantization (CMSIS_NN_USE_SINGLE_ROUNDING)"
+        elif _fast(site):
+            rounding = "both roundings of the requantization in one"
+        else:
+            rounding = "two-rounding requantization (a scale of 1/4 or more)"
         return (
-            "portable: four rows at a time, each input word unpacked once for the four; "
-            "per-channel scales; the input offset folded into the bias"
+            "portable: four rows at a time, their weights side by side in four-row blocks, "
+            f"each input word unpacked once for the four; per-channel scales, {rounding}; "
+            "the input offset folded into the bias"
         )
 
     def simulate(self, site: Site, inputs: tuple[AnyIntArray, ...]) -> AnyIntArray:
@@ -197,14 +245,30 @@ class FullyConnectedS8(_s8.S8Binding):
         )  # fmt: skip
         return out.reshape(len(out), 1, 1, -1)
 
-    def c_weights(self, site: Site, ident: str) -> str:
-        return _s8.weight_arrays(site, ident, "[out][in]", fold_offset=True)
+    def c_weights(self, site: Site, call: Call) -> str:
+        if call.kernel.name != PORTABLE_FC:
+            return _s8.weight_arrays(site, c_name(site.name), "[out][in]", fold_offset=True)
+        return _s8.weight_arrays(
+            site, c_name(site.name), f"in four-row blocks ({PORTABLE_FC})", fold_offset=True,
+            order=four_row_blocks,
+        )  # fmt: skip
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
         return {**_cmsis.image_dims(site), **_dims(site), **_s8.weighted_defines(site)}
 
     def c_structs(self, site: Site, call: Call) -> list[str]:
         name, p = c_name(site.name), c_macro(site.name)
+        if call.kernel.name == PORTABLE_FC:
+            fast = int(_fast(site))
+            return [
+                _s8.folded_note(site),
+                f"static const nn2mcu_fc_s8_args {name}_args = {{"
+                f".input = {_s8.arena(call.input)}, .output = {_s8.arena(call.output)}, "
+                f".weights = {name}_wt, .bias = {name}_bias, .multiplier = {name}_multiplier, "
+                f".shift = {name}_shift, .depth = {p}_DIM_VEC, .rows = {p}_OUT_DIM, "
+                f".output_offset = {p}_OUTPUT_OFFSET, .act_min = {p}_ACT_MIN, "
+                f".act_max = {p}_ACT_MAX, .fast = {fast}}};",
+            ]
         return [
             _s8.context(call, name),
             _s8.dims(f"{name}_input_dims", "1", "1", "1", f"{p}_DIM_VEC"),
@@ -219,7 +283,11 @@ class FullyConnectedS8(_s8.S8Binding):
         ]
 
     def c_helper(self, site: Site, call: Call) -> str:
+        if call.kernel.name == PORTABLE_FC:
+            return ""
         return _s8.weighted_helper(call, "cmsis_nn_fc_params")
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
+        if call.kernel.name == PORTABLE_FC:
+            return [CStatement(f"{PORTABLE_FC}(&{c_name(site.name)}_args)", checked=True)]
         return [CStatement(_s8.weighted_call(call), checked=True)]

@@ -128,6 +128,34 @@ arm_cmsis_nn_status arm_fully_connected_per_channel_s8(const cmsis_nn_context *c
 
 int32_t arm_fully_connected_s8_get_buffer_size(const cmsis_nn_dims *filter_dims);
 
+/* nn2mcu's own inner product (not CMSIS-NN's API; the generated code calls it with the
+   portable kernels): one vector of depth values in, rows values out, each
+   clamp(requantize(bias[r] + sum_i input[i] * w[r][i]) + output_offset) to
+   [act_min, act_max]. The input offset is folded into the bias (input_offset * sum_i
+   w[r][i] added, modulo 2^32). The weights lie in blocks of four rows: per block, per group
+   of four values i..i+3, the four rows' four bytes one row after the other; then per value
+   left over (depth % 4), the four rows' bytes; the rows % 4 rows after the last block follow
+   one row after the other. The weights are word-aligned; the bias is required. fast: every
+   row's multiplier is >= 0 and its shift from -31 to -2, so that the requantization's two
+   roundings may be done as one (the same results; ignored under
+   CMSIS_NN_USE_SINGLE_ROUNDING); 0 is always right. */
+typedef struct {
+    const int8_t *input;
+    int8_t *output;
+    const int8_t *weights;
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t depth;
+    int32_t rows;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+    int32_t fast;
+} nn2mcu_fc_s8_args;
+
+arm_cmsis_nn_status nn2mcu_fully_connected_s8(const nn2mcu_fc_s8_args *args);
+
 arm_cmsis_nn_status arm_max_pool_s8(const cmsis_nn_context *ctx, const cmsis_nn_pool_params *pool_params,
                                     const cmsis_nn_dims *input_dims, const int8_t *input_data,
                                     const cmsis_nn_dims *filter_dims, const cmsis_nn_dims *output_dims,
