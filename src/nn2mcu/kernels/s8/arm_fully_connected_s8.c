@@ -63,7 +63,7 @@ static void dot_block(const int8_t *x, const int8_t *w, int32_t depth, uint32_t 
     const int8_t *end = x + (depth & ~3);
 #if defined(NN2MCU_SIMD_ASM)
     /* 21 instructions per four values of the four rows, two groups per pass (an odd count
-       enters at the second); twelve registers */
+       enters at the second) and two for the loop; twelve registers */
     if (x != end) {
         uint32_t even, odd, w0, w1, half;
         __asm__("sub %[half], %[end], %[x]\n\t"
