@@ -24,7 +24,7 @@ HARNESS = Path(__file__).with_name("cmsis_nn_harness.c")
 KINDS = {"conv": 0, "depthwise": 1, "fc": 2, "fc-per-channel": 3, "max": 4, "avg": 5,
          "softmax": 6, "add": 7, "fc-blocks": 8}  # fmt: skip
 # the kinds only nn2mcu's portable kernels have (nn2mcu's own entry points)
-PORTABLE_ONLY = {"fc-blocks": 8}
+PORTABLE_ONLY = frozenset({"fc-blocks"})
 
 
 def _out(size: int, kernel: int, stride: int, before: int, after: int) -> int:

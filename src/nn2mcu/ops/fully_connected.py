@@ -153,6 +153,11 @@ def _fast(site: Site) -> bool:
     return not model.single_rounding and one_rounding(q.multiplier, q.shift)
 
 
+def _own(call: Call) -> bool:
+    """Whether the call is nn2mcu's own inner product (the portable kernels' plan)."""
+    return call.kernel.name == PORTABLE_FC
+
+
 def _dims(site: Site) -> dict[str, int]:
     return {"DIM_VEC": site.x.size, "OUT_DIM": site.op.out_features}
 
@@ -239,26 +244,26 @@ class FullyConnectedS8(_s8.S8Binding):
         model = _s8.model_of(site)
         q = model.weighted[site.name]
         out = fully_connected_s8(
-            inputs[0], q.weight, q.bias, input_offset=-_s8.source_params(site).zero_point,
+            inputs[0], q.weight, q.bias, input_offset=_s8.input_offset(site),
             output_offset=model.tensors[site.name].zero_point, multiplier=q.multiplier,
             shift=q.shift, activation=q.activation, single_rounding=model.single_rounding,
         )  # fmt: skip
         return out.reshape(len(out), 1, 1, -1)
 
     def c_weights(self, site: Site, call: Call) -> str:
-        if call.kernel.name != PORTABLE_FC:
-            return _s8.weight_arrays(site, c_name(site.name), "[out][in]", fold_offset=True)
-        return _s8.weight_arrays(
-            site, c_name(site.name), f"in four-row blocks ({PORTABLE_FC})", fold_offset=True,
-            order=four_row_blocks,
-        )  # fmt: skip
+        note, order = (
+            (f"in four-row blocks ({PORTABLE_FC})", four_row_blocks)
+            if _own(call)
+            else ("[out][in]", None)
+        )
+        return _s8.weight_arrays(site, c_name(site.name), note, fold_offset=True, order=order)
 
     def c_defines(self, site: Site, call: Call) -> dict[str, int]:
         return {**_cmsis.image_dims(site), **_dims(site), **_s8.weighted_defines(site)}
 
     def c_structs(self, site: Site, call: Call) -> list[str]:
         name, p = c_name(site.name), c_macro(site.name)
-        if call.kernel.name == PORTABLE_FC:
+        if _own(call):
             fast = int(_fast(site))
             return [
                 _s8.folded_note(site),
@@ -283,11 +288,9 @@ class FullyConnectedS8(_s8.S8Binding):
         ]
 
     def c_helper(self, site: Site, call: Call) -> str:
-        if call.kernel.name == PORTABLE_FC:
-            return ""
-        return _s8.weighted_helper(call, "cmsis_nn_fc_params")
+        return "" if _own(call) else _s8.weighted_helper(call, "cmsis_nn_fc_params")
 
     def c_call(self, site: Site, call: Call) -> list[CStatement]:
-        if call.kernel.name == PORTABLE_FC:
+        if _own(call):
             return [CStatement(f"{PORTABLE_FC}(&{c_name(site.name)}_args)", checked=True)]
         return [CStatement(_s8.weighted_call(call), checked=True)]
